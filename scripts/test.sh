@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up a fresh checkout (idempotent) and run every check CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+# shellcheck disable=SC1091
+. ./scripts/env.sh
+# 2 cores: one BLAS thread per test thread so the two never oversubscribe the machine.
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
