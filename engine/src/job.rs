@@ -1,0 +1,117 @@
+//! The generation interface between the daemon's worker and an engine (the LTX-2 pipeline, or test doubles).
+//!
+//! The daemon owns the queue, the output files and the events; an engine only turns one request into a video
+//! file at the path it is given, reporting progress and checking cancellation at step boundaries.
+use ltx_protocol::{ComponentStatus, GenerationRequest, KeepAlive, ModelVariant, Stage};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// One job handed to an engine.
+pub struct Job<'a> {
+    pub id: u64,
+    pub request: &'a GenerationRequest,
+    /// The seed to use (the daemon picked one if the request had none).
+    pub seed: u64,
+    /// Where to write the `.mp4`; the daemon renames it into place and writes the sidecar.
+    pub output: &'a Path,
+}
+
+/// What an engine reports back on success.
+#[derive(Debug, Default, Clone)]
+pub struct GenerationOutput {
+    /// Named phase durations in milliseconds (recorded in the sidecar and the `completed` event).
+    pub timings: Vec<(String, u64)>,
+}
+
+/// Progress reporting; the daemon turns these into protocol events (adding elapsed time and ETA).
+pub trait ProgressSink {
+    fn stage(&mut self, stage: Stage);
+    fn step(&mut self, stage: Stage, step: u32, total: u32);
+    /// Whether anyone wants preview JPEGs right now (skip the latent decode when not).
+    fn wants_preview(&self) -> bool;
+    fn preview(&mut self, step: u32, jpeg: Vec<u8>);
+}
+
+/// Cooperative cancellation, checked by engines at step boundaries.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+    /// `Err(EngineError::Cancelled)` once cancelled: use with `?` at each step boundary.
+    pub fn check(&self) -> Result<(), EngineError> {
+        if self.is_cancelled() {
+            Err(EngineError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineError {
+    /// The job was cancelled at a step boundary.
+    Cancelled,
+    /// The weights for `variant` are missing: `expected` is the file that was looked for.
+    ModelNotInstalled { variant: ModelVariant, expected: PathBuf },
+    /// Any other failure, with a stable machine code (`out_of_memory`, `decode_failed`, …).
+    Failed { code: String, message: String },
+}
+
+impl EngineError {
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Cancelled => "cancelled",
+            Self::ModelNotInstalled { .. } => "model_not_installed",
+            Self::Failed { code, .. } => code,
+        }
+    }
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cancelled => f.write_str("cancelled"),
+            Self::ModelNotInstalled { variant, expected } => write!(
+                f,
+                "model not installed: the {} variant needs {} (download {} from huggingface.co/Lightricks/LTX-2 into {})",
+                variant.name(),
+                expected.display(),
+                variant.checkpoint(),
+                expected.parent().unwrap_or(Path::new(".")).display()
+            ),
+            Self::Failed { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// A generation engine. The daemon's single worker thread owns it; calls never overlap.
+pub trait Generator: Send {
+    /// Runs one job to completion, writing the video to `job.output`.
+    fn generate(
+        &mut self,
+        job: &Job<'_>,
+        progress: &mut dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<GenerationOutput, EngineError>;
+
+    /// Loads (warms) a variant's components.
+    fn load(&mut self, variant: ModelVariant, keep_alive: KeepAlive) -> Result<(), EngineError>;
+
+    /// Unloads one variant, or everything.
+    fn unload(&mut self, variant: Option<ModelVariant>);
+
+    /// What is loaded now (expiry is filled in by the daemon, which owns keep-alive).
+    fn components(&self) -> Vec<ComponentStatus>;
+}

@@ -1,0 +1,61 @@
+//! Job events streamed to subscribers.
+use crate::request::JobId;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub job: JobId,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Stage {
+    LoadingComponent(String),
+    EncodingPrompt,
+    /// Denoising stage 1 or 2 (two-stage pipelines).
+    Denoising(u8),
+    Upscaling,
+    DecodingVideo,
+    DecodingAudio,
+    WritingFile,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::LoadingComponent(c) => write!(f, "loading {c}"),
+            Self::EncodingPrompt => f.write_str("encoding prompt"),
+            Self::Denoising(n) => write!(f, "denoising (stage {n})"),
+            Self::Upscaling => f.write_str("upscaling"),
+            Self::DecodingVideo => f.write_str("decoding video"),
+            Self::DecodingAudio => f.write_str("decoding audio"),
+            Self::WritingFile => f.write_str("writing file"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// Waiting; 1 = next to run.
+    Queued { position: u32 },
+    Started,
+    /// A small latent-decoded JPEG (only to subscriptions that asked for previews).
+    Preview { step: u32, jpeg: Vec<u8> },
+    Stage(Stage),
+    Step { stage: Stage, step: u32, total: u32, elapsed_ms: u64, eta_ms: Option<u64> },
+    Completed { output: PathBuf, duration_ms: u64, seed: u64, timings: Vec<(String, u64)> },
+    Failed { code: String, message: String },
+    Cancelled,
+    Interrupted { reason: String },
+}
+
+impl EventKind {
+    /// Whether this event ends the job.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Completed { .. } | Self::Failed { .. } | Self::Cancelled | Self::Interrupted { .. }
+        )
+    }
+}

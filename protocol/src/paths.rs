@@ -1,0 +1,229 @@
+//! Platform paths and small platform facts as plain functions of (OS, environment), so Linux tests cover
+//! the macOS branches and `cargo check --target aarch64-apple-darwin` type-checks this crate.
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Os {
+    Mac,
+    Linux,
+}
+
+impl Os {
+    pub fn current() -> Self {
+        if cfg!(target_os = "macos") {
+            Os::Mac
+        } else {
+            Os::Linux
+        }
+    }
+}
+
+/// Environment lookup; `Env::process()` reads the real environment, tests pass a map.
+pub struct Env<'a>(pub &'a dyn Fn(&str) -> Option<OsString>);
+
+impl Env<'_> {
+    pub fn process() -> Env<'static> {
+        Env(&|k| std::env::var_os(k).filter(|v| !v.is_empty()))
+    }
+    fn get(&self, key: &str) -> Option<PathBuf> {
+        (self.0)(key).map(PathBuf::from)
+    }
+    fn home(&self) -> PathBuf {
+        self.get("HOME").unwrap_or_else(|| PathBuf::from("/"))
+    }
+}
+
+pub const APP: &str = "ltx";
+/// launchd label / systemd unit name of the service.
+pub const SERVICE_LABEL: &str = "com.ltx.ltxd";
+
+/// Socket: `$LTX_SOCKET`, else macOS `~/Library/Application Support/ltx/ltxd.sock`, Linux
+/// `$XDG_RUNTIME_DIR/ltx/ltxd.sock` (falling back to the state dir when there is no runtime dir).
+pub fn socket_path(os: Os, env: &Env) -> PathBuf {
+    if let Some(p) = env.get("LTX_SOCKET") {
+        return p;
+    }
+    match os {
+        Os::Mac => env.home().join("Library/Application Support").join(APP).join("ltxd.sock"),
+        Os::Linux => match env.get("XDG_RUNTIME_DIR") {
+            Some(run) => run.join(APP).join("ltxd.sock"),
+            None => state_dir(os, env).join("ltxd.sock"),
+        },
+    }
+}
+
+/// Config file: `$LTX_CONFIG`, else `~/Library/Application Support/ltx/config.toml` or
+/// `$XDG_CONFIG_HOME/ltx/config.toml` (`~/.config/ltx/config.toml`).
+pub fn config_path(os: Os, env: &Env) -> PathBuf {
+    if let Some(p) = env.get("LTX_CONFIG") {
+        return p;
+    }
+    match os {
+        Os::Mac => env.home().join("Library/Application Support").join(APP).join("config.toml"),
+        Os::Linux => env
+            .get("XDG_CONFIG_HOME")
+            .unwrap_or_else(|| env.home().join(".config"))
+            .join(APP)
+            .join("config.toml"),
+    }
+}
+
+/// Where the job database lives.
+pub fn state_dir(os: Os, env: &Env) -> PathBuf {
+    match os {
+        Os::Mac => env.home().join("Library/Application Support").join(APP),
+        Os::Linux => env
+            .get("XDG_STATE_HOME")
+            .unwrap_or_else(|| env.home().join(".local/state"))
+            .join(APP),
+    }
+}
+
+/// Model weights (large, re-downloadable): caches on macOS, data dir on Linux.
+pub fn models_dir(os: Os, env: &Env) -> PathBuf {
+    match os {
+        Os::Mac => env.home().join("Library/Caches").join(APP).join("models"),
+        Os::Linux => env
+            .get("XDG_DATA_HOME")
+            .unwrap_or_else(|| env.home().join(".local/share"))
+            .join(APP)
+            .join("models"),
+    }
+}
+
+pub fn log_dir(os: Os, env: &Env) -> PathBuf {
+    match os {
+        Os::Mac => env.home().join("Library/Logs").join(APP),
+        Os::Linux => state_dir(os, env).join("logs"),
+    }
+}
+
+/// Outputs: `~/Movies/ltx` on macOS; `$XDG_VIDEOS_DIR/ltx` (env, then `user-dirs.dirs`) or `~/Videos/ltx`.
+pub fn outputs_dir(os: Os, env: &Env) -> PathBuf {
+    match os {
+        Os::Mac => env.home().join("Movies").join(APP),
+        Os::Linux => {
+            let from_file = || {
+                let cfg = env.get("XDG_CONFIG_HOME").unwrap_or_else(|| env.home().join(".config"));
+                let text = std::fs::read_to_string(cfg.join("user-dirs.dirs")).ok()?;
+                parse_user_dirs(&text, "XDG_VIDEOS_DIR", &env.home())
+            };
+            env.get("XDG_VIDEOS_DIR")
+                .or_else(from_file)
+                .unwrap_or_else(|| env.home().join("Videos"))
+                .join(APP)
+        }
+    }
+}
+
+/// Reads one entry of xdg-user-dirs' `user-dirs.dirs` (`XDG_VIDEOS_DIR="$HOME/Videos"`).
+pub fn parse_user_dirs(text: &str, key: &str, home: &Path) -> Option<PathBuf> {
+    let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{key}=")))?;
+    let value = line.split_once('=')?.1.trim().trim_matches('"');
+    let path = match value.strip_prefix("$HOME") {
+        Some(rest) => home.join(rest.trim_start_matches('/')),
+        None => PathBuf::from(value),
+    };
+    path.is_absolute().then_some(path)
+}
+
+/// An installed per-user service definition, if any: then `daemon start|stop` go through the service manager.
+pub fn service_unit(os: Os, env: &Env) -> PathBuf {
+    match os {
+        Os::Mac => env.home().join("Library/LaunchAgents").join(format!("{SERVICE_LABEL}.plist")),
+        Os::Linux => env
+            .get("XDG_CONFIG_HOME")
+            .unwrap_or_else(|| env.home().join(".config"))
+            .join("systemd/user/ltxd.service"),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceAction {
+    Start,
+    Stop,
+}
+
+/// The service-manager command for `action` (program and arguments).
+pub fn service_command(os: Os, action: ServiceAction, uid: u32, unit: &Path) -> Vec<String> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+    match (os, action) {
+        (Os::Mac, ServiceAction::Start) => {
+            // bootstrap (fails harmlessly if already bootstrapped), then kickstart: RunAtLoad is unreliable.
+            s(&["launchctl", "bootstrap", &format!("gui/{uid}"), &unit.display().to_string()])
+        }
+        (Os::Mac, ServiceAction::Stop) => s(&["launchctl", "bootout", &format!("gui/{uid}/{SERVICE_LABEL}")]),
+        (Os::Linux, ServiceAction::Start) => s(&["systemctl", "--user", "start", "ltxd.service"]),
+        (Os::Linux, ServiceAction::Stop) => s(&["systemctl", "--user", "stop", "ltxd.service"]),
+    }
+}
+
+/// Extra command run after a macOS bootstrap so the agent actually starts.
+pub fn service_kick(os: Os, uid: u32) -> Option<Vec<String>> {
+    (os == Os::Mac).then(|| vec!["launchctl".into(), "kickstart".into(), format!("gui/{uid}/{SERVICE_LABEL}")])
+}
+
+/// The uid of this process.
+pub fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Peer check: only the daemon's own user may talk to it. `None` = the OS gave no credentials: refuse.
+pub fn peer_allowed(peer_uid: Option<u32>, own_uid: u32) -> bool {
+    peer_uid == Some(own_uid)
+}
+
+/// Longest socket path the OS accepts (`sun_path` minus the NUL): 103 on macOS, 107 on Linux.
+pub fn max_socket_path(os: Os) -> usize {
+    match os {
+        Os::Mac => 103,
+        Os::Linux => 107,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
+        move |k| pairs.iter().find(|(a, _)| *a == k).map(|(_, v)| OsString::from(v))
+    }
+
+    #[test]
+    fn mac_and_linux_paths() {
+        let e = env(&[("HOME", "/Users/me"), ("XDG_RUNTIME_DIR", "/run/user/501")]);
+        let e = Env(&e);
+        assert_eq!(socket_path(Os::Mac, &e), Path::new("/Users/me/Library/Application Support/ltx/ltxd.sock"));
+        assert_eq!(socket_path(Os::Linux, &e), Path::new("/run/user/501/ltx/ltxd.sock"));
+        assert_eq!(outputs_dir(Os::Mac, &e), Path::new("/Users/me/Movies/ltx"));
+        assert_eq!(log_dir(Os::Mac, &e), Path::new("/Users/me/Library/Logs/ltx"));
+        assert_eq!(
+            service_unit(Os::Mac, &e),
+            Path::new("/Users/me/Library/LaunchAgents/com.ltx.ltxd.plist")
+        );
+        assert_eq!(service_command(Os::Mac, ServiceAction::Stop, 501, Path::new("x"))[2], "gui/501/com.ltx.ltxd");
+        assert_eq!(service_kick(Os::Linux, 1), None);
+        let e2 = env(&[("HOME", "/home/me"), ("LTX_SOCKET", "/tmp/s.sock"), ("XDG_VIDEOS_DIR", "/v")]);
+        let e2 = Env(&e2);
+        assert_eq!(socket_path(Os::Linux, &e2), Path::new("/tmp/s.sock"));
+        assert_eq!(outputs_dir(Os::Linux, &e2), Path::new("/v/ltx"));
+        let e3 = env(&[("HOME", "/home/me")]);
+        let e3 = Env(&e3);
+        assert_eq!(socket_path(Os::Linux, &e3), Path::new("/home/me/.local/state/ltx/ltxd.sock"));
+        assert_eq!(config_path(Os::Linux, &e3), Path::new("/home/me/.config/ltx/config.toml"));
+        assert_eq!(service_unit(Os::Linux, &e3), Path::new("/home/me/.config/systemd/user/ltxd.service"));
+        assert!(socket_path(Os::Mac, &e).as_os_str().len() <= max_socket_path(Os::Mac));
+    }
+
+    #[test]
+    fn user_dirs_and_peers() {
+        let text = "# c\nXDG_DESKTOP_DIR=\"$HOME/Desktop\"\nXDG_VIDEOS_DIR=\"$HOME/Vids\"\n";
+        assert_eq!(parse_user_dirs(text, "XDG_VIDEOS_DIR", Path::new("/h")), Some("/h/Vids".into()));
+        assert_eq!(parse_user_dirs(text, "XDG_MUSIC_DIR", Path::new("/h")), None);
+        assert!(peer_allowed(Some(501), 501));
+        assert!(!peer_allowed(Some(0), 501));
+        assert!(!peer_allowed(None, 501));
+    }
+}

@@ -1,0 +1,229 @@
+//! The one validation function shared by `ltxctl` (before sending) and `ltxd` (before accepting).
+use crate::request::{GenerationRequest, ImageInput, Pipeline};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const MAX_PROMPT_CHARS: usize = 4000;
+pub const MIN_SIDE: u32 = 64;
+pub const MAX_SIDE: u32 = 2048;
+pub const MAX_FRAMES: u32 = 257;
+pub const MAX_FPS: u32 = 60;
+pub const MAX_STEPS: u32 = 100;
+pub const MAX_GUIDANCE: f32 = 20.0;
+pub const MAX_IMAGE_BYTES: usize = 8 << 20;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum ValidationError {
+    #[error("the prompt is empty")]
+    PromptEmpty,
+    #[error("the {field} is {len} characters long; the limit is {max}")]
+    PromptTooLong { field: String, len: usize, max: usize },
+    #[error("frames must be 8k+1 (9, 17, …, 97, …, {max}); got {frames}")]
+    Frames { frames: u32, max: u32 },
+    #[error("{field} must be a multiple of {multiple} for the {pipeline} pipeline; got {value}")]
+    NotMultiple { field: String, value: u32, multiple: u32, pipeline: String },
+    #[error("{field} must be between {min} and {max}; got {value}")]
+    OutOfRange { field: String, value: String, min: String, max: String },
+    #[error("cannot read the image {path}: {reason}")]
+    ImageUnreadable { path: PathBuf, reason: String },
+    #[error("the image {name} is {bytes} bytes; the limit is {max}")]
+    ImageTooLarge { name: String, bytes: usize, max: usize },
+    #[error("the image {name} is not a PNG, JPEG or WebP file")]
+    ImageFormat { name: String },
+    #[error("the output path {0} must be absolute")]
+    OutputNotAbsolute(PathBuf),
+    #[error("the output file {0} must end in .mp4")]
+    OutputExtension(PathBuf),
+    #[error("the output file {0} already exists; outputs are never overwritten")]
+    OutputExists(PathBuf),
+    #[error("the output directory {path} is not writable: {reason}")]
+    OutputNotWritable { path: PathBuf, reason: String },
+}
+
+/// Whether [`validate`] may touch the file system (the fuzzer and pure checks use `Skip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsCheck {
+    Skip,
+    Probe,
+}
+
+fn range<T: PartialOrd + ToString>(field: &str, v: T, min: T, max: T) -> Result<(), ValidationError> {
+    // `!(a <= b)` also rejects NaN.
+    if !(min <= v && v <= max) {
+        return Err(ValidationError::OutOfRange {
+            field: field.into(),
+            value: v.to_string(),
+            min: min.to_string(),
+            max: max.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Validates every field of a generation request; the first problem found is returned.
+pub fn validate(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationError> {
+    if req.prompt.trim().is_empty() {
+        return Err(ValidationError::PromptEmpty);
+    }
+    for (field, text) in [("prompt", Some(&req.prompt)), ("negative prompt", req.negative_prompt.as_ref())] {
+        let len = text.map_or(0, |t| t.chars().count());
+        if len > MAX_PROMPT_CHARS {
+            return Err(ValidationError::PromptTooLong { field: field.into(), len, max: MAX_PROMPT_CHARS });
+        }
+    }
+    let multiple = if req.pipeline == Pipeline::TwoStage { 64 } else { 32 };
+    for (field, value) in [("width", req.width), ("height", req.height)] {
+        range(field, value, MIN_SIDE, MAX_SIDE)?;
+        if value % multiple != 0 {
+            return Err(ValidationError::NotMultiple {
+                field: field.into(),
+                value,
+                multiple,
+                pipeline: req.pipeline.name().into(),
+            });
+        }
+    }
+    if req.frames < 9 || req.frames > MAX_FRAMES || (req.frames - 1) % 8 != 0 {
+        return Err(ValidationError::Frames { frames: req.frames, max: MAX_FRAMES });
+    }
+    range("fps", req.fps, 1, MAX_FPS)?;
+    range("steps", req.steps, 1, MAX_STEPS)?;
+    range("guidance scale", req.guidance_scale, 0.0, MAX_GUIDANCE)?;
+    if let Some(img) = &req.image {
+        check_image(img)?;
+    }
+    if let (Some(out), FsCheck::Probe) = (&req.output, fs) {
+        check_output(out)?;
+    } else if let Some(out) = &req.output {
+        if !out.is_absolute() {
+            return Err(ValidationError::OutputNotAbsolute(out.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn check_image(img: &ImageInput) -> Result<(), ValidationError> {
+    range("image strength", img.strength, 0.0, 1.0)?;
+    if img.bytes.len() > MAX_IMAGE_BYTES {
+        return Err(ValidationError::ImageTooLarge {
+            name: img.name.clone(),
+            bytes: img.bytes.len(),
+            max: MAX_IMAGE_BYTES,
+        });
+    }
+    let b = &img.bytes;
+    let known = b.starts_with(b"\x89PNG\r\n\x1a\n")
+        || b.starts_with(&[0xff, 0xd8, 0xff])
+        || (b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP");
+    if !known {
+        return Err(ValidationError::ImageFormat { name: img.name.clone() });
+    }
+    Ok(())
+}
+
+/// Reads a first-frame image on the client side (it must exist and be readable), then checks it.
+pub fn load_image(path: &Path, strength: f32) -> Result<ImageInput, ValidationError> {
+    let unreadable = |reason: String| ValidationError::ImageUnreadable { path: path.into(), reason };
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(unreadable("not a regular file".into()));
+    }
+    if meta.len() > MAX_IMAGE_BYTES as u64 {
+        return Err(ValidationError::ImageTooLarge {
+            name: path.display().to_string(),
+            bytes: meta.len() as usize,
+            max: MAX_IMAGE_BYTES,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    let img = ImageInput { name: path.display().to_string(), bytes, strength };
+    check_image(&img)?;
+    Ok(img)
+}
+
+fn check_output(out: &Path) -> Result<(), ValidationError> {
+    if !out.is_absolute() {
+        return Err(ValidationError::OutputNotAbsolute(out.into()));
+    }
+    let dir = if out.is_dir() {
+        out
+    } else {
+        let mp4 = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
+        if !mp4 {
+            return Err(ValidationError::OutputExtension(out.into()));
+        }
+        if out.symlink_metadata().is_ok() {
+            return Err(ValidationError::OutputExists(out.into()));
+        }
+        out.parent().unwrap_or(Path::new("/"))
+    };
+    probe_writable(dir).map_err(|reason| ValidationError::OutputNotWritable { path: dir.into(), reason })
+}
+
+/// Checks that `dir` (or its nearest existing ancestor, which the daemon would create it under) is writable.
+pub fn probe_writable(dir: &Path) -> Result<(), String> {
+    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(Path::new("/"));
+    if !existing.is_dir() {
+        return Err(format!("{} is not a directory", existing.display()));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let probe = existing.join(format!(".ltx-probe-{}-{nanos}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad(f: impl FnOnce(&mut GenerationRequest)) -> ValidationError {
+        let mut r = GenerationRequest::new("a cat");
+        f(&mut r);
+        validate(&r, FsCheck::Probe).unwrap_err()
+    }
+
+    #[test]
+    fn every_field() {
+        assert!(validate(&GenerationRequest::new("a cat"), FsCheck::Probe).is_ok());
+        assert_eq!(bad(|r| r.prompt = " ".into()), ValidationError::PromptEmpty);
+        assert!(matches!(bad(|r| r.prompt = "x".repeat(4001)), ValidationError::PromptTooLong { .. }));
+        assert!(matches!(bad(|r| r.negative_prompt = Some("x".repeat(4001))), ValidationError::PromptTooLong { .. }));
+        assert!(matches!(bad(|r| r.frames = 96), ValidationError::Frames { .. }));
+        assert!(matches!(bad(|r| r.frames = 1), ValidationError::Frames { .. }));
+        assert!(matches!(bad(|r| r.frames = 265), ValidationError::Frames { .. }));
+        assert!(matches!(bad(|r| r.width = 100), ValidationError::NotMultiple { .. }));
+        assert!(matches!(bad(|r| r.height = 4096), ValidationError::OutOfRange { .. }));
+        let e = bad(|r| {
+            r.pipeline = Pipeline::TwoStage;
+            r.width = 736
+        });
+        assert!(e.to_string().contains("multiple of 64"), "{e}");
+        assert!(matches!(bad(|r| r.fps = 0), ValidationError::OutOfRange { .. }));
+        assert!(matches!(bad(|r| r.steps = 101), ValidationError::OutOfRange { .. }));
+        assert!(matches!(bad(|r| r.guidance_scale = f32::NAN), ValidationError::OutOfRange { .. }));
+        let img = |bytes: Vec<u8>, strength| Some(ImageInput { name: "i".into(), bytes, strength });
+        assert!(matches!(bad(|r| r.image = img(b"GIF89a".to_vec(), 1.0)), ValidationError::ImageFormat { .. }));
+        assert!(matches!(bad(|r| r.image = img(vec![0xff, 0xd8, 0xff], 2.0)), ValidationError::OutOfRange { .. }));
+        let big = vec![0xff; MAX_IMAGE_BYTES + 1];
+        assert!(matches!(bad(|r| r.image = img(big, 1.0)), ValidationError::ImageTooLarge { .. }));
+        assert!(matches!(bad(|r| r.output = Some("rel.mp4".into())), ValidationError::OutputNotAbsolute(_)));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(bad(|r| r.output = Some(dir.path().join("x.avi"))), ValidationError::OutputExtension(_)));
+        std::fs::write(dir.path().join("x.mp4"), b"").unwrap();
+        assert!(matches!(bad(|r| r.output = Some(dir.path().join("x.mp4"))), ValidationError::OutputExists(_)));
+        let mut ok = GenerationRequest::new("a cat");
+        ok.output = Some(dir.path().join("new/sub/y.mp4"));
+        assert!(validate(&ok, FsCheck::Probe).is_ok());
+        assert!(matches!(
+            load_image(&dir.path().join("missing.png"), 1.0),
+            Err(ValidationError::ImageUnreadable { .. })
+        ));
+    }
+}
