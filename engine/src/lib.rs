@@ -1,2 +1,11 @@
-//! placeholder
+//! The LTX-2 engine on MLX: checkpoint loading, the model components and the generation pipelines.
+pub mod checkpoint;
+pub mod config;
+pub mod device;
 pub mod job;
+pub mod memory;
+pub mod sampling;
+pub mod transformer;
+
+pub use checkpoint::{Checkpoint, LoadError, LoadOptions, LoadReport};
+pub use device::{Backend, Compute};
