@@ -1,0 +1,124 @@
+//! Daemon configuration: command-line flag > environment > config file (TOML) > platform default.
+use ltx_protocol::paths::{self, Env, Os};
+use ltx_protocol::KeepAlive;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, clap::Parser)]
+#[command(name = "ltxd", version, about = "LTX-2 video generation daemon (runs in the foreground; use `ltxctl daemon start`)")]
+pub struct Args {
+    /// Config file (default: the platform config dir, or $LTX_CONFIG).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Socket path (default: $LTX_SOCKET, the config file, or the platform runtime dir).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// Directory for the job database and lock (default: $LTX_STATE_DIR or the platform state dir).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The config file: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub socket: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub outputs_dir: Option<PathBuf>,
+    pub models_dir: Option<PathBuf>,
+    pub log_dir: Option<PathBuf>,
+    pub queue_size: Option<u32>,
+    /// "5m", "30s", "-1" (forever), "0" (unload after each job).
+    pub keep_alive: Option<String>,
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub config_path: PathBuf,
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    pub outputs_dir: PathBuf,
+    pub models_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub queue_size: u32,
+    pub keep_alive: KeepAlive,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    pub fn load(args: &Args, os: Os, env: &Env) -> Result<Self, String> {
+        let var = |k: &str| (env.0)(k).map(PathBuf::from);
+        let config_path = args.config.clone().unwrap_or_else(|| paths::config_path(os, env));
+        let file: FileConfig = match std::fs::read_to_string(&config_path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", config_path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileConfig::default(),
+            Err(e) => return Err(format!("cannot read {}: {e}", config_path.display())),
+        };
+        let keep_alive = match &file.keep_alive {
+            Some(s) => KeepAlive::parse(s).map_err(|e| format!("{}: {e}", config_path.display()))?,
+            None => KeepAlive::Seconds(300),
+        };
+        let queue_size = file.queue_size.unwrap_or(256);
+        if queue_size == 0 {
+            return Err(format!("{}: queue_size must be at least 1", config_path.display()));
+        }
+        Ok(Self {
+            socket: args
+                .socket
+                .clone()
+                .or_else(|| var("LTX_SOCKET"))
+                .or(file.socket)
+                .unwrap_or_else(|| paths::socket_path(os, env)),
+            state_dir: args
+                .state_dir
+                .clone()
+                .or_else(|| var("LTX_STATE_DIR"))
+                .or(file.state_dir)
+                .unwrap_or_else(|| paths::state_dir(os, env)),
+            outputs_dir: var("LTX_OUTPUTS_DIR")
+                .or(file.outputs_dir)
+                .unwrap_or_else(|| paths::outputs_dir(os, env)),
+            models_dir: var("LTX_MODELS_DIR").or(file.models_dir).unwrap_or_else(|| paths::models_dir(os, env)),
+            log_dir: var("LTX_LOG_DIR").or(file.log_dir).unwrap_or_else(|| paths::log_dir(os, env)),
+            queue_size,
+            keep_alive,
+            shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
+            config_path,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::ffi::OsString;
+
+    #[test]
+    fn precedence_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(&cfg, "socket = \"/f.sock\"\nqueue_size = 3\nkeep_alive = \"2m\"\n").unwrap();
+        let c = cfg.clone();
+        let envf = move |k: &str| match k {
+            "LTX_CONFIG" => Some(OsString::from(&c)),
+            "HOME" => Some("/h".into()),
+            "LTX_OUTPUTS_DIR" => Some("/out".into()),
+            _ => None,
+        };
+        let env = Env(&envf);
+        let args = Args::parse_from(["ltxd"]);
+        let got = Config::load(&args, Os::Linux, &env).unwrap();
+        assert_eq!(got.socket, PathBuf::from("/f.sock"));
+        assert_eq!(got.queue_size, 3);
+        assert_eq!(got.keep_alive, KeepAlive::Seconds(120));
+        assert_eq!(got.outputs_dir, PathBuf::from("/out"));
+        assert_eq!(got.state_dir, PathBuf::from("/h/.local/state/ltx"));
+        let args = Args::parse_from(["ltxd", "--socket", "/a.sock"]);
+        assert_eq!(Config::load(&args, Os::Linux, &env).unwrap().socket, PathBuf::from("/a.sock"));
+        std::fs::write(&cfg, "bogus = 1\n").unwrap();
+        assert!(Config::load(&args, Os::Linux, &env).unwrap_err().contains("bogus"));
+    }
+}

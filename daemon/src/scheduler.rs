@@ -1,0 +1,160 @@
+//! Picks jobs from the store one at a time (FIFO, front-of-queue first), hands them to the engine worker and
+//! records how they ended: output placed without overwriting, sidecar written, row updated, event sent.
+use crate::worker::Cmd;
+use crate::{output, store::now_ms, Shared};
+use ltx_engine::job::{CancelToken, EngineError, GenerationOutput};
+use ltx_protocol::{Event, EventKind, JobRecord, JobState};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tracing::Instrument;
+
+pub async fn run(shared: Arc<Shared>) {
+    loop {
+        if shared.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        let sh = shared.clone();
+        // Claiming and publishing the running job happen under the store lock, so cancel and pause see
+        // a consistent picture.
+        let claimed = shared
+            .db(move |s| {
+                let mut q = sh.queue();
+                if q.paused || q.running.is_some() || sh.shutting_down.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                let rec = s.claim_next()?;
+                let token = CancelToken::new();
+                if let Some(r) = &rec {
+                    q.running = Some((r.id, token.clone()));
+                }
+                Ok(rec.map(|r| (r, token)))
+            })
+            .await;
+        match claimed {
+            Ok(Some((rec, token))) => {
+                let span = tracing::info_span!("job", id = rec.id);
+                run_job(&shared, rec, token).instrument(span).await
+            }
+            Ok(None) => shared.wake.notified().await,
+            Err(e) => {
+                tracing::error!("scheduler: {e}");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
+    let id = rec.id;
+    tracing::info!(prompt = %rec.request.prompt, seed = rec.seed, "started");
+    shared.emit(Event { job: id, kind: EventKind::Started });
+    let cfg = &shared.cfg;
+    let target = output::target(rec.request.output.as_deref(), &cfg.outputs_dir, rec.created_ms, &rec.request.prompt, rec.seed);
+    let tmp = output::temp_for(&target, id);
+    let result = match target.parent().map(std::fs::create_dir_all) {
+        Some(Err(e)) => Err(EngineError::Failed {
+            code: "output_dir".into(),
+            message: format!("cannot create the output directory for {}: {e}", target.display()),
+        }),
+        _ => engine(shared, &rec, &tmp, cancel).await,
+    };
+    shared.queue().running = None;
+    let finished = now_ms();
+    let duration_ms = finished.saturating_sub(rec.started_ms.unwrap_or(finished));
+    let event = match result {
+        Ok(out) => match finish_output(&rec, &tmp, &target, &out, finished) {
+            Ok(path) => {
+                let result = serde_json::json!({ "timings": out.timings }).to_string();
+                let p = path.clone();
+                let saved = shared
+                    .db(move |s| s.finish(id, JobState::Completed, Some(&p), None, Some(&result)))
+                    .await;
+                if let Err(e) = saved {
+                    tracing::error!("recording completion: {e}");
+                }
+                tracing::info!(output = %path.display(), duration_ms, "completed");
+                Some(EventKind::Completed { output: path, duration_ms, seed: rec.seed, timings: out.timings })
+            }
+            Err(e) => fail(shared, id, "output_write", &format!("cannot write the output: {e}")).await,
+        },
+        Err(EngineError::Cancelled) => {
+            let _ = std::fs::remove_file(&tmp);
+            // After a shutdown the row is already `interrupted` and subscribers were told.
+            let changed = shared.db(move |s| s.finish(id, JobState::Cancelled, None, None, None)).await;
+            tracing::info!("cancelled");
+            matches!(changed, Ok(true)).then_some(EventKind::Cancelled)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            fail(shared, id, e.code(), &e.to_string()).await
+        }
+    };
+    if let Some(kind) = event {
+        shared.emit(Event { job: id, kind });
+    }
+}
+
+async fn fail(shared: &Shared, id: u64, code: &str, message: &str) -> Option<EventKind> {
+    tracing::warn!(code, "failed: {message}");
+    let (c, m) = (code.to_string(), message.to_string());
+    let changed = shared
+        .db(move |s| s.finish(id, JobState::Failed, None, Some((&c, &m)), None))
+        .await;
+    matches!(changed, Ok(true)).then(|| EventKind::Failed { code: code.into(), message: message.into() })
+}
+
+async fn engine(shared: &Shared, rec: &JobRecord, tmp: &Path, cancel: CancelToken) -> Result<GenerationOutput, EngineError> {
+    let (done, rx) = tokio::sync::oneshot::channel();
+    let cmd = Cmd::Run {
+        id: rec.id,
+        request: Box::new(rec.request.clone()),
+        seed: rec.seed,
+        output: tmp.to_path_buf(),
+        cancel,
+        done,
+    };
+    let tx = shared.worker.clone();
+    let lost = || EngineError::Failed { code: "engine_crashed".into(), message: "the engine worker stopped".into() };
+    match tokio::task::spawn_blocking(move || tx.send(cmd)).await {
+        Ok(Ok(())) => rx.await.unwrap_or_else(|_| Err(lost())),
+        _ => Err(lost()),
+    }
+}
+
+fn finish_output(
+    rec: &JobRecord,
+    tmp: &Path,
+    target: &Path,
+    out: &GenerationOutput,
+    finished_ms: u64,
+) -> std::io::Result<PathBuf> {
+    if !tmp.is_file() {
+        return Err(std::io::Error::other("the engine reported success but wrote no file"));
+    }
+    let path = output::place(tmp, target)?;
+    let mut request = rec.request.clone();
+    if let Some(img) = request.image.as_mut() {
+        img.bytes.clear();
+    }
+    let sidecar = serde_json::json!({
+        "job": rec.id,
+        "output": path,
+        "prompt": request.prompt,
+        "seed": rec.seed,
+        "variant": request.variant.name(),
+        "pipeline": request.pipeline.name(),
+        "request": request,
+        "created_ms": rec.created_ms,
+        "started_ms": rec.started_ms,
+        "finished_ms": finished_ms,
+        "timings_ms": out.timings.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+        "daemon_version": ltx_protocol::VERSION,
+        "protocol_version": ltx_protocol::PROTOCOL_VERSION,
+    });
+    let bytes = serde_json::to_vec_pretty(&sidecar).map_err(std::io::Error::other)?;
+    if let Err(e) = output::write_sidecar(&path, &bytes) {
+        tracing::warn!("cannot write the sidecar for {}: {e}", path.display());
+    }
+    Ok(path)
+}
