@@ -1,0 +1,256 @@
+//! One dual-stream audio-video block (`transformer.py::BasicAVTransformerBlock`), in the exact
+//! order of ltx-core: video self-attn, video text cross-attn, audio self-attn, audio text
+//! cross-attn, A<->V cross-attention from norms taken once before either update, then the FFNs.
+
+use mlx_rs::{fast, macros::ModuleParameters, module::Param, Array};
+
+use super::{
+    attention::Attention, feed_forward::FeedForward, perturbation::Perturbations, rope::Rope,
+    Result,
+};
+
+/// Per-token AdaLN values: `rows` (U, n*D) computed once for each of the U distinct timesteps and
+/// `index` (B, T) picking a row per token (None: one row for every token).
+#[derive(Debug, Clone)]
+pub struct AdaValues {
+    pub rows: Array,
+    pub index: Option<Array>,
+}
+
+impl AdaValues {
+    /// Row `r` of the (n, D) view, broadcastable against (B, T, D).
+    pub fn row(&self, r: usize, n: usize) -> Result<Array> {
+        let u = self.rows.shape()[0];
+        let parts = self
+            .rows
+            .reshape(&[u, n as i32, -1])?
+            .split_equal(n as i32, 1)?;
+        let row = parts[r].reshape(&[u, -1])?;
+        Ok(match &self.index {
+            Some(index) => row.take_axis(index, 0)?,
+            None => row.reshape(&[1, u, -1])?,
+        })
+    }
+}
+
+/// Everything one modality carries through the blocks (`TransformerArgs`).
+#[derive(Debug, Clone)]
+pub struct StreamArgs {
+    pub x: Array,
+    pub context: Array,
+    pub timesteps: AdaValues,
+    pub embedded_timestep: AdaValues,
+    pub pe: Rope,
+    pub cross_pe: Rope,
+    /// (B, 1, 4D) from the other modality's sigma.
+    pub cross_scale_shift: Array,
+    /// (B, 1, D) from the other modality's sigma times the A/V gate factor.
+    pub cross_gate: Array,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, ModuleParameters)]
+pub struct AvBlock {
+    #[param]
+    pub attn1: Attention,
+    #[param]
+    pub attn2: Attention,
+    #[param]
+    pub ff: FeedForward,
+    #[param]
+    pub scale_shift_table: Param<Array>,
+    #[param]
+    pub audio_attn1: Attention,
+    #[param]
+    pub audio_attn2: Attention,
+    #[param]
+    pub audio_ff: FeedForward,
+    #[param]
+    pub audio_scale_shift_table: Param<Array>,
+    #[param]
+    pub audio_to_video_attn: Attention,
+    #[param]
+    pub video_to_audio_attn: Attention,
+    #[param]
+    pub scale_shift_table_a2v_ca_audio: Param<Array>,
+    #[param]
+    pub scale_shift_table_a2v_ca_video: Param<Array>,
+    pub idx: usize,
+    pub eps: f32,
+}
+
+/// Geometry of one block (video `v_*`, audio `a_*`).
+pub struct BlockDims {
+    pub v_dim: usize,
+    pub v_heads: usize,
+    pub v_head_dim: usize,
+    pub v_context: usize,
+    pub a_dim: usize,
+    pub a_heads: usize,
+    pub a_head_dim: usize,
+    pub a_context: usize,
+    pub eps: f32,
+}
+
+fn table(rows: usize, dim: usize) -> Result<Param<Array>> {
+    Ok(Param::new(Array::zeros::<f32>(&[rows as i32, dim as i32])?))
+}
+
+/// `table[r]` (1, 1, D)
+fn table_row(t: &Array, r: usize) -> Result<Array> {
+    let n = t.shape()[0];
+    Ok(t.split_equal(n, 0)?[r].reshape(&[1, 1, -1])?)
+}
+
+impl AvBlock {
+    pub fn new(idx: usize, d: &BlockDims) -> Result<Self> {
+        let e = d.eps;
+        Ok(Self {
+            attn1: Attention::new(d.v_dim, d.v_dim, d.v_heads, d.v_head_dim, e)?,
+            attn2: Attention::new(d.v_dim, d.v_context, d.v_heads, d.v_head_dim, e)?,
+            ff: FeedForward::new(d.v_dim, d.v_dim)?,
+            scale_shift_table: table(6, d.v_dim)?,
+            audio_attn1: Attention::new(d.a_dim, d.a_dim, d.a_heads, d.a_head_dim, e)?,
+            audio_attn2: Attention::new(d.a_dim, d.a_context, d.a_heads, d.a_head_dim, e)?,
+            audio_ff: FeedForward::new(d.a_dim, d.a_dim)?,
+            audio_scale_shift_table: table(6, d.a_dim)?,
+            audio_to_video_attn: Attention::new(d.v_dim, d.a_dim, d.a_heads, d.a_head_dim, e)?,
+            video_to_audio_attn: Attention::new(d.a_dim, d.v_dim, d.a_heads, d.a_head_dim, e)?,
+            scale_shift_table_a2v_ca_audio: table(5, d.a_dim)?,
+            scale_shift_table_a2v_ca_video: table(5, d.v_dim)?,
+            idx,
+            eps: e,
+        })
+    }
+
+    fn rms(&self, x: &Array) -> Result<Array> {
+        Ok(fast::rms_norm(x, None, self.eps)?)
+    }
+
+    /// `get_ada_values(table(6, D), timesteps, row)`
+    fn ada(&self, t: &Array, ts: &AdaValues, r: usize) -> Result<Array> {
+        table_row(t, r)?.add(ts.row(r, 6)?).map_err(Into::into)
+    }
+
+    /// `x * (1 + scale) + shift`
+    fn modulate(x: &Array, scale: &Array, shift: &Array) -> Result<Array> {
+        Ok(
+            x.multiply(scale.add(Array::from_f32(1.0).as_dtype(x.dtype())?)?)?
+                .add(shift)?,
+        )
+    }
+
+    /// Cross-modal (scale, shift) of rows `r, r+1` of a (5, D) table, from the 4-row timestep.
+    fn av_scale_shift(t: &Array, ss: &Array, r: usize) -> Result<(Array, Array)> {
+        let parts = ss
+            .reshape(&[ss.shape()[0], ss.shape()[1], 4, -1])?
+            .split_equal(4, 2)?;
+        let p = |i: usize| -> Result<Array> {
+            let s = parts[i].shape();
+            Ok(table_row(t, i)?.add(parts[i].reshape(&[s[0], s[1], -1])?)?)
+        };
+        Ok((p(r)?, p(r + 1)?))
+    }
+
+    fn self_and_text(&self, s: &StreamArgs, audio: bool, skip_self: bool) -> Result<Array> {
+        let (t, attn1, attn2) = if audio {
+            (
+                &*self.audio_scale_shift_table,
+                &self.audio_attn1,
+                &self.audio_attn2,
+            )
+        } else {
+            (&*self.scale_shift_table, &self.attn1, &self.attn2)
+        };
+        let (shift, scale, gate) = (
+            self.ada(t, &s.timesteps, 0)?,
+            self.ada(t, &s.timesteps, 1)?,
+            self.ada(t, &s.timesteps, 2)?,
+        );
+        let normed = Self::modulate(&self.rms(&s.x)?, &scale, &shift)?;
+        let x = s.x.add(
+            attn1
+                .forward(&normed, None, Some(&s.pe), None, skip_self)?
+                .multiply(&gate)?,
+        )?;
+        Ok(x.add(attn2.forward(&self.rms(&x)?, Some(&s.context), None, None, false)?)?)
+    }
+
+    fn feed_forward(&self, s: &StreamArgs, x: &Array, audio: bool) -> Result<Array> {
+        let (t, ff) = if audio {
+            (&*self.audio_scale_shift_table, &self.audio_ff)
+        } else {
+            (&*self.scale_shift_table, &self.ff)
+        };
+        let (shift, scale, gate) = (
+            self.ada(t, &s.timesteps, 3)?,
+            self.ada(t, &s.timesteps, 4)?,
+            self.ada(t, &s.timesteps, 5)?,
+        );
+        let h = ff.forward(&Self::modulate(&self.rms(x)?, &scale, &shift)?)?;
+        Ok(x.add(h.multiply(&gate)?)?)
+    }
+
+    pub fn forward(
+        &self,
+        video: &mut StreamArgs,
+        audio: &mut StreamArgs,
+        p: &Perturbations,
+    ) -> Result<()> {
+        let i = self.idx;
+        let run_v = video.enabled && video.x.size() > 0;
+        let run_a = audio.enabled && audio.x.size() > 0;
+        if run_v {
+            video.x = self.self_and_text(video, false, p.skip_video_self_attn.contains(i))?;
+        }
+        if run_a {
+            audio.x = self.self_and_text(audio, true, p.skip_audio_self_attn.contains(i))?;
+        }
+        let run_a2v = run_v && audio.x.size() > 0 && !p.skip_a2v_cross_attn.contains(i);
+        let run_v2a = run_a && video.x.size() > 0 && !p.skip_v2a_cross_attn.contains(i);
+        if run_a2v || run_v2a {
+            let (vn, an) = (self.rms(&video.x)?, self.rms(&audio.x)?);
+            let (tv, ta) = (
+                &*self.scale_shift_table_a2v_ca_video,
+                &*self.scale_shift_table_a2v_ca_audio,
+            );
+            if run_a2v {
+                let (sv, hv) = Self::av_scale_shift(tv, &video.cross_scale_shift, 0)?;
+                let (sa, ha) = Self::av_scale_shift(ta, &audio.cross_scale_shift, 0)?;
+                let gate = table_row(tv, 4)?.add(&video.cross_gate)?;
+                let q = Self::modulate(&vn, &sv, &hv)?;
+                let kv = Self::modulate(&an, &sa, &ha)?;
+                let o = self.audio_to_video_attn.forward(
+                    &q,
+                    Some(&kv),
+                    Some(&video.cross_pe),
+                    Some(&audio.cross_pe),
+                    false,
+                )?;
+                video.x = video.x.add(o.multiply(&gate)?)?;
+            }
+            if run_v2a {
+                let (sa, ha) = Self::av_scale_shift(ta, &audio.cross_scale_shift, 2)?;
+                let (sv, hv) = Self::av_scale_shift(tv, &video.cross_scale_shift, 2)?;
+                let gate = table_row(ta, 4)?.add(&audio.cross_gate)?;
+                let q = Self::modulate(&an, &sa, &ha)?;
+                let kv = Self::modulate(&vn, &sv, &hv)?;
+                let o = self.video_to_audio_attn.forward(
+                    &q,
+                    Some(&kv),
+                    Some(&audio.cross_pe),
+                    Some(&video.cross_pe),
+                    false,
+                )?;
+                audio.x = audio.x.add(o.multiply(&gate)?)?;
+            }
+        }
+        if run_v {
+            video.x = self.feed_forward(video, &video.x, false)?;
+        }
+        if run_a {
+            audio.x = self.feed_forward(audio, &audio.x, true)?;
+        }
+        Ok(())
+    }
+}

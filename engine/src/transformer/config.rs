@@ -1,0 +1,197 @@
+//! `config.transformer` from the checkpoint's safetensors metadata. Every key of the published 19B
+//! metadata is known: the ones the model uses are required, the ones ltx-core only checks are
+//! validated against the value it requires, and a key nobody knows is a load error.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Result, TransformerError};
+
+/// RoPE layout (`LTXRopeType`): 19B uses `split`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RopeType {
+    Split,
+    Interleaved,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // informational keys are parsed (so they are known) but not read
+pub struct TransformerConfig {
+    // --- used by the model (required) ---
+    pub num_layers: usize,
+    pub num_attention_heads: usize,
+    pub attention_head_dim: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub cross_attention_dim: usize,
+    pub caption_channels: usize,
+    pub audio_num_attention_heads: usize,
+    pub audio_attention_head_dim: usize,
+    pub audio_out_channels: usize,
+    pub audio_cross_attention_dim: usize,
+    pub norm_eps: f32,
+    pub positional_embedding_theta: f64,
+    pub positional_embedding_max_pos: Vec<f64>,
+    pub audio_positional_embedding_max_pos: Vec<f64>,
+    pub timestep_scale_multiplier: f64,
+    pub av_ca_timestep_scale_multiplier: f64,
+    pub rope_type: RopeType,
+    pub frequencies_precision: String,
+    pub use_middle_indices_grid: bool,
+    /// Absent from the 19B metadata: ltx-core's `LTXModelConfigurator` then uses 128 (8 ch x 16 mel).
+    pub audio_in_channels: Option<usize>,
+    // --- LTX-2.3 switches: absent (false) on 19B; true is rejected until 2.3 is ported ---
+    pub apply_gated_attention: Option<bool>,
+    pub cross_attention_adaln: Option<bool>,
+    pub caption_proj_before_connector: Option<bool>,
+    // --- checked by ltx-core (`check_config_value`), validated in `validate` ---
+    activation_fn: Option<String>,
+    attention_bias: Option<bool>,
+    qk_norm: Option<String>,
+    standardization_norm: Option<String>,
+    norm_elementwise_affine: Option<bool>,
+    positional_embedding_type: Option<String>,
+    use_audio_video_cross_attention: Option<bool>,
+    share_ff: Option<bool>,
+    av_cross_ada_norm: Option<bool>,
+    dropout: Option<f64>,
+    num_embeds_ada_norm: Option<i64>,
+    num_vector_embeds: Option<Value>,
+    use_linear_projection: Option<bool>,
+    only_cross_attention: Option<bool>,
+    cross_attention_norm: Option<bool>,
+    double_self_attention: Option<bool>,
+    upcast_attention: Option<bool>,
+    // --- informational, or read by other components (text connectors, VAE) ---
+    #[serde(rename = "_class_name")]
+    _class_name: Option<Value>,
+    #[serde(rename = "_diffusers_version")]
+    _diffusers_version: Option<Value>,
+    attention_type: Option<Value>,
+    causal_temporal_positioning: Option<Value>,
+    norm_num_groups: Option<Value>,
+    use_embeddings_connector: Option<Value>,
+    connector_attention_head_dim: Option<Value>,
+    connector_norm_output: Option<Value>,
+    connector_num_attention_heads: Option<Value>,
+    connector_num_layers: Option<Value>,
+    connector_num_learnable_registers: Option<Value>,
+    connector_positional_embedding_max_pos: Option<Value>,
+}
+
+impl TransformerConfig {
+    /// Parse the whole metadata `config` JSON string and take its `transformer` section.
+    pub fn from_metadata_json(config_json: &str) -> Result<Self> {
+        let root: Value = serde_json::from_str(config_json)
+            .map_err(|e| TransformerError::Config(format!("metadata `config` is not JSON: {e}")))?;
+        let section = root.get("transformer").ok_or_else(|| {
+            TransformerError::Config("metadata `config` has no `transformer` section".into())
+        })?;
+        Self::from_value(section.clone())
+    }
+
+    pub fn from_value(section: Value) -> Result<Self> {
+        let cfg: Self =
+            serde_json::from_value(section).map_err(|e| TransformerError::Config(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<()> {
+        fn want<T: PartialEq + std::fmt::Debug>(
+            key: &str,
+            got: &Option<T>,
+            expected: T,
+        ) -> Result<()> {
+            match got {
+                Some(v) if *v != expected => Err(TransformerError::Config(format!(
+                    "`{key}` is {v:?}, ltx-core requires {expected:?}"
+                ))),
+                _ => Ok(()),
+            }
+        }
+        want(
+            "activation_fn",
+            &self.activation_fn,
+            "gelu-approximate".to_string(),
+        )?;
+        want("attention_bias", &self.attention_bias, true)?;
+        want("qk_norm", &self.qk_norm, "rms_norm".to_string())?;
+        want(
+            "standardization_norm",
+            &self.standardization_norm,
+            "rms_norm".to_string(),
+        )?;
+        want(
+            "norm_elementwise_affine",
+            &self.norm_elementwise_affine,
+            false,
+        )?;
+        want(
+            "positional_embedding_type",
+            &self.positional_embedding_type,
+            "rope".to_string(),
+        )?;
+        want(
+            "use_audio_video_cross_attention",
+            &self.use_audio_video_cross_attention,
+            true,
+        )?;
+        want("share_ff", &self.share_ff, false)?;
+        want("av_cross_ada_norm", &self.av_cross_ada_norm, true)?;
+        want("dropout", &self.dropout, 0.0)?;
+        want("num_embeds_ada_norm", &self.num_embeds_ada_norm, 1000)?;
+        want("num_vector_embeds", &self.num_vector_embeds, Value::Null)?;
+        want("use_linear_projection", &self.use_linear_projection, false)?;
+        want("only_cross_attention", &self.only_cross_attention, false)?;
+        want("cross_attention_norm", &self.cross_attention_norm, true)?;
+        want("double_self_attention", &self.double_self_attention, false)?;
+        want("upcast_attention", &self.upcast_attention, false)?;
+        want("apply_gated_attention", &self.apply_gated_attention, false)?;
+        want("cross_attention_adaln", &self.cross_attention_adaln, false)?;
+        want(
+            "caption_proj_before_connector",
+            &self.caption_proj_before_connector,
+            false,
+        )?;
+        if !matches!(self.frequencies_precision.as_str(), "float64" | "float32") {
+            return Err(TransformerError::Config(format!(
+                "`frequencies_precision` is {:?}, expected \"float64\" or \"float32\"",
+                self.frequencies_precision
+            )));
+        }
+        if self.positional_embedding_max_pos.len() != 3
+            || self.audio_positional_embedding_max_pos.len() != 1
+        {
+            return Err(TransformerError::Config(
+                "positional_embedding_max_pos must have 3 entries and the audio one 1".into(),
+            ));
+        }
+        if self.num_attention_heads != self.audio_num_attention_heads {
+            // The A/V cross-attention PE reshapes the video time axis with the video head count.
+            return Err(TransformerError::Config(
+                "video and audio head counts must match".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn video_inner_dim(&self) -> usize {
+        self.num_attention_heads * self.attention_head_dim
+    }
+    pub fn audio_inner_dim(&self) -> usize {
+        self.audio_num_attention_heads * self.audio_attention_head_dim
+    }
+    pub fn audio_in(&self) -> usize {
+        self.audio_in_channels.unwrap_or(128)
+    }
+    pub fn double_precision_rope(&self) -> bool {
+        self.frequencies_precision == "float64"
+    }
+    /// max(video max_pos[0], audio max_pos[0]) — the time span of the A/V cross-attention RoPE.
+    pub fn cross_pe_max_pos(&self) -> f64 {
+        self.positional_embedding_max_pos[0].max(self.audio_positional_embedding_max_pos[0])
+    }
+}

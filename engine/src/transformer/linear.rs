@@ -1,0 +1,61 @@
+//! `torch.nn.Linear` with optional FP8 storage: a weight read from the file as `F8_E4M3` arrives as
+//! `uint8` (MLX has no fp8 dtype) and is decoded with its per-tensor `weight_scale` at use, one layer
+//! at a time, so an FP8 checkpoint stays FP8 in memory.
+
+use mlx_rs::macros::ModuleParameters;
+use mlx_rs::{module::Param, ops, Array, Dtype};
+
+use super::Result;
+
+#[derive(Debug, Clone, ModuleParameters)]
+pub struct Linear {
+    /// (out, in) as in PyTorch; `uint8` holds float8_e4m3fn bits.
+    #[param]
+    pub weight: Param<Array>,
+    #[param]
+    pub bias: Param<Option<Array>>,
+    /// Per-tensor dequantisation scale of an FP8 weight; 1 (and absent from the file) otherwise.
+    #[param]
+    pub weight_scale: Param<Array>,
+}
+
+impl Linear {
+    /// Placeholder parameters of the right shape (lazy zeros: nothing is allocated until loaded).
+    pub fn new(in_features: usize, out_features: usize, bias: bool) -> Result<Self> {
+        let (i, o) = (in_features as i32, out_features as i32);
+        Ok(Self {
+            weight: Param::new(Array::zeros::<f32>(&[o, i])?),
+            bias: Param::new(if bias {
+                Some(Array::zeros::<f32>(&[o])?)
+            } else {
+                None
+            }),
+            weight_scale: Param::new(Array::from_f32(1.0)),
+        })
+    }
+
+    pub fn is_fp8(&self) -> bool {
+        self.weight.dtype() == Dtype::Uint8
+    }
+
+    /// The weight in `dtype`, dequantised when stored as FP8.
+    pub fn dense_weight(&self, dtype: Dtype) -> Result<Array> {
+        if self.is_fp8() {
+            let w = ops::from_fp8(&*self.weight, Dtype::Float32)?.multiply(&*self.weight_scale)?;
+            Ok(w.as_dtype(dtype)?)
+        } else if self.weight.dtype() != dtype {
+            Ok(self.weight.as_dtype(dtype)?)
+        } else {
+            Ok((*self.weight).clone())
+        }
+    }
+
+    pub fn forward(&self, x: &Array) -> Result<Array> {
+        let w = self.dense_weight(x.dtype())?;
+        let y = ops::matmul(x, w.t())?;
+        Ok(match self.bias.as_ref() {
+            Some(b) => y.add(b)?,
+            None => y,
+        })
+    }
+}

@@ -1,0 +1,469 @@
+//! The AV transformer (`model.py::LTXModel` + `transformer_args.py` preprocessing + `X0Model`).
+
+use std::{collections::HashMap, fmt, path::Path};
+
+use mlx_rs::{
+    fast,
+    macros::ModuleParameters,
+    module::{ModuleParameters, Param},
+    Array, Dtype,
+};
+
+use super::{
+    adaln::AdaLayerNormSingle,
+    block::{AdaValues, AvBlock, BlockDims, StreamArgs},
+    caption::CaptionProjection,
+    config::TransformerConfig,
+    linear::Linear,
+    perturbation::Perturbations,
+    rope::{self, RopeSpec},
+    Result, TransformerError,
+};
+
+/// Key prefix of the transformer in the single-file checkpoints.
+pub const CHECKPOINT_PREFIX: &str = "model.diffusion_model.";
+
+/// One modality's input to a forward pass (`Modality`), batch of one.
+#[derive(Debug, Clone)]
+pub struct Modality {
+    /// Patchified latent tokens (1, T, C).
+    pub latent: Array,
+    /// The step's sigma (drives the other modality's cross-attention AdaLN).
+    pub sigma: f32,
+    /// Per-token timestep `denoise_mask * sigma`, length T.
+    pub timesteps: Vec<f32>,
+    /// (1, n_axes, T, 2) `[start, end)` bounds (3 axes video, 1 audio).
+    pub positions: Vec<f32>,
+    /// Text context before the caption projection (1, S, caption_channels).
+    pub context: Array,
+    pub enabled: bool,
+}
+
+impl Modality {
+    /// `timesteps_from_mask`: t = mask * sigma per token (mask None = all ones).
+    pub fn new(
+        latent: Array,
+        sigma: f32,
+        mask: Option<&[f32]>,
+        positions: Vec<f32>,
+        context: Array,
+    ) -> Self {
+        let tokens = latent.shape().get(1).copied().unwrap_or(0) as usize;
+        let timesteps = match mask {
+            Some(m) => m.iter().map(|m| m * sigma).collect(),
+            None => vec![sigma; tokens],
+        };
+        Self {
+            latent,
+            sigma,
+            timesteps,
+            positions,
+            context,
+            enabled: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, ModuleParameters)]
+pub struct LtxModel {
+    #[param]
+    pub patchify_proj: Linear,
+    #[param]
+    pub audio_patchify_proj: Linear,
+    #[param]
+    pub adaln_single: AdaLayerNormSingle,
+    #[param]
+    pub audio_adaln_single: AdaLayerNormSingle,
+    #[param]
+    pub av_ca_video_scale_shift_adaln_single: AdaLayerNormSingle,
+    #[param]
+    pub av_ca_audio_scale_shift_adaln_single: AdaLayerNormSingle,
+    #[param]
+    pub av_ca_a2v_gate_adaln_single: AdaLayerNormSingle,
+    #[param]
+    pub av_ca_v2a_gate_adaln_single: AdaLayerNormSingle,
+    #[param]
+    pub caption_projection: CaptionProjection,
+    #[param]
+    pub audio_caption_projection: CaptionProjection,
+    #[param]
+    pub transformer_blocks: Vec<AvBlock>,
+    #[param]
+    pub scale_shift_table: Param<Array>,
+    #[param]
+    pub audio_scale_shift_table: Param<Array>,
+    #[param]
+    pub proj_out: Linear,
+    #[param]
+    pub audio_proj_out: Linear,
+    pub config: TransformerConfig,
+    /// Compute dtype: f32 on the CPU backend, bf16 on GPUs.
+    pub dtype: Dtype,
+}
+
+/// Tensors that did not fit the parameter tree.
+#[derive(Debug, Default, Clone)]
+pub struct LoadReport {
+    pub missing: Vec<String>,
+    pub unexpected: Vec<String>,
+    pub mis_shaped: Vec<(String, Vec<i32>, Vec<i32>)>,
+}
+
+impl LoadReport {
+    pub fn is_clean(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.mis_shaped.is_empty()
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for k in &self.missing {
+            writeln!(f, "  missing: {k}")?;
+        }
+        for k in &self.unexpected {
+            writeln!(f, "  unexpected: {k}")?;
+        }
+        for (k, want, got) in &self.mis_shaped {
+            writeln!(f, "  wrong shape: {k}: model {want:?}, file {got:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Keys a checkpoint may carry beyond the model's tree: FP8 static activation scales (unused here).
+fn ignorable(key: &str) -> bool {
+    key.ends_with(".input_scale")
+}
+
+/// Read a single-file checkpoint (memory-mapped): its `config` metadata JSON and the tensors under
+/// `prefix` (keys without it; F8_E4M3 arrive as uint8).
+pub fn read_checkpoint(path: &Path, prefix: &str) -> Result<(String, HashMap<String, Array>)> {
+    let io = |message: String| TransformerError::Io {
+        path: path.display().to_string(),
+        message,
+    };
+    let ckpt = crate::checkpoint::Checkpoint::open(path).map_err(|e| io(e.to_string()))?;
+    let config = ckpt
+        .metadata()
+        .get("config")
+        .cloned()
+        .ok_or_else(|| io("no `config` in the safetensors metadata".into()))?;
+    let tensors = ckpt
+        .tensors_with_prefix(prefix)
+        .map_err(|e| io(e.to_string()))?;
+    Ok((config, tensors))
+}
+
+impl LtxModel {
+    /// Build the parameter tree for `config` (lazy placeholders; nothing is allocated).
+    pub fn new(config: TransformerConfig, dtype: Dtype) -> Result<Self> {
+        let c = &config;
+        let (vd, ad) = (c.video_inner_dim(), c.audio_inner_dim());
+        let dims = BlockDims {
+            v_dim: vd,
+            v_heads: c.num_attention_heads,
+            v_head_dim: c.attention_head_dim,
+            v_context: c.cross_attention_dim,
+            a_dim: ad,
+            a_heads: c.audio_num_attention_heads,
+            a_head_dim: c.audio_attention_head_dim,
+            a_context: c.audio_cross_attention_dim,
+            eps: c.norm_eps,
+        };
+        let table = |d: usize| -> Result<Param<Array>> {
+            Ok(Param::new(Array::zeros::<f32>(&[2, d as i32])?))
+        };
+        Ok(Self {
+            patchify_proj: Linear::new(c.in_channels, vd, true)?,
+            audio_patchify_proj: Linear::new(c.audio_in(), ad, true)?,
+            adaln_single: AdaLayerNormSingle::new(vd, 6)?,
+            audio_adaln_single: AdaLayerNormSingle::new(ad, 6)?,
+            av_ca_video_scale_shift_adaln_single: AdaLayerNormSingle::new(vd, 4)?,
+            av_ca_audio_scale_shift_adaln_single: AdaLayerNormSingle::new(ad, 4)?,
+            av_ca_a2v_gate_adaln_single: AdaLayerNormSingle::new(vd, 1)?,
+            av_ca_v2a_gate_adaln_single: AdaLayerNormSingle::new(ad, 1)?,
+            caption_projection: CaptionProjection::new(c.caption_channels, vd)?,
+            audio_caption_projection: CaptionProjection::new(c.caption_channels, ad)?,
+            transformer_blocks: (0..c.num_layers)
+                .map(|i| AvBlock::new(i, &dims))
+                .collect::<Result<_>>()?,
+            scale_shift_table: table(vd)?,
+            audio_scale_shift_table: table(ad)?,
+            proj_out: Linear::new(vd, c.out_channels, true)?,
+            audio_proj_out: Linear::new(ad, c.audio_out_channels, true)?,
+            config,
+            dtype,
+        })
+    }
+
+    /// Config from the checkpoint metadata, then the weights under `model.diffusion_model.`.
+    pub fn from_checkpoint(path: &Path, dtype: Dtype) -> Result<Self> {
+        let (config, tensors) = read_checkpoint(path, CHECKPOINT_PREFIX)?;
+        let mut model = Self::new(TransformerConfig::from_metadata_json(&config)?, dtype)?;
+        model.load_weights(tensors, "")?;
+        Ok(model)
+    }
+
+    /// Parameter names and shapes of the tree (FP8 `weight_scale` slots excluded: they are optional).
+    pub fn parameter_shapes(&self) -> Vec<(String, Vec<i32>)> {
+        let mut v: Vec<_> = self
+            .parameters()
+            .flatten()
+            .into_iter()
+            .filter(|(k, _)| !k.ends_with(".weight_scale"))
+            .map(|(k, a)| (k.to_string(), a.shape().to_vec()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Assign the tensors whose key starts with `prefix`; other keys are not the transformer's.
+    /// Float weights are cast to the compute dtype; FP8 (uint8) weights stay FP8.
+    pub fn load_weights(&mut self, tensors: HashMap<String, Array>, prefix: &str) -> Result<()> {
+        let dtype = self.dtype;
+        let mut report = LoadReport::default();
+        let mut params = self.parameters_mut().flatten();
+        let mut seen = std::collections::HashSet::new();
+        for (key, value) in tensors {
+            let Some(name) = key.strip_prefix(prefix) else {
+                continue;
+            };
+            if ignorable(name) {
+                continue;
+            }
+            let Some(slot) = params.get_mut(name) else {
+                report.unexpected.push(key);
+                continue;
+            };
+            let fp8_ok = value.dtype() == Dtype::Uint8 && name.ends_with(".weight");
+            seen.insert(name.to_string());
+            if slot.shape() != value.shape() {
+                report
+                    .mis_shaped
+                    .push((key, slot.shape().to_vec(), value.shape().to_vec()));
+                continue;
+            }
+            let value = if fp8_ok || name.ends_with(".weight_scale") {
+                value
+            } else {
+                value.as_dtype(dtype)?
+            };
+            **slot = value;
+        }
+        report.missing = params
+            .keys()
+            .filter(|k| !seen.contains(&***k) && !k.ends_with(".weight_scale"))
+            .map(|k| format!("{prefix}{k}"))
+            .collect();
+        report.missing.sort();
+        report.unexpected.sort();
+        if !report.is_clean() {
+            return Err(TransformerError::Weights(report));
+        }
+        // Materialise now so a bad file fails here, not mid-denoise.
+        mlx_rs::transforms::eval(self.parameters().flatten().values().copied())?;
+        Ok(())
+    }
+
+    /// AdaLN of the distinct values of `timesteps`, broadcast back per token.
+    fn per_token_adaln(
+        &self,
+        adaln: &AdaLayerNormSingle,
+        timesteps: &[f32],
+    ) -> Result<(AdaValues, AdaValues)> {
+        let mult = self.config.timestep_scale_multiplier as f32;
+        let mut unique: Vec<f32> = Vec::new();
+        let index: Vec<i32> = timesteps
+            .iter()
+            .map(
+                |t| match unique.iter().position(|u| u.to_bits() == t.to_bits()) {
+                    Some(i) => i as i32,
+                    None => {
+                        unique.push(*t);
+                        unique.len() as i32 - 1
+                    }
+                },
+            )
+            .collect();
+        let scaled: Vec<f32> = unique.iter().map(|t| t * mult).collect();
+        let (m, e) = adaln.forward(
+            &Array::from_slice(&scaled, &[scaled.len() as i32]),
+            self.dtype,
+        )?;
+        let index = (unique.len() > 1).then(|| Array::from_slice(&index, &[1, index.len() as i32]));
+        Ok((
+            AdaValues {
+                rows: m,
+                index: index.clone(),
+            },
+            AdaValues { rows: e, index },
+        ))
+    }
+
+    /// `MultiModalTransformerArgsPreprocessor.prepare(modality, other)`.
+    fn prepare(&self, m: &Modality, other: &Modality, audio: bool) -> Result<StreamArgs> {
+        let c = &self.config;
+        let (proj, adaln, caption, ss_adaln, gate_adaln) = if audio {
+            (
+                &self.audio_patchify_proj,
+                &self.audio_adaln_single,
+                &self.audio_caption_projection,
+                &self.av_ca_audio_scale_shift_adaln_single,
+                &self.av_ca_v2a_gate_adaln_single,
+            )
+        } else {
+            (
+                &self.patchify_proj,
+                &self.adaln_single,
+                &self.caption_projection,
+                &self.av_ca_video_scale_shift_adaln_single,
+                &self.av_ca_a2v_gate_adaln_single,
+            )
+        };
+        let (dim, heads, max_pos) = if audio {
+            (
+                c.audio_inner_dim(),
+                c.audio_num_attention_heads,
+                &c.audio_positional_embedding_max_pos,
+            )
+        } else {
+            (
+                c.video_inner_dim(),
+                c.num_attention_heads,
+                &c.positional_embedding_max_pos,
+            )
+        };
+        let shape = m.latent.shape();
+        let (batch, tokens) = (shape[0] as usize, shape[1] as usize);
+        let n_axes = max_pos.len();
+        if batch != 1 || m.timesteps.len() != tokens || m.positions.len() != n_axes * tokens * 2 {
+            return Err(TransformerError::Input(format!(
+                "{} modality: batch {batch} (must be 1), {tokens} tokens, {} timesteps, {} position values",
+                if audio { "audio" } else { "video" },
+                m.timesteps.len(),
+                m.positions.len()
+            )));
+        }
+        let x = proj.forward(&m.latent.as_dtype(self.dtype)?)?;
+        let (timesteps, embedded_timestep) = self.per_token_adaln(adaln, &m.timesteps)?;
+        let context = caption.forward(&m.context.as_dtype(self.dtype)?)?;
+        let spec = RopeSpec {
+            positions: &m.positions,
+            batch,
+            n_axes,
+            tokens,
+            dim,
+            heads,
+            max_pos,
+            theta: c.positional_embedding_theta,
+            use_middle: c.use_middle_indices_grid,
+            double_precision: c.double_precision_rope(),
+            kind: c.rope_type,
+        };
+        let pe = rope::precompute(&spec, self.dtype)?;
+        // A/V cross-attention: time axis only, `audio_cross_attention_dim` wide, always middle-of-bounds.
+        let cross_max = [c.cross_pe_max_pos()];
+        let cross = RopeSpec {
+            positions: &m.positions[..tokens * 2],
+            n_axes: 1,
+            dim: c.audio_cross_attention_dim,
+            max_pos: &cross_max,
+            use_middle: true,
+            ..spec
+        };
+        let cross_pe = rope::precompute(&cross, self.dtype)?;
+        // Cross-modal AdaLN runs on the OTHER modality's sigma.
+        let t_other = other.sigma * c.timestep_scale_multiplier as f32;
+        let gate_factor = (c.av_ca_timestep_scale_multiplier / c.timestep_scale_multiplier) as f32;
+        let (ss, _) = ss_adaln.forward(&Array::from_slice(&[t_other], &[1]), self.dtype)?;
+        let (gate, _) = gate_adaln.forward(
+            &Array::from_slice(&[t_other * gate_factor], &[1]),
+            self.dtype,
+        )?;
+        Ok(StreamArgs {
+            x,
+            context,
+            timesteps,
+            embedded_timestep,
+            pe,
+            cross_pe,
+            cross_scale_shift: ss.reshape(&[1, 1, -1])?,
+            cross_gate: gate.reshape(&[1, 1, -1])?,
+            enabled: m.enabled,
+        })
+    }
+
+    /// `_process_output`: LayerNorm (no affine) modulated by (shift, scale) rows, then `proj_out`.
+    fn output(&self, s: &StreamArgs, audio: bool) -> Result<Array> {
+        let (table, proj) = if audio {
+            (&*self.audio_scale_shift_table, &self.audio_proj_out)
+        } else {
+            (&*self.scale_shift_table, &self.proj_out)
+        };
+        let rows = table.split_equal(2, 0)?;
+        let emb = s.embedded_timestep.row(0, 1)?;
+        let shift = rows[0].reshape(&[1, 1, -1])?.add(&emb)?;
+        let scale = rows[1].reshape(&[1, 1, -1])?.add(&emb)?;
+        let x = fast::layer_norm(&s.x, None, None, self.config.norm_eps)?;
+        let x = x
+            .multiply(scale.add(Array::from_f32(1.0).as_dtype(x.dtype())?)?)?
+            .add(&shift)?;
+        proj.forward(&x)
+    }
+
+    /// Velocity predictions (video (1, T, C), audio (1, Ta, Ca)) in the compute dtype.
+    pub fn forward(
+        &self,
+        video: &Modality,
+        audio: &Modality,
+        p: &Perturbations,
+    ) -> Result<(Array, Array)> {
+        let (mut v, mut a) = (
+            self.prepare(video, audio, false)?,
+            self.prepare(audio, video, true)?,
+        );
+        for block in &self.transformer_blocks {
+            block.forward(&mut v, &mut a, p)?;
+        }
+        Ok((self.output(&v, false)?, self.output(&a, true)?))
+    }
+
+    /// Run only the preprocessing and block `idx`, returning the streams' x (for parity tests).
+    pub fn forward_blocks(
+        &self,
+        video: &Modality,
+        audio: &Modality,
+        p: &Perturbations,
+        n: usize,
+    ) -> Result<(Array, Array)> {
+        let (mut v, mut a) = (
+            self.prepare(video, audio, false)?,
+            self.prepare(audio, video, true)?,
+        );
+        for block in self.transformer_blocks.iter().take(n) {
+            block.forward(&mut v, &mut a, p)?;
+        }
+        Ok((v.x, a.x))
+    }
+
+    /// `X0Model`: denoised = latent - velocity * t_token, in f32.
+    pub fn denoise(
+        &self,
+        video: &Modality,
+        audio: &Modality,
+        p: &Perturbations,
+    ) -> Result<(Array, Array)> {
+        let (vv, va) = self.forward(video, audio, p)?;
+        Ok((
+            to_denoised(&video.latent, &vv, &video.timesteps)?,
+            to_denoised(&audio.latent, &va, &audio.timesteps)?,
+        ))
+    }
+}
+
+/// `latent - velocity * t` per token, f32.
+pub fn to_denoised(latent: &Array, velocity: &Array, timesteps: &[f32]) -> Result<Array> {
+    let t = Array::from_slice(timesteps, &[1, timesteps.len() as i32, 1]);
+    let v = velocity.as_dtype(Dtype::Float32)?;
+    Ok(latent.as_dtype(Dtype::Float32)?.subtract(v.multiply(t)?)?)
+}

@@ -1,0 +1,146 @@
+//! Rotary position embeddings (`rope.py`). The frequency grid is computed on the host in float64
+//! (`frequencies_precision = "float64"`, numpy in ltx-core) and rounded to f32; angles, cos and sin
+//! follow ltx-core's f32 arithmetic. Tables are kept in the attention head layout (B, H, T, k).
+
+use mlx_rs::{ops, Array, Dtype};
+
+use super::{config::RopeType, Result, TransformerError};
+
+/// cos/sin tables: split (B, H, T, head_dim/2); interleaved (B, H, T, head_dim).
+#[derive(Debug, Clone)]
+pub struct Rope {
+    pub kind: RopeType,
+    pub cos: Array,
+    pub sin: Array,
+}
+
+/// `theta ** linspace(0, 1, dim // (2 n_axes)) * pi/2`, in f64 (or f32 when not double precision).
+pub fn freq_grid(theta: f64, n_axes: usize, dim: usize, double_precision: bool) -> Vec<f32> {
+    let n = dim / (2 * n_axes);
+    (0..n)
+        .map(|i| {
+            let x = if n == 1 {
+                0.0
+            } else {
+                i as f64 / (n - 1) as f64
+            };
+            if double_precision {
+                (theta.powf(x) * std::f64::consts::PI / 2.0) as f32
+            } else {
+                let x = x as f32;
+                (theta as f32).powf(x) * (std::f32::consts::PI / 2.0)
+            }
+        })
+        .collect()
+}
+
+/// Positions and the geometry of one RoPE table.
+pub struct RopeSpec<'a> {
+    /// (B, n_axes, T, 2) `[start, end)` bounds, f32.
+    pub positions: &'a [f32],
+    pub batch: usize,
+    pub n_axes: usize,
+    pub tokens: usize,
+    pub dim: usize,
+    pub heads: usize,
+    pub max_pos: &'a [f64],
+    pub theta: f64,
+    pub use_middle: bool,
+    pub double_precision: bool,
+    pub kind: RopeType,
+}
+
+/// `precompute_freqs_cis`: angles `freq * (2 * pos / max_pos - 1)` ordered (freq, axis), padded at
+/// the front with cos=1/sin=0, then split across heads (split) or pair-repeated (interleaved).
+pub fn precompute(spec: &RopeSpec, dtype: Dtype) -> Result<Rope> {
+    let RopeSpec {
+        positions,
+        batch,
+        n_axes,
+        tokens,
+        dim,
+        heads,
+        ..
+    } = *spec;
+    if positions.len() != batch * n_axes * tokens * 2
+        || spec.max_pos.len() != n_axes
+        || dim % (2 * heads) != 0
+    {
+        return Err(TransformerError::Input(format!(
+            "RoPE: {} positions for B={batch} axes={n_axes} T={tokens}, max_pos {:?}, dim {dim}, heads {heads}",
+            positions.len(),
+            spec.max_pos
+        )));
+    }
+    let freqs = freq_grid(spec.theta, n_axes, dim, spec.double_precision);
+    let nf = freqs.len() * n_axes;
+    let (width, pad) = match spec.kind {
+        RopeType::Split => (dim / 2, dim / 2 - nf),
+        RopeType::Interleaved => (dim, dim % (2 * n_axes)),
+    };
+    let mut cos = vec![1f32; batch * tokens * width];
+    let mut sin = vec![0f32; batch * tokens * width];
+    for b in 0..batch {
+        for t in 0..tokens {
+            let row = (b * tokens + t) * width + pad;
+            for a in 0..n_axes {
+                let at = |k: usize| positions[((b * n_axes + a) * tokens + t) * 2 + k];
+                let pos = if spec.use_middle {
+                    (at(0) + at(1)) / 2.0
+                } else {
+                    at(0)
+                };
+                let scaled = (pos / spec.max_pos[a] as f32) * 2.0 - 1.0;
+                for (f, freq) in freqs.iter().enumerate() {
+                    let angle = (freq * scaled) as f64;
+                    let (c, s) = (angle.cos() as f32, angle.sin() as f32);
+                    match spec.kind {
+                        RopeType::Split => {
+                            cos[row + f * n_axes + a] = c;
+                            sin[row + f * n_axes + a] = s;
+                        }
+                        RopeType::Interleaved => {
+                            let j = row + 2 * (f * n_axes + a);
+                            cos[j..j + 2].fill(c);
+                            sin[j..j + 2].fill(s);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let (b, t, h) = (batch as i32, tokens as i32, heads as i32);
+    let to_heads = |v: Vec<f32>| -> Result<Array> {
+        Ok(Array::from_slice(&v, &[b, t, h, width as i32 / h])
+            .swap_axes(1, 2)?
+            .as_dtype(dtype)?)
+    };
+    Ok(Rope {
+        kind: spec.kind,
+        cos: to_heads(cos)?,
+        sin: to_heads(sin)?,
+    })
+}
+
+/// Apply to `x` in head layout (B, H, T, head_dim).
+pub fn apply(x: &Array, rope: &Rope) -> Result<Array> {
+    let d = *x.shape().last().unwrap_or(&0);
+    match rope.kind {
+        RopeType::Split => {
+            let halves = x.split_at_indices(&[d / 2], -1)?;
+            let (x1, x2) = (&halves[0], &halves[1]);
+            let o1 = x1.multiply(&rope.cos)?.subtract(x2.multiply(&rope.sin)?)?;
+            let o2 = x2.multiply(&rope.cos)?.add(x1.multiply(&rope.sin)?)?;
+            Ok(ops::concatenate(&[o1, o2], -1)?)
+        }
+        RopeType::Interleaved => {
+            let mut pairs_shape = x.shape().to_vec();
+            pairs_shape.pop();
+            pairs_shape.extend([d / 2, 2]);
+            let pairs = x.reshape(&pairs_shape)?.split_at_indices(&[1], -1)?;
+            let rotated = ops::concatenate(&[pairs[1].negative()?, pairs[0].clone()], -1)?
+                .reshape(x.shape())?;
+            Ok(x.multiply(&rope.cos)?.add(rotated.multiply(&rope.sin)?)?)
+        }
+    }
+}

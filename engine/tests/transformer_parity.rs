@@ -1,0 +1,383 @@
+//! Parity of the transformer port with the official ltx-core 1.0.0 (goldens from
+//! `engine/goldens/transformer_goldens.py`, tiny AV config of ltx2-architecture.md §9, f32 on CPU).
+//!
+//! Error measure everywhere: `rel = max|got - want| / max|want|`. Tolerance 1e-4 unless a test says
+//! otherwise. Every comparison goes through the real loader path (`LtxModel::from_checkpoint`).
+use std::{collections::HashMap, path::PathBuf};
+
+use ltx_engine::{
+    checkpoint::Checkpoint,
+    transformer::{
+        lora::fuse_lora, model::read_checkpoint, positions, rope, BlockSet, LtxModel, Modality,
+        Perturbations, TransformerConfig, TransformerError,
+    },
+};
+use mlx_rs::{module::ModuleParameters, ops, Array, Dtype};
+
+const TOL: f64 = 1e-4;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/transformer")
+        .join(name)
+}
+
+struct Goldens(HashMap<String, Array>);
+
+impl Goldens {
+    fn load() -> Self {
+        std::env::set_var("OPENBLAS_NUM_THREADS", "1");
+        let ck = Checkpoint::open(fixture("goldens.safetensors")).expect("goldens");
+        Self(ck.tensors_with_prefix("").expect("golden tensors"))
+    }
+    fn get(&self, k: &str) -> &Array {
+        self.0
+            .get(k)
+            .unwrap_or_else(|| panic!("golden {k} missing"))
+    }
+    fn vec(&self, k: &str) -> Vec<f32> {
+        values(self.get(k))
+    }
+    fn scalar(&self, k: &str) -> f32 {
+        self.vec(k)[0]
+    }
+}
+
+fn values(a: &Array) -> Vec<f32> {
+    let a = a.as_dtype(Dtype::Float32).expect("cast");
+    let a = ops::reshape(&a, &[-1]).expect("flat");
+    a.eval().expect("eval");
+    a.as_slice::<f32>().to_vec()
+}
+
+/// max|got - want| / max|want|
+fn rel_err(got: &Array, want: &Array) -> f64 {
+    assert_eq!(got.shape(), want.shape(), "shape");
+    let (g, w) = (values(got), values(want));
+    let num = g
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| (a - b).abs() as f64)
+        .fold(0.0, f64::max);
+    let den = w.iter().map(|b| b.abs() as f64).fold(0.0, f64::max);
+    num / den
+}
+
+fn check(got: &Array, want: &Array, tol: f64, what: &str) {
+    let e = rel_err(got, want);
+    eprintln!("{what}: rel err {e:.2e}");
+    assert!(e <= tol, "{what}: relative error {e:e} > {tol:e}");
+}
+
+fn model() -> LtxModel {
+    LtxModel::from_checkpoint(&fixture("tiny_av.safetensors"), Dtype::Float32)
+        .expect("tiny checkpoint")
+}
+
+struct Inputs {
+    video: Modality,
+    audio: Modality,
+}
+
+fn inputs(g: &Goldens, mask: Option<Vec<f32>>, negative: bool) -> Inputs {
+    let sigma = g.scalar("sigma");
+    let (vc, ac) = if negative {
+        ("video_context_neg", "audio_context_neg")
+    } else {
+        ("video_context", "audio_context")
+    };
+    let video = Modality::new(
+        g.get("video_latent").clone(),
+        sigma,
+        mask.as_deref(),
+        g.vec("video_positions"),
+        g.get(vc).clone(),
+    );
+    let audio = Modality::new(
+        g.get("audio_latent").clone(),
+        sigma,
+        None,
+        g.vec("audio_positions"),
+        g.get(ac).clone(),
+    );
+    Inputs { video, audio }
+}
+
+#[test]
+fn positions_match_latent_tools_exactly() {
+    let g = Goldens::load();
+    assert_eq!(
+        positions::video_positions(3, 2, 2, 24.0),
+        g.vec("video_positions")
+    );
+    assert_eq!(positions::audio_positions(5), g.vec("audio_positions"));
+}
+
+#[test]
+fn rope_tables_match() {
+    // Host f64 cos/sin rounded once to f32 vs torch f32 cos/sin: a few ulp => 1e-6.
+    let g = Goldens::load();
+    let cfg = model().config;
+    let (vp, ap) = (g.vec("video_positions"), g.vec("audio_positions"));
+    let spec = |p: &'static str, positions: &[f32], n_axes, tokens, dim, max_pos: &[f64], kind| {
+        let s = rope::RopeSpec {
+            positions,
+            batch: 1,
+            n_axes,
+            tokens,
+            dim,
+            heads: 2,
+            max_pos,
+            theta: cfg.positional_embedding_theta,
+            use_middle: true,
+            double_precision: true,
+            kind,
+        };
+        let r = rope::precompute(&s, Dtype::Float32).expect("rope");
+        let (want_cos, want_sin) = (
+            g.get(&format!("rope_{p}_cos")),
+            g.get(&format!("rope_{p}_sin")),
+        );
+        let to_ref = |a: &Array| -> Array {
+            // interleaved goldens are (B, T, D); ours are (B, H, T, D/H)
+            if want_cos.ndim() == 3 {
+                let s = a.shape();
+                a.swap_axes(1, 2)
+                    .and_then(|a| a.reshape(&[s[0], s[2], -1]))
+                    .expect("layout")
+            } else {
+                a.clone()
+            }
+        };
+        check(&to_ref(&r.cos), want_cos, 1e-6, p);
+        check(&to_ref(&r.sin), want_sin, 1e-6, p);
+    };
+    use ltx_engine::transformer::config::RopeType::{Interleaved, Split};
+    let vmax = cfg.positional_embedding_max_pos.clone();
+    spec("video_split", &vp, 3, 12, 16, &vmax, Split);
+    spec("audio_split", &ap, 1, 5, 8, &[20.0], Split);
+    spec("video_cross_split", &vp[..24], 1, 12, 8, &[20.0], Split);
+    spec("audio_cross_split", &ap, 1, 5, 8, &[20.0], Split);
+    spec("video_interleaved", &vp, 3, 12, 16, &vmax, Interleaved);
+    spec("audio_interleaved", &ap, 1, 5, 8, &[20.0], Interleaved);
+}
+
+#[test]
+fn adaln_and_caption_projection_match() {
+    let g = Goldens::load();
+    let m = model();
+    let t = g
+        .get("adaln_sigmas")
+        .multiply(Array::from_f32(1000.0))
+        .expect("scale");
+    let (vm, ve) = m.adaln_single.forward(&t, Dtype::Float32).expect("adaln");
+    check(&vm, g.get("adaln_video_mod"), TOL, "video adaln modulation");
+    check(
+        &ve,
+        g.get("adaln_video_emb"),
+        TOL,
+        "video embedded timestep",
+    );
+    let (am, ae) = m
+        .audio_adaln_single
+        .forward(&t, Dtype::Float32)
+        .expect("adaln");
+    check(&am, g.get("adaln_audio_mod"), TOL, "audio adaln modulation");
+    check(
+        &ae,
+        g.get("adaln_audio_emb"),
+        TOL,
+        "audio embedded timestep",
+    );
+    check(
+        &m.caption_projection
+            .forward(g.get("video_context"))
+            .expect("cap"),
+        g.get("caption_video"),
+        TOL,
+        "caption",
+    );
+    check(
+        &m.audio_caption_projection
+            .forward(g.get("audio_context"))
+            .expect("cap"),
+        g.get("caption_audio"),
+        TOL,
+        "audio caption",
+    );
+}
+
+#[test]
+fn first_block_matches() {
+    let g = Goldens::load();
+    let i = inputs(&g, None, false);
+    let (v, a) = model()
+        .forward_blocks(&i.video, &i.audio, &Perturbations::none(), 1)
+        .expect("block 0");
+    check(&v, g.get("block0_video"), TOL, "block 0 video");
+    check(&a, g.get("block0_audio"), TOL, "block 0 audio");
+}
+
+#[test]
+fn forward_scalar_sigma_and_x0_match() {
+    let g = Goldens::load();
+    let m = model();
+    let i = inputs(&g, None, false);
+    let (v, a) = m
+        .forward(&i.video, &i.audio, &Perturbations::none())
+        .expect("forward");
+    check(&v, g.get("fwd_video"), TOL, "video velocity");
+    check(&a, g.get("fwd_audio"), TOL, "audio velocity");
+    let (v, a) = m
+        .denoise(&i.video, &i.audio, &Perturbations::none())
+        .expect("x0");
+    check(&v, g.get("x0_video"), TOL, "video x0");
+    check(&a, g.get("x0_audio"), TOL, "audio x0");
+}
+
+#[test]
+fn i2v_per_token_timesteps_match() {
+    let g = Goldens::load();
+    let i = inputs(&g, Some(g.vec("i2v_video_mask")), false);
+    let (v, a) = model()
+        .forward(&i.video, &i.audio, &Perturbations::none())
+        .expect("forward");
+    check(&v, g.get("i2v_video"), TOL, "i2v video");
+    check(&a, g.get("i2v_audio"), TOL, "i2v audio");
+}
+
+#[test]
+fn perturbations_match() {
+    let g = Goldens::load();
+    let m = model();
+    let i = inputs(&g, None, false);
+    let stg = Perturbations::stg(Some(&[1]), Some(&[1]));
+    let (v, a) = m.forward(&i.video, &i.audio, &stg).expect("stg");
+    check(&v, g.get("stg_video"), TOL, "STG video");
+    check(&a, g.get("stg_audio"), TOL, "STG audio");
+    let (v, a) = m
+        .forward(&i.video, &i.audio, &Perturbations::av_skip())
+        .expect("av skip");
+    check(&v, g.get("avskip_video"), TOL, "A/V skip video");
+    check(&a, g.get("avskip_audio"), TOL, "A/V skip audio");
+    assert_eq!(Perturbations::av_skip().skip_a2v_cross_attn, BlockSet::All);
+}
+
+#[test]
+fn perturbed_weight_fails_parity() {
+    // The comparison can fail: nudging one gate row of block 1 moves the output past the tolerance.
+    let g = Goldens::load();
+    let mut m = model();
+    let t = &mut m.transformer_blocks[1].scale_shift_table_a2v_ca_audio;
+    **t = t.add(Array::from_f32(0.01)).expect("nudge");
+    let i = inputs(&g, None, false);
+    let (_, a) = m
+        .forward(&i.video, &i.audio, &Perturbations::none())
+        .expect("forward");
+    assert!(rel_err(&a, g.get("fwd_audio")) > TOL);
+}
+
+#[test]
+fn lora_fusion_matches() {
+    let g = Goldens::load();
+    let mut m = model();
+    let lora = Checkpoint::open(fixture("tiny_lora.safetensors"))
+        .and_then(|c| c.tensors_with_prefix(""))
+        .expect("lora");
+    assert_eq!(
+        fuse_lora(&mut m, &lora, g.scalar("lora_strength")).expect("fuse"),
+        5
+    );
+    let i = inputs(&g, None, false);
+    let (v, a) = m
+        .forward(&i.video, &i.audio, &Perturbations::none())
+        .expect("forward");
+    check(&v, g.get("lora_video"), TOL, "LoRA video");
+    check(&a, g.get("lora_audio"), TOL, "LoRA audio");
+}
+
+#[test]
+fn fp8_checkpoint_matches_dequantised_reference() {
+    let g = Goldens::load();
+    let m = LtxModel::from_checkpoint(&fixture("tiny_av_fp8.safetensors"), Dtype::Float32)
+        .expect("fp8 checkpoint");
+    // FP8-ness comes from the file dtype: block 1's linears are FP8, block 0 (excluded) is not.
+    assert!(m.transformer_blocks[1].attn1.to_q.is_fp8());
+    assert!(!m.transformer_blocks[0].attn1.to_q.is_fp8());
+    let i = inputs(&g, None, false);
+    let (v, a) = m
+        .forward(&i.video, &i.audio, &Perturbations::none())
+        .expect("forward");
+    check(&v, g.get("fp8_video"), TOL, "FP8 video");
+    check(&a, g.get("fp8_audio"), TOL, "FP8 audio");
+}
+
+#[test]
+fn config_is_strict() {
+    let text = std::fs::read_to_string(fixture("ltx2_19b_config.json")).expect("config");
+    let cfg = TransformerConfig::from_metadata_json(&text).expect("19B config parses");
+    assert_eq!(cfg.av_ca_timestep_scale_multiplier, 1000.0);
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["transformer"]
+        .as_object_mut()
+        .expect("obj")
+        .remove("num_layers");
+    let e = TransformerConfig::from_metadata_json(&v.to_string()).expect_err("missing key");
+    assert!(e.to_string().contains("num_layers"), "{e}");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["transformer"]["brand_new_key"] = 1.into();
+    let e = TransformerConfig::from_metadata_json(&v.to_string()).expect_err("unknown key");
+    assert!(e.to_string().contains("brand_new_key"), "{e}");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["transformer"]["qk_norm"] = "layer_norm".into();
+    assert!(TransformerConfig::from_metadata_json(&v.to_string()).is_err());
+}
+
+#[test]
+fn parameter_tree_matches_real_19b_manifest() {
+    let text = std::fs::read_to_string(fixture("ltx2_19b_config.json")).expect("config");
+    let cfg = TransformerConfig::from_metadata_json(&text).expect("19B config");
+    // Lazy placeholders: building the 19B tree allocates nothing.
+    let m = LtxModel::new(cfg, Dtype::Bfloat16).expect("19B tree");
+    let ours: Vec<String> = m
+        .parameter_shapes()
+        .into_iter()
+        .map(|(k, s)| {
+            format!(
+                "model.diffusion_model.{k} {}",
+                s.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("x")
+            )
+        })
+        .collect();
+    let manifest =
+        std::fs::read_to_string(fixture("ltx2_19b_transformer_manifest.txt")).expect("manifest");
+    let want: Vec<&str> = manifest.lines().collect();
+    assert_eq!(ours.len(), want.len());
+    for (a, b) in ours.iter().zip(&want) {
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn mismatched_weights_are_listed() {
+    let (_, mut tensors) =
+        read_checkpoint(&fixture("tiny_av.safetensors"), "model.diffusion_model.").expect("read");
+    tensors.remove("proj_out.bias");
+    tensors.insert("not_a_module.weight".into(), Array::from_f32(0.0));
+    tensors.insert(
+        "patchify_proj.weight".into(),
+        Array::zeros::<f32>(&[3, 3]).expect("zeros"),
+    );
+    let cfg = model().config;
+    let mut m = LtxModel::new(cfg, Dtype::Float32).expect("tree");
+    let Err(TransformerError::Weights(report)) = m.load_weights(tensors, "") else {
+        panic!("load must fail")
+    };
+    assert_eq!(report.missing, vec!["proj_out.bias".to_string()]);
+    assert_eq!(report.unexpected, vec!["not_a_module.weight".to_string()]);
+    assert_eq!(report.mis_shaped.len(), 1);
+    assert!(m.num_parameters() > 0);
+}
