@@ -7,6 +7,9 @@ use mlx_rs::{module::Param, ops, Array, Dtype};
 
 use super::Result;
 
+/// Largest finite float8_e4m3fn value.
+pub const FP8_E4M3_MAX: f32 = 448.0;
+
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct Linear {
     /// (out, in) as in PyTorch; `uint8` holds float8_e4m3fn bits.
@@ -50,6 +53,14 @@ impl Linear {
         }
     }
 
+    /// Store `weight` in FP8 (see [`quantize_fp8`]).
+    pub fn set_fp8(&mut self, weight: &Array) -> Result<()> {
+        let (q, scale) = quantize_fp8(weight)?;
+        *self.weight = q;
+        *self.weight_scale = scale;
+        Ok(())
+    }
+
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let w = self.dense_weight(x.dtype())?;
         let y = ops::matmul(x, w.t())?;
@@ -58,4 +69,13 @@ impl Linear {
             None => y,
         })
     }
+}
+
+/// Per-tensor FP8 (E4M3) quantisation as ltx-core's `quantize_weight_to_fp8_per_tensor`:
+/// returns (`fp8(clip(w * 448 / max|w|))` as uint8, `weight_scale = max|w| / 448`).
+pub fn quantize_fp8(weight: &Array) -> Result<(Array, Array)> {
+    let w = weight.as_dtype(Dtype::Float32)?;
+    let scale = Array::from_f32(FP8_E4M3_MAX).divide(ops::abs(&w)?.max(None)?)?;
+    let q = ops::clip(w.multiply(&scale)?, (-FP8_E4M3_MAX, FP8_E4M3_MAX))?;
+    Ok((ops::to_fp8(&q)?, ops::reciprocal(&scale)?))
 }

@@ -6,11 +6,10 @@ use std::collections::HashMap;
 
 use mlx_rs::{module::ModuleParameters, ops, Array, Dtype};
 
-use super::{model::LtxModel, Result, TransformerError};
+use super::{linear::quantize_fp8, model::LtxModel, Result, TransformerError};
 
 /// Key prefix of LoRA files (ComfyUI layout).
 pub const LORA_PREFIX: &str = "diffusion_model.";
-const FP8_E4M3_MAX: f32 = 448.0;
 
 /// Fuse one LoRA at `strength`; returns how many weights changed. A LoRA module with no matching
 /// weight, or half a pair, is an error.
@@ -64,10 +63,8 @@ pub fn fuse_lora(
             let fused = ops::from_fp8(&**weight, Dtype::Float32)?
                 .multiply(&scale)?
                 .add(&delta)?;
-            let q_scale = Array::from_f32(FP8_E4M3_MAX).divide(ops::abs(&fused)?.max(None)?)?;
-            let q = ops::clip(fused.multiply(&q_scale)?, (-FP8_E4M3_MAX, FP8_E4M3_MAX))?;
-            **weight = ops::to_fp8(&q)?;
-            let new_scale = ops::reciprocal(&q_scale)?;
+            let (q, new_scale) = quantize_fp8(&fused)?;
+            **weight = q;
             if let Some(s) = params.get_mut(scale_key.as_str()) {
                 **s = new_scale;
             }

@@ -265,6 +265,64 @@ impl LtxModel {
         Ok(())
     }
 
+    /// Seeded random weights (benchmarks and tests): uniform(-1, 1)/sqrt(fan_in) for matrices,
+    /// uniform(-0.1, 0.1) for biases and tables, 1 for norm weights.
+    pub fn init_random(&mut self, seed: u64) -> Result<()> {
+        let mut key = mlx_rs::random::key(seed)?;
+        let dtype = self.dtype;
+        let mut params: Vec<_> = self.parameters_mut().flatten().into_iter().collect();
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, p) in params {
+            if name.ends_with("weight_scale") {
+                continue;
+            }
+            if name.ends_with("norm.weight") {
+                *p = Array::ones::<f32>(p.shape())?.as_dtype(dtype)?;
+                continue;
+            }
+            let (next, k) = mlx_rs::random::split(&key, 2)?;
+            key = next;
+            let matrix = p.ndim() == 2 && !name.contains("table");
+            let bound = if matrix {
+                1.0 / (p.shape()[1] as f32).sqrt()
+            } else {
+                0.1
+            };
+            let shape = p.shape().to_vec();
+            *p = mlx_rs::random::uniform::<_, f32>(-bound, bound, &shape[..], &k)?
+                .as_dtype(dtype)?;
+        }
+        mlx_rs::transforms::eval(self.parameters().flatten().values().copied())?;
+        Ok(())
+    }
+
+    /// Store every linear of the blocks in FP8 (ltx-core's `fp8-cast`-style memory saving).
+    pub fn quantize_blocks_fp8(&mut self) -> Result<()> {
+        for block in &mut self.transformer_blocks {
+            let attns = [
+                &mut block.attn1,
+                &mut block.attn2,
+                &mut block.audio_attn1,
+                &mut block.audio_attn2,
+                &mut block.audio_to_video_attn,
+                &mut block.video_to_audio_attn,
+            ];
+            let mut linears: Vec<&mut Linear> = Vec::new();
+            for a in attns {
+                linears.extend([&mut a.to_q, &mut a.to_k, &mut a.to_v, &mut a.to_out[0]]);
+            }
+            for ff in [&mut block.ff, &mut block.audio_ff] {
+                linears.extend([&mut ff.net.gelu.proj, &mut ff.net.out]);
+            }
+            for l in linears {
+                let w = (*l.weight).clone();
+                l.set_fp8(&w)?;
+            }
+        }
+        mlx_rs::transforms::eval(self.parameters().flatten().values().copied())?;
+        Ok(())
+    }
+
     /// AdaLN of the distinct values of `timesteps`, broadcast back per token.
     fn per_token_adaln(
         &self,
