@@ -1,0 +1,94 @@
+//! The test double of the generation engine. Only the test daemon (`ltxd-test`) contains it.
+//!
+//! Behaviour comes from `LTX_TEST_STEPS` / `LTX_TEST_STEP_MS` (defaults 4 steps, 10 ms) and per-job
+//! directives in the prompt: `steps=N`, `ms=N`, `fail`, `gate=/path` (wait at the first step boundary until
+//! the file exists: deterministic "running" jobs), `audio` streams are announced when requested.
+use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
+use ltx_protocol::{ComponentStatus, KeepAlive, ModelVariant, Stage};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub struct TestEngine {
+    steps: u32,
+    step_ms: u64,
+    loaded: Option<ModelVariant>,
+}
+
+fn env_num(key: &str, default: u64) -> u64 {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+impl Default for TestEngine {
+    fn default() -> Self {
+        Self { steps: env_num("LTX_TEST_STEPS", 4) as u32, step_ms: env_num("LTX_TEST_STEP_MS", 10), loaded: None }
+    }
+}
+
+fn directive<'a>(prompt: &'a str, key: &str) -> Option<&'a str> {
+    prompt.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+impl Generator for TestEngine {
+    fn generate(
+        &mut self,
+        job: &Job<'_>,
+        progress: &mut dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<GenerationOutput, EngineError> {
+        let p = &job.request.prompt;
+        let steps = directive(p, "steps").and_then(|v| v.parse().ok()).unwrap_or(self.steps);
+        let ms = directive(p, "ms").and_then(|v| v.parse().ok()).unwrap_or(self.step_ms);
+        let gate = directive(p, "gate").map(PathBuf::from);
+        let t0 = Instant::now();
+        if self.loaded != Some(job.request.variant) {
+            progress.stage(Stage::LoadingComponent("transformer".into()));
+            self.loaded = Some(job.request.variant);
+        }
+        progress.stage(Stage::EncodingPrompt);
+        progress.stage(Stage::Denoising(1));
+        for step in 1..=steps {
+            cancel.check()?;
+            if let (1, Some(gate)) = (step, &gate) {
+                while !gate.exists() {
+                    cancel.check()?;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(ms));
+            progress.step(Stage::Denoising(1), step, steps);
+            if progress.wants_preview() && step % 2 == 0 {
+                progress.preview(step, vec![0xff, 0xd8, 0xff, 0xd9]);
+            }
+        }
+        cancel.check()?;
+        if p.split_whitespace().any(|w| w == "fail") {
+            return Err(EngineError::Failed { code: "test_failure".into(), message: "the test engine was asked to fail".into() });
+        }
+        progress.stage(Stage::DecodingVideo);
+        if job.request.audio {
+            progress.stage(Stage::DecodingAudio);
+        }
+        progress.stage(Stage::WritingFile);
+        let body = format!("ltx test video: job {} seed {} prompt {p:?}\n", job.id, job.seed);
+        std::fs::write(job.output, body).map_err(|e| EngineError::Failed { code: "io".into(), message: e.to_string() })?;
+        Ok(GenerationOutput { timings: vec![("total".into(), t0.elapsed().as_millis() as u64)] })
+    }
+
+    fn load(&mut self, variant: ModelVariant, _: KeepAlive) -> Result<(), EngineError> {
+        self.loaded = Some(variant);
+        Ok(())
+    }
+
+    fn unload(&mut self, variant: Option<ModelVariant>) {
+        if variant.is_none() || variant == self.loaded {
+            self.loaded = None;
+        }
+    }
+
+    fn components(&self) -> Vec<ComponentStatus> {
+        self.loaded
+            .map(|variant| ComponentStatus { name: "transformer".into(), variant, bytes: 1 << 30, expires_ms: None })
+            .into_iter()
+            .collect()
+    }
+}
