@@ -1,6 +1,7 @@
 //! Logs: stderr (captured by launchd/systemd), a daily-rotated file in the log dir, and the journal when
 //! running under systemd (`JOURNAL_STREAM` set). On macOS the unified log receives stderr via launchd's
 //! `StandardErrorPath`; a native os_log layer is not wired in (it needs C code that cannot be checked here).
+use std::io::IsTerminal;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{fmt, EnvFilter};
 
@@ -8,6 +9,7 @@ pub struct Guard(#[allow(dead_code)] Option<tracing_appender::non_blocking::Work
 
 pub fn init(log_dir: &std::path::Path) -> Guard {
     let filter = || EnvFilter::try_from_env("LTX_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = std::fs::create_dir_all(log_dir);
     let (file, guard) = match tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("ltxd")
@@ -33,7 +35,7 @@ pub fn init(log_dir: &std::path::Path) -> Guard {
     // Under systemd stderr already goes to the journal: log there once.
     let stderr = journal
         .is_none()
-        .then(|| fmt::layer().with_writer(std::io::stderr).with_filter(filter()));
+        .then(|| fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter()));
     let _ = tracing_subscriber::registry().with(file).with(journal).with(stderr).try_init();
     Guard(guard)
 }

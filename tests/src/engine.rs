@@ -2,7 +2,7 @@
 //!
 //! Behaviour comes from `LTX_TEST_STEPS` / `LTX_TEST_STEP_MS` (defaults 4 steps, 10 ms) and per-job
 //! directives in the prompt: `steps=N`, `ms=N`, `fail`, `gate=/path` (wait at the first step boundary until
-//! the file exists: deterministic "running" jobs), `audio` streams are announced when requested.
+//! the file exists: deterministic "running" jobs), `preview_kb=N` (preview size when previews are wanted).
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
 use ltx_protocol::{ComponentStatus, KeepAlive, ModelVariant, Stage};
 use std::path::PathBuf;
@@ -39,6 +39,7 @@ impl Generator for TestEngine {
         let steps = directive(p, "steps").and_then(|v| v.parse().ok()).unwrap_or(self.steps);
         let ms = directive(p, "ms").and_then(|v| v.parse().ok()).unwrap_or(self.step_ms);
         let gate = directive(p, "gate").map(PathBuf::from);
+        let preview_kb: usize = directive(p, "preview_kb").and_then(|v| v.parse().ok()).unwrap_or(0);
         let t0 = Instant::now();
         if self.loaded != Some(job.request.variant) {
             progress.stage(Stage::LoadingComponent("transformer".into()));
@@ -57,7 +58,10 @@ impl Generator for TestEngine {
             std::thread::sleep(Duration::from_millis(ms));
             progress.step(Stage::Denoising(1), step, steps);
             if progress.wants_preview() && step % 2 == 0 {
-                progress.preview(step, vec![0xff, 0xd8, 0xff, 0xd9]);
+                let mut jpeg = vec![0xff, 0xd8, 0xff];
+                jpeg.resize(3 + preview_kb * 1024, 0);
+                jpeg.extend([0xff, 0xd9]);
+                progress.preview(step, jpeg);
             }
         }
         cancel.check()?;
