@@ -50,8 +50,13 @@ impl Client {
     pub async fn connect_with(path: &Path, hello: Hello) -> Result<Self, ClientError> {
         let (r, w) = tokio::io::split(connect_raw(path).await?);
         let (mut reader, mut writer) = (FrameReader::new(r), FrameWriter::new(w));
-        writer.write(&ClientMsg::Hello(hello)).await?;
-        match reader.read::<ServerMsg>().await? {
+        // The daemon may refuse (peer check) and close before reading Hello: still read its error frame.
+        let sent = writer.write(&ClientMsg::Hello(hello)).await;
+        let reply = reader.read::<ServerMsg>().await;
+        if let (Err(e), Err(_) | Ok(None)) = (&sent, &reply) {
+            return Err(ClientError::Unexpected(format!("handshake failed: {e}")));
+        }
+        match reply? {
             Some(ServerMsg::Welcome(welcome)) => Ok(Self { reader, writer, welcome }),
             Some(ServerMsg::Error(e)) => Err(e.into()),
             Some(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
