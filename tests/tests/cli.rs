@@ -1,0 +1,143 @@
+//! `ltxctl` end to end: output formats, exit codes, Ctrl-C detach, daemon start/stop.
+use ltx_e2e::*;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn submit_wait_plain_and_json_and_listings() {
+    let d = Daemon::start(bins!());
+    let o = d.ctl(&["submit", "a boat at dusk steps=2", "--size", "256x256", "--frames", "9", "--seed", "5", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    let id: u64 = lines.next().unwrap().parse().unwrap();
+    assert!(out.contains(&format!("job {id}: denoising (stage 1) step 2/2")), "{out}");
+    assert!(out.contains("completed: ") && out.contains("seed 5"), "{out}");
+
+    let o = d.ctl(&["--json", "submit", "json please steps=1", "--size", "256x256", "--frames", "9", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let values: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let job = values[0]["job"].as_u64().unwrap();
+    assert!(values[1..].iter().all(|v| v["job"] == job));
+    assert!(values.last().unwrap()["kind"]["Completed"]["output"].is_string(), "{values:?}");
+
+    let h: Vec<serde_json::Value> = serde_json::from_slice(&d.ctl(&["--json", "history", "--limit", "1"]).stdout).unwrap();
+    assert_eq!((h.len(), h[0]["id"].as_u64()), (1, Some(job)));
+    let q: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "queue"]).stdout).unwrap();
+    assert_eq!(q["pending"].as_array().unwrap().len(), 0);
+    let s: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "status"]).stdout).unwrap();
+    assert_eq!(s["pid"].as_u64(), Some(u64::from(d.pid())));
+    let show = d.ctl(&["show", &id.to_string()]);
+    assert!(stdout(&show).contains("completed") && stdout(&show).contains("seed 5"), "{show:?}");
+    let ps = d.ctl(&["--json", "ps"]);
+    assert_eq!(ps.status.code(), Some(0));
+    assert!(d.ctl(&["load", "--variant", "dev", "--keep-alive", "5m"]).status.success());
+    assert!(stdout(&d.ctl(&["ps"])).contains("dev"));
+    assert!(d.ctl(&["unload"]).status.success());
+    let comp = d.ctl(&["completions", "bash"]);
+    assert!(comp.status.success() && stdout(&comp).contains("ltxctl"));
+}
+
+#[test]
+fn exit_codes() {
+    let d = Daemon::with(bins!(), Opts { extra_config: "queue_size = 1".into(), ..Opts::default() });
+    // 1: the job failed.
+    let o = d.ctl(&["submit", "x fail", "--size", "256x256", "--frames", "9", "--wait"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains("test_failure"));
+    // 4: invalid request, caught before sending (same validation as the daemon).
+    let o = d.ctl(&["submit", "x", "--frames", "10"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("frames must be 8k+1"), "{}", stderr(&o));
+    let o = d.ctl(&["submit", "x", "--image", "/nonexistent.png"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("cannot read the image /nonexistent.png"));
+    // 2: cancelled while following.
+    let gate = d.gate("g");
+    let follower = d
+        .ctl_cmd(&["submit", &format!("held gate={}", gate.display()), "--size", "256x256", "--frames", "9", "--wait"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = wait_running(&d);
+    // 4: busy (one running, one pending fills queue_size = 1).
+    assert!(d.ctl(&["submit", "p", "--size", "256x256", "--frames", "9"]).status.success());
+    let o = d.ctl(&["submit", "q", "--size", "256x256", "--frames", "9"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("queue is full"));
+    assert!(d.ctl(&["cancel", &id.to_string()]).status.success());
+    let o = follower.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    // 4: unknown job.
+    assert_eq!(d.ctl(&["show", "999"]).status.code(), Some(4));
+    // 3: no daemon there.
+    let o = std::process::Command::new(&d.bins.ctl).args(["--socket", "/nonexistent/ltxd.sock", "status"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("ltxctl daemon start"));
+}
+
+/// Waits until some job is running; returns its id.
+fn wait_running(d: &Daemon) -> u64 {
+    let t = std::time::Instant::now();
+    loop {
+        let q: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "queue"]).stdout).unwrap();
+        if let Some(id) = q["running"]["id"].as_u64() {
+            return id;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_without_a_terminal_detaches_and_the_job_continues() {
+    let d = Daemon::start(bins!());
+    let gate = d.gate("g");
+    let follower = d
+        .ctl_cmd(&["submit", &format!("held gate={}", gate.display()), "--size", "256x256", "--frames", "9", "--wait"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = wait_running(&d);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(follower.id() as i32, libc::SIGINT) };
+    let o = follower.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stderr(&o).contains("detached"), "{o:?}");
+    open_gate(&gate);
+    let o = d.ctl(&["follow", &id.to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("completed: "));
+}
+
+#[test]
+fn daemon_start_stop_status() {
+    let d = Daemon::with(bins!(), Opts { start: false, ..Opts::default() });
+    let run = |args: &[&str]| {
+        d.ctl_cmd(args).env("LTXD_BIN", &d.bins.daemon).env("LTX_CONFIG", &d.config).output().unwrap()
+    };
+    let o = run(&["daemon", "status"]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    let o = run(&["daemon", "start"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("ltxd started"), "{o:?}");
+    let o = run(&["daemon", "start"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("already running"), "{o:?}");
+    assert_eq!(run(&["daemon", "status"]).status.code(), Some(0));
+    let o = run(&["daemon", "stop"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(!d.socket.exists());
+    let o = run(&["daemon", "stop"]);
+    assert!(stdout(&o).contains("not running"));
+}
