@@ -19,3 +19,18 @@ pub use validate::{validate, FsCheck, ValidationError};
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Version of the crates, reported in the handshake and output sidecars.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Decodes every frame in `buf` as a client would send it and validates any generation request in it
+/// (file-system checks off). The fuzz target and the corpus replay test both call this; it must never
+/// panic. Returns how many frames decoded.
+pub fn decode_and_validate(mut buf: &[u8]) -> usize {
+    let mut n = 0;
+    while let Ok(Some((msg, used))) = frame::decode::<request::ClientMsg>(buf) {
+        if let request::ClientMsg::Request(Request::Submit(r)) = &msg {
+            let _ = validate(r, FsCheck::Skip);
+        }
+        n += 1;
+        buf = &buf[used..];
+    }
+    n
+}
