@@ -4,10 +4,13 @@
 #
 #   MLX_WHEEL=mlx-cpu==0.32.2      (default; Linux CPU backend)
 #   MLX_WHEEL=mlx-cuda-13==0.32.2  (NVIDIA; needs the nvidia-* CUDA 13 wheels at run time)
+#   MLX_HOME=DIR                   (where the wheel goes; default .mlx, which .cargo/config.toml names)
+#   LTX_BLAS=bundled               (keep the wheel's reference BLAS instead of the system's OpenBLAS)
 #   SKIP_APT=1                     (do not touch system packages)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
+MLX_HOME=${MLX_HOME:-$ROOT/.mlx}
 MLX_VERSION=0.32.2 # = the MLX that mlx-c 0.7.0 (mlx-sys 0.7.0, mlx-rs 0.33.0) pins
 
 case "$(uname -s)" in
@@ -36,11 +39,11 @@ if [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null && [ -z "${SKIP_AP
   fi
 fi
 
-# 2. MLX (shared library, headers, CMake config) from its PyPI wheel into .mlx/ — no Python at run time.
-if [ ! -d "$ROOT/.mlx/mlx/include" ] || [ "$(cat "$ROOT/.mlx/.wheel" 2>/dev/null)" != "$MLX_WHEEL" ]; then
-  rm -rf "$ROOT/.mlx"
-  PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --target "$ROOT/.mlx" "$MLX_WHEEL"
-  echo "$MLX_WHEEL" >"$ROOT/.mlx/.wheel"
+# 2. MLX (shared library, headers, CMake config) from its PyPI wheel into $MLX_HOME — no Python at run time.
+if [ ! -d "$MLX_HOME/mlx/include" ] || [ "$(cat "$MLX_HOME/.wheel" 2>/dev/null)" != "$MLX_WHEEL" ]; then
+  rm -rf "$MLX_HOME"
+  PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --target "$MLX_HOME" "$MLX_WHEEL"
+  echo "$MLX_WHEEL" >"$MLX_HOME/.wheel"
 fi
 
 # 3. mlx-c sources from the published mlx-sys 0.7.0 crate (fetched through cargo; nothing committed).
@@ -58,7 +61,7 @@ if [ ! -f "$ROOT/engine/mlx-sys/mlx-c/CMakeLists.txt" ]; then
   mv "$tmp/mlx-sys-0.7.0/src/mlx-c" "$ROOT/engine/mlx-sys/mlx-c"
 fi
 
-# 4. Runtime folder .mlx/runtime/: the wheel's layout (libmlx's rpath is $ORIGIN/../../<pkg>.libs) with
+# 4. Runtime folder $MLX_HOME/runtime/: the wheel's layout (libmlx's rpath is $ORIGIN/../../<pkg>.libs) with
 #    symlinked files in real folders, so that the wheel's reference BLAS/LAPACK (~4 GFLOP/s sgemm) can be
 #    swapped for the system's OpenBLAS. LTX_BLAS=bundled keeps the wheel's own.
 blas_dir=
@@ -67,12 +70,12 @@ if [ "${LTX_BLAS:-auto}" = auto ]; then
     if [ -f "$d/libblas.so.3" ] && [ -f "$d/liblapack.so.3" ]; then blas_dir=$d; break; fi
   done
 fi
-rt="$ROOT/.mlx/runtime"
-stamp="$(cat "$ROOT/.mlx/.wheel") ${blas_dir:-bundled reference BLAS}"
+rt="$MLX_HOME/runtime"
+stamp="$(cat "$MLX_HOME/.wheel") ${blas_dir:-bundled reference BLAS}"
 if [ "$(cat "$rt/STAMP" 2>/dev/null)" != "$stamp" ]; then
   rm -rf "$rt" && mkdir -p "$rt/mlx/lib"
-  for f in "$ROOT"/.mlx/mlx/lib/*; do ln -s "$f" "$rt/mlx/lib/"; done
-  for d in "$ROOT"/.mlx/*.libs; do
+  for f in "$MLX_HOME"/mlx/lib/*; do ln -s "$f" "$rt/mlx/lib/"; done
+  for d in "$MLX_HOME"/*.libs; do
     [ -d "$d" ] || continue
     mkdir -p "$rt/$(basename "$d")"
     for f in "$d"/*; do
@@ -85,8 +88,8 @@ if [ "$(cat "$rt/STAMP" 2>/dev/null)" != "$stamp" ]; then
     done
   done
   # mlx-cuda-13 finds cuBLAS/cuDNN at $ORIGIN/../../nvidia/*/lib
-  [ -d "$ROOT/.mlx/nvidia" ] && ln -s "$ROOT/.mlx/nvidia" "$rt/nvidia"
+  [ -d "$MLX_HOME/nvidia" ] && ln -s "$MLX_HOME/nvidia" "$rt/nvidia"
   echo "$stamp" >"$rt/STAMP"
 fi
 
-echo "setup: $(cat "$ROOT/.mlx/.wheel") in .mlx/ (BLAS: ${blas_dir:-bundled reference}), mlx-c in engine/mlx-sys/mlx-c"
+echo "setup: $(cat "$MLX_HOME/.wheel") in $MLX_HOME (BLAS: ${blas_dir:-bundled reference}), mlx-c in engine/mlx-sys/mlx-c"

@@ -11,3 +11,5 @@ export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The NVIDIA build path: the engine compiles and links against the MLX CUDA wheel (no GPU needed).
+[ -n "${LTX_SKIP_CUDA_LINK:-}" ] || ./scripts/check-cuda-link.sh
