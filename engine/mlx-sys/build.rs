@@ -115,9 +115,7 @@ fn mlx_prefix() -> PathBuf {
     let script = "import importlib.util as u; s = u.find_spec('mlx'); \
                   print(list(s.submodule_search_locations)[0] if s else '')";
     match Command::new(&python).args(["-c", script]).output() {
-        Ok(o) if o.status.success() && o.stdout.len() > 1 => {
-            PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
-        }
+        Ok(o) if o.status.success() && o.stdout.len() > 1 => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
         _ => fail(&format!(
             "MLX not found: run ./scripts/setup.sh, or set MLX_PREFIX to a pip-installed `mlx` package \
              folder, or MLX_PYTHON to a python that has mlx (asked `{python}`)"

@@ -196,8 +196,7 @@ impl Checkpoint {
             report.bytes += array.nbytes();
             **slot = array;
         }
-        let loaded: std::collections::HashSet<&str> =
-            self.names().filter_map(|n| n.strip_prefix(prefix)).collect();
+        let loaded: std::collections::HashSet<&str> = self.names().filter_map(|n| n.strip_prefix(prefix)).collect();
         report.missing = params.keys().filter(|k| !loaded.contains(k.as_ref())).map(|k| k.to_string()).collect();
         report.missing.sort();
         if report.is_clean() {

@@ -105,9 +105,15 @@ fn sdpa_matches_softmax_attention() {
     let v = rand_vec(heads * lk * dh, 7);
     let scale = 1.0 / (dh as f32).sqrt();
     let sh = |l: usize| [1, heads as i32, l as i32, dh as i32];
-    let out =
-        fast::scaled_dot_product_attention(array(&q, &sh(lq)), array(&k, &sh(lk)), array(&v, &sh(lk)), scale, None, None)
-            .unwrap();
+    let out = fast::scaled_dot_product_attention(
+        array(&q, &sh(lq)),
+        array(&k, &sh(lk)),
+        array(&v, &sh(lk)),
+        scale,
+        None,
+        None,
+    )
+    .unwrap();
     let mut want = vec![0f64; heads * lq * dh];
     for hd in 0..heads {
         for i in 0..lq {
@@ -178,7 +184,8 @@ fn group_norm_pytorch_grouping_matches_reference() {
     // channels-last (N, T, H, W, C) with PyTorch's contiguous channel groups.
     let (t, c, groups) = (6usize, 8usize, 2usize);
     let x = rand_vec(t * c, 12);
-    let mut gn: GroupNorm = GroupNormBuilder::new(groups as i32, c as i32).pytorch_compatible(true).eps(1e-5).build().unwrap();
+    let mut gn: GroupNorm =
+        GroupNormBuilder::new(groups as i32, c as i32).pytorch_compatible(true).eps(1e-5).build().unwrap();
     let out = gn.forward(&array(&x, &[1, t as i32, c as i32])).unwrap();
     let per = c / groups;
     let mut want = vec![0f64; t * c];

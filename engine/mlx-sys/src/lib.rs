@@ -9,7 +9,5 @@ include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 #[cfg(not(target_vendor = "apple"))]
 #[no_mangle]
 pub extern "C" fn mach_approximate_time() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
