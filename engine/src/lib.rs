@@ -6,6 +6,7 @@ pub mod job;
 pub mod memory;
 pub mod sampling;
 pub mod transformer;
+pub mod video_vae;
 
 pub use checkpoint::{Checkpoint, LoadError, LoadOptions, LoadReport};
 pub use device::{Backend, Compute};
