@@ -6,6 +6,7 @@ pub mod job;
 pub mod memory;
 pub mod sampling;
 pub mod transformer;
+pub mod upsampler;
 pub mod video_vae;
 
 pub use checkpoint::{Checkpoint, LoadError, LoadOptions, LoadReport};
