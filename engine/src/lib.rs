@@ -1,4 +1,5 @@
 //! The LTX-2 engine on MLX: checkpoint loading, the model components and the generation pipelines.
+pub mod audio_vae;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
