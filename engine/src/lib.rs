@@ -6,6 +6,7 @@ pub mod device;
 pub mod job;
 pub mod memory;
 pub mod sampling;
+pub mod text;
 pub mod transformer;
 pub mod upsampler;
 pub mod video_vae;
