@@ -27,7 +27,7 @@ fi
 # 1. System packages (Linux): C++20 compiler, libclang for bindgen, an optimised BLAS,
 #    SQLite's build needs nothing extra (bundled). Only missing packages are installed.
 if [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null && [ -z "${SKIP_APT:-}" ]; then
-  want=(g++ libclang-dev python3-pip libopenblas0-pthread pkg-config)
+  want=(g++ libclang-dev python3-pip libopenblas0-pthread pkg-config ffmpeg nasm)
   missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

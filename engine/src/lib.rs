@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod job;
+pub mod media;
 pub mod memory;
 pub mod sampling;
 pub mod text;
