@@ -10,6 +10,9 @@ export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# macOS-only code paths (socket/service/log paths, launchctl commands) type-check here: crates without C code.
+rustup target add aarch64-apple-darwin
+cargo check --locked --target aarch64-apple-darwin -p ltx-protocol -p ltx-client
 cargo test --workspace --locked
 # The NVIDIA build path: the engine compiles and links against the MLX CUDA wheel (no GPU needed).
 [ -n "${LTX_SKIP_CUDA_LINK:-}" ] || ./scripts/check-cuda-link.sh

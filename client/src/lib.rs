@@ -19,8 +19,12 @@ pub const EXIT_UNAVAILABLE: u8 = 3;
 pub const EXIT_INVALID: u8 = 4;
 
 #[derive(Debug, Parser)]
-#[command(name = "ltxctl", version, about = "Control the ltxd video generation daemon",
-    after_help = "Exit codes: 0 done, 1 failed, 2 cancelled, 3 daemon unavailable, 4 busy or invalid request")]
+#[command(
+    name = "ltxctl",
+    version,
+    about = "Control the ltxd video generation daemon",
+    after_help = "Exit codes: 0 done, 1 failed, 2 cancelled, 3 daemon unavailable, 4 busy or invalid request"
+)]
 pub struct Cli {
     /// Daemon socket (default: $LTX_SOCKET, the config file, or the platform default).
     #[arg(long, global = true)]
@@ -128,11 +132,17 @@ pub enum Cmd {
         limit: u32,
     },
     /// Details of one job.
-    Show { id: JobId },
+    Show {
+        id: JobId,
+    },
     /// Follow a job's progress until it ends.
-    Follow { id: JobId },
+    Follow {
+        id: JobId,
+    },
     /// Open a finished job's video.
-    Open { id: JobId },
+    Open {
+        id: JobId,
+    },
     /// Loaded model components and when they expire.
     Ps,
     /// Load a model and keep it warm.
@@ -153,7 +163,9 @@ pub enum Cmd {
         action: DaemonCmd,
     },
     /// Print a shell completion script.
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,7 +277,9 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
     };
     let distilled = pipeline == Pipeline::Distilled;
     let output = match &a.output {
-        Some(p) if p.is_relative() => Some(std::env::current_dir().map_err(|e| Failure(EXIT_FAILED, e.to_string()))?.join(p)),
+        Some(p) if p.is_relative() => {
+            Some(std::env::current_dir().map_err(|e| Failure(EXIT_FAILED, e.to_string()))?.join(p))
+        }
         other => other.clone(),
     };
     let req = GenerationRequest {
@@ -318,10 +332,22 @@ pub async fn run(cli: Cli) -> Res {
             if json {
                 print_json(&s);
             } else {
-                println!("ltxd {} (protocol v{}), pid {}, up {}s", s.daemon_version, s.protocol_version, s.pid, s.uptime_ms / 1000);
+                println!(
+                    "ltxd {} (protocol v{}), pid {}, up {}s",
+                    s.daemon_version,
+                    s.protocol_version,
+                    s.pid,
+                    s.uptime_ms / 1000
+                );
                 println!("socket:  {}", s.socket.display());
                 let running = s.running.map_or("none".into(), |j| format!("job {j}"));
-                println!("queue:   {}{} running, {} pending (max {})", if s.paused { "PAUSED, " } else { "" }, running, s.pending, s.capacity);
+                println!(
+                    "queue:   {}{} running, {} pending (max {})",
+                    if s.paused { "PAUSED, " } else { "" },
+                    running,
+                    s.pending,
+                    s.capacity
+                );
                 println!("outputs: {}", s.outputs_dir.display());
                 println!("models:  {}", s.models_dir.display());
             }
@@ -369,7 +395,14 @@ pub async fn run(cli: Cli) -> Res {
             if json {
                 print_json(&serde_json::json!({ "paused": pause }));
             } else {
-                println!("{}", if pause { "queue paused: the current job finishes, then the queue holds" } else { "queue resumed" });
+                println!(
+                    "{}",
+                    if pause {
+                        "queue paused: the current job finishes, then the queue holds"
+                    } else {
+                        "queue resumed"
+                    }
+                );
             }
             Ok(EXIT_OK)
         }
@@ -393,7 +426,10 @@ pub async fn run(cli: Cli) -> Res {
                 println!("job {}: {}", r.id, r.state.name());
                 println!("prompt:   {}", q.prompt);
                 println!("model:    {} / {} pipeline", q.variant.name(), q.pipeline.name());
-                println!("video:    {}x{}, {} frames @ {} fps, {} steps, guidance {}, seed {}", q.width, q.height, q.frames, q.fps, q.steps, q.guidance_scale, r.seed);
+                println!(
+                    "video:    {}x{}, {} frames @ {} fps, {} steps, guidance {}, seed {}",
+                    q.width, q.height, q.frames, q.fps, q.steps, q.guidance_scale, r.seed
+                );
                 if let Some(o) = &r.output {
                     println!("output:   {}", o.display());
                 }
@@ -422,9 +458,13 @@ pub async fn run(cli: Cli) -> Res {
                 println!("no models loaded");
             } else {
                 println!("{:<24} {:<14} {:>10}  UNTIL", "NAME", "VARIANT", "SIZE");
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
                 for c in comps {
-                    let until = c.expires_ms.map_or("forever".into(), |t| format!("{}s from now", t.saturating_sub(now) / 1000));
+                    let until = c
+                        .expires_ms
+                        .map_or("forever".into(), |t| format!("{}s from now", t.saturating_sub(now) / 1000));
                     println!("{:<24} {:<14} {:>8}MB  {until}", c.name, c.variant.name(), c.bytes >> 20);
                 }
             }
@@ -511,9 +551,8 @@ async fn daemon_start(socket: &std::path::Path, explicit_socket: bool, json: boo
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| Failure(EXIT_UNAVAILABLE, format!("cannot start {}: {e}", bin.display())))?;
+        let mut child =
+            cmd.spawn().map_err(|e| Failure(EXIT_UNAVAILABLE, format!("cannot start {}: {e}", bin.display())))?;
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         while std::time::Instant::now() < deadline {
             if connect(socket).await.is_ok() {

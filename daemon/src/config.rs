@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, clap::Parser)]
-#[command(name = "ltxd", version, about = "LTX-2 video generation daemon (runs in the foreground; use `ltxctl daemon start`)")]
+#[command(
+    name = "ltxd",
+    version,
+    about = "LTX-2 video generation daemon (runs in the foreground; use `ltxctl daemon start`)"
+)]
 pub struct Args {
     /// Config file (default: the platform config dir, or $LTX_CONFIG).
     #[arg(long)]
@@ -77,9 +81,7 @@ impl Config {
                 .or_else(|| var("LTX_STATE_DIR"))
                 .or(file.state_dir)
                 .unwrap_or_else(|| paths::state_dir(os, env)),
-            outputs_dir: var("LTX_OUTPUTS_DIR")
-                .or(file.outputs_dir)
-                .unwrap_or_else(|| paths::outputs_dir(os, env)),
+            outputs_dir: var("LTX_OUTPUTS_DIR").or(file.outputs_dir).unwrap_or_else(|| paths::outputs_dir(os, env)),
             models_dir: var("LTX_MODELS_DIR").or(file.models_dir).unwrap_or_else(|| paths::models_dir(os, env)),
             log_dir: var("LTX_LOG_DIR").or(file.log_dir).unwrap_or_else(|| paths::log_dir(os, env)),
             queue_size,

@@ -22,7 +22,12 @@ impl NoEngine {
 }
 
 impl Generator for NoEngine {
-    fn generate(&mut self, job: &Job<'_>, _: &mut dyn ProgressSink, _: &CancelToken) -> Result<GenerationOutput, EngineError> {
+    fn generate(
+        &mut self,
+        job: &Job<'_>,
+        _: &mut dyn ProgressSink,
+        _: &CancelToken,
+    ) -> Result<GenerationOutput, EngineError> {
         self.check(job.request.variant).map(|_| GenerationOutput::default())
     }
     fn load(&mut self, variant: ModelVariant, _: KeepAlive) -> Result<(), EngineError> {

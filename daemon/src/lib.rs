@@ -103,7 +103,10 @@ pub fn main_with(make_engine: impl FnOnce(&Config) -> Box<dyn Generator> + Send 
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cfg, make_engine)) {
+    let res = rt.block_on(run(cfg, make_engine));
+    // Do not wait on blocking tasks (e.g. a request queued behind a long engine step).
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -124,7 +127,10 @@ fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-pub async fn run(cfg: Config, make_engine: impl FnOnce(&Config) -> Box<dyn Generator> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: Config,
+    make_engine: impl FnOnce(&Config) -> Box<dyn Generator> + Send + 'static,
+) -> anyhow::Result<()> {
     use anyhow::Context;
     // Bind first: a second daemon must stop here, before it touches the database.
     let listener = ltx_protocol::server::bind(&cfg.socket)?;
@@ -155,9 +161,7 @@ pub async fn run(cfg: Config, make_engine: impl FnOnce(&Config) -> Box<dyn Gener
     let engine = make_engine(&shared.cfg);
     let wshared = shared.clone();
     // The worker thread is not joined: it ends with the process (it may be inside a long step).
-    std::thread::Builder::new()
-        .name("ltxd-engine".into())
-        .spawn(move || worker::run(engine, worker_rx, wshared))?;
+    std::thread::Builder::new().name("ltxd-engine".into()).spawn(move || worker::run(engine, worker_rx, wshared))?;
     tracing::info!(socket = %shared.cfg.socket.display(), pid = std::process::id(), "ltxd {} listening", ltx_protocol::VERSION);
 
     let sched = tokio::spawn(scheduler::run(shared.clone()));

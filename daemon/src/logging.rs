@@ -33,9 +33,9 @@ pub fn init(log_dir: &std::path::Path) -> Guard {
     #[cfg(not(target_os = "linux"))]
     let journal: Option<tracing_subscriber::layer::Identity> = None;
     // Under systemd stderr already goes to the journal: log there once.
-    let stderr = journal
-        .is_none()
-        .then(|| fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter()));
+    let stderr = journal.is_none().then(|| {
+        fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter())
+    });
     let _ = tracing_subscriber::registry().with(file).with(journal).with(stderr).try_init();
     Guard(guard)
 }

@@ -50,7 +50,8 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
     tracing::info!(prompt = %rec.request.prompt, seed = rec.seed, "started");
     shared.emit(Event { job: id, kind: EventKind::Started });
     let cfg = &shared.cfg;
-    let target = output::target(rec.request.output.as_deref(), &cfg.outputs_dir, rec.created_ms, &rec.request.prompt, rec.seed);
+    let target =
+        output::target(rec.request.output.as_deref(), &cfg.outputs_dir, rec.created_ms, &rec.request.prompt, rec.seed);
     let tmp = output::temp_for(&target, id);
     let result = match target.parent().map(std::fs::create_dir_all) {
         Some(Err(e)) => Err(EngineError::Failed {
@@ -67,9 +68,7 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
             Ok(path) => {
                 let result = serde_json::json!({ "timings": out.timings }).to_string();
                 let p = path.clone();
-                let saved = shared
-                    .db(move |s| s.finish(id, JobState::Completed, Some(&p), None, Some(&result)))
-                    .await;
+                let saved = shared.db(move |s| s.finish(id, JobState::Completed, Some(&p), None, Some(&result))).await;
                 if let Err(e) = saved {
                     tracing::error!("recording completion: {e}");
                 }
@@ -98,13 +97,16 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
 async fn fail(shared: &Shared, id: u64, code: &str, message: &str) -> Option<EventKind> {
     tracing::warn!(code, "failed: {message}");
     let (c, m) = (code.to_string(), message.to_string());
-    let changed = shared
-        .db(move |s| s.finish(id, JobState::Failed, None, Some((&c, &m)), None))
-        .await;
+    let changed = shared.db(move |s| s.finish(id, JobState::Failed, None, Some((&c, &m)), None)).await;
     matches!(changed, Ok(true)).then(|| EventKind::Failed { code: code.into(), message: message.into() })
 }
 
-async fn engine(shared: &Shared, rec: &JobRecord, tmp: &Path, cancel: CancelToken) -> Result<GenerationOutput, EngineError> {
+async fn engine(
+    shared: &Shared,
+    rec: &JobRecord,
+    tmp: &Path,
+    cancel: CancelToken,
+) -> Result<GenerationOutput, EngineError> {
     let (done, rx) = tokio::sync::oneshot::channel();
     let cmd = Cmd::Run {
         id: rec.id,

@@ -130,7 +130,9 @@ async fn handle(
     kill: &Arc<Notify>,
 ) -> Option<Reply> {
     let res = match req {
-        Request::Subscribe { job, previews } => return subscribe(shared, job, previews, tx, subs, kill).await.err().map(Reply::Error),
+        Request::Subscribe { job, previews } => {
+            return subscribe(shared, job, previews, tx, subs, kill).await.err().map(Reply::Error)
+        }
         Request::Submit(r) => submit(shared, r).await,
         Request::Cancel { job } => cancel(shared, job).await,
         Request::CancelAll => cancel_all(shared).await,
@@ -138,7 +140,14 @@ async fn handle(
             let paused = shared.queue().paused;
             let capacity = shared.cfg.queue_size;
             shared
-                .db(move |s| Ok(Reply::Queue(QueueInfo { paused, capacity, running: s.running()?, pending: s.pending()? })))
+                .db(move |s| {
+                    Ok(Reply::Queue(Box::new(QueueInfo {
+                        paused,
+                        capacity,
+                        running: s.running()?,
+                        pending: s.pending()?,
+                    })))
+                })
                 .await
         }
         Request::Pause => {
@@ -170,9 +179,9 @@ async fn handle(
         }
         Request::Unload { variant } => {
             let (done, rx) = tokio::sync::oneshot::channel();
-            to_worker(shared, Cmd::Unload { variant, done }).await.and(
-                rx.await.map(|_| Reply::Ok).map_err(|_| DaemonError::Internal("the engine worker stopped".into())),
-            )
+            to_worker(shared, Cmd::Unload { variant, done })
+                .await
+                .and(rx.await.map(|_| Reply::Ok).map_err(|_| DaemonError::Internal("the engine worker stopped".into())))
         }
         Request::Status => status(shared).await,
         Request::Shutdown => {
@@ -284,7 +293,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         (q.paused, q.running.as_ref().map(|r| r.0))
     };
     let cfg = &shared.cfg;
-    Ok(Reply::Status(DaemonStatus {
+    Ok(Reply::Status(Box::new(DaemonStatus {
         daemon_version: ltx_protocol::VERSION.into(),
         protocol_version: ltx_protocol::PROTOCOL_VERSION,
         pid: std::process::id(),
@@ -296,7 +305,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         capacity: cfg.queue_size,
         outputs_dir: cfg.outputs_dir.clone(),
         models_dir: cfg.models_dir.clone(),
-    }))
+    })))
 }
 
 struct PreviewGuard(Arc<Shared>);

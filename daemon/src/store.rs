@@ -10,9 +10,7 @@ pub struct Store {
 }
 
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Outcome of an insert attempt.
@@ -192,9 +190,7 @@ impl Store {
     }
 
     pub fn get(&self, id: JobId) -> DbResult<Option<JobRecord>> {
-        self.db
-            .query_row(&format!("SELECT {COLS} FROM jobs WHERE id = ?1"), [id as i64], record)
-            .optional()
+        self.db.query_row(&format!("SELECT {COLS} FROM jobs WHERE id = ?1"), [id as i64], record).optional()
     }
 
     fn query(&self, sql: &str, arg: i64) -> DbResult<Vec<JobRecord>> {
@@ -206,9 +202,7 @@ impl Store {
     }
 
     pub fn running(&self) -> DbResult<Option<JobRecord>> {
-        Ok(self
-            .query(&format!("SELECT {COLS} FROM jobs WHERE state = 'running' AND ?1 = ?1"), 0)?
-            .pop())
+        Ok(self.query(&format!("SELECT {COLS} FROM jobs WHERE state = 'running' AND ?1 = ?1"), 0)?.pop())
     }
 
     /// Finished jobs, newest first.

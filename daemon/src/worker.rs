@@ -19,8 +19,15 @@ pub enum Cmd {
         cancel: CancelToken,
         done: oneshot::Sender<Result<GenerationOutput, EngineError>>,
     },
-    Load { variant: ModelVariant, keep_alive: KeepAlive, done: oneshot::Sender<Result<(), EngineError>> },
-    Unload { variant: Option<ModelVariant>, done: oneshot::Sender<()> },
+    Load {
+        variant: ModelVariant,
+        keep_alive: KeepAlive,
+        done: oneshot::Sender<Result<(), EngineError>>,
+    },
+    Unload {
+        variant: Option<ModelVariant>,
+        done: oneshot::Sender<()>,
+    },
 }
 
 struct Sink<'a> {

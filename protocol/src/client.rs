@@ -5,9 +5,9 @@ use crate::request::*;
 use crate::{Event, PROTOCOL_VERSION, VERSION};
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;
-use tokio::io::{ReadHalf, WriteHalf};
 use interprocess::local_socket::{GenericFilePath, ToFsName};
 use std::path::{Path, PathBuf};
+use tokio::io::{ReadHalf, WriteHalf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -38,24 +38,42 @@ impl std::fmt::Display for Stage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EventKind {
     /// Waiting; 1 = next to run.
-    Queued { position: u32 },
+    Queued {
+        position: u32,
+    },
     Started,
     /// A small latent-decoded JPEG (only to subscriptions that asked for previews).
-    Preview { step: u32, jpeg: Vec<u8> },
+    Preview {
+        step: u32,
+        jpeg: Vec<u8>,
+    },
     Stage(Stage),
-    Step { stage: Stage, step: u32, total: u32, elapsed_ms: u64, eta_ms: Option<u64> },
-    Completed { output: PathBuf, duration_ms: u64, seed: u64, timings: Vec<(String, u64)> },
-    Failed { code: String, message: String },
+    Step {
+        stage: Stage,
+        step: u32,
+        total: u32,
+        elapsed_ms: u64,
+        eta_ms: Option<u64>,
+    },
+    Completed {
+        output: PathBuf,
+        duration_ms: u64,
+        seed: u64,
+        timings: Vec<(String, u64)>,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
     Cancelled,
-    Interrupted { reason: String },
+    Interrupted {
+        reason: String,
+    },
 }
 
 impl EventKind {
     /// Whether this event ends the job.
     pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            Self::Completed { .. } | Self::Failed { .. } | Self::Cancelled | Self::Interrupted { .. }
-        )
+        matches!(self, Self::Completed { .. } | Self::Failed { .. } | Self::Cancelled | Self::Interrupted { .. })
     }
 }

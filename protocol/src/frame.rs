@@ -25,8 +25,7 @@ pub enum FrameError {
 /// Encodes `msg` as one frame (length prefix included).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
     let mut out = vec![0u8; 4];
-    bincode::serde::encode_into_std_write(msg, &mut out, config())
-        .map_err(|e| FrameError::Encode(e.to_string()))?;
+    bincode::serde::encode_into_std_write(msg, &mut out, config()).map_err(|e| FrameError::Encode(e.to_string()))?;
     let len = out.len() - 4;
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge { len, max: MAX_FRAME });
@@ -46,13 +45,10 @@ pub fn check_len(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
 
 /// Decodes one payload; trailing bytes are an error.
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
-    let (msg, used) = bincode::serde::decode_from_slice(payload, config())
-        .map_err(|e| FrameError::Decode(e.to_string()))?;
+    let (msg, used) =
+        bincode::serde::decode_from_slice(payload, config()).map_err(|e| FrameError::Decode(e.to_string()))?;
     if used != payload.len() {
-        return Err(FrameError::Decode(format!(
-            "{} trailing bytes after the message",
-            payload.len() - used
-        )));
+        return Err(FrameError::Decode(format!("{} trailing bytes after the message", payload.len() - used)));
     }
     Ok(msg)
 }
@@ -72,11 +68,8 @@ mod tests {
 
     #[test]
     fn round_trip_and_limits() {
-        let hello = ClientMsg::Hello(Hello {
-            protocol_version: 1,
-            client_name: "t".into(),
-            client_version: "0".into(),
-        });
+        let hello =
+            ClientMsg::Hello(Hello { protocol_version: 1, client_name: "t".into(), client_version: "0".into() });
         let f = encode(&hello).unwrap();
         let (back, used): (ClientMsg, _) = decode(&f).unwrap().unwrap();
         assert_eq!(used, f.len());

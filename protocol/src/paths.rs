@@ -61,11 +61,9 @@ pub fn config_path(os: Os, env: &Env) -> PathBuf {
     }
     match os {
         Os::Mac => env.home().join("Library/Application Support").join(APP).join("config.toml"),
-        Os::Linux => env
-            .get("XDG_CONFIG_HOME")
-            .unwrap_or_else(|| env.home().join(".config"))
-            .join(APP)
-            .join("config.toml"),
+        Os::Linux => {
+            env.get("XDG_CONFIG_HOME").unwrap_or_else(|| env.home().join(".config")).join(APP).join("config.toml")
+        }
     }
 }
 
@@ -73,10 +71,7 @@ pub fn config_path(os: Os, env: &Env) -> PathBuf {
 pub fn state_dir(os: Os, env: &Env) -> PathBuf {
     match os {
         Os::Mac => env.home().join("Library/Application Support").join(APP),
-        Os::Linux => env
-            .get("XDG_STATE_HOME")
-            .unwrap_or_else(|| env.home().join(".local/state"))
-            .join(APP),
+        Os::Linux => env.get("XDG_STATE_HOME").unwrap_or_else(|| env.home().join(".local/state")).join(APP),
     }
 }
 
@@ -84,11 +79,9 @@ pub fn state_dir(os: Os, env: &Env) -> PathBuf {
 pub fn models_dir(os: Os, env: &Env) -> PathBuf {
     match os {
         Os::Mac => env.home().join("Library/Caches").join(APP).join("models"),
-        Os::Linux => env
-            .get("XDG_DATA_HOME")
-            .unwrap_or_else(|| env.home().join(".local/share"))
-            .join(APP)
-            .join("models"),
+        Os::Linux => {
+            env.get("XDG_DATA_HOME").unwrap_or_else(|| env.home().join(".local/share")).join(APP).join("models")
+        }
     }
 }
 
@@ -109,10 +102,7 @@ pub fn outputs_dir(os: Os, env: &Env) -> PathBuf {
                 let text = std::fs::read_to_string(cfg.join("user-dirs.dirs")).ok()?;
                 parse_user_dirs(&text, "XDG_VIDEOS_DIR", &env.home())
             };
-            env.get("XDG_VIDEOS_DIR")
-                .or_else(from_file)
-                .unwrap_or_else(|| env.home().join("Videos"))
-                .join(APP)
+            env.get("XDG_VIDEOS_DIR").or_else(from_file).unwrap_or_else(|| env.home().join("Videos")).join(APP)
         }
     }
 }
@@ -132,10 +122,9 @@ pub fn parse_user_dirs(text: &str, key: &str, home: &Path) -> Option<PathBuf> {
 pub fn service_unit(os: Os, env: &Env) -> PathBuf {
     match os {
         Os::Mac => env.home().join("Library/LaunchAgents").join(format!("{SERVICE_LABEL}.plist")),
-        Os::Linux => env
-            .get("XDG_CONFIG_HOME")
-            .unwrap_or_else(|| env.home().join(".config"))
-            .join("systemd/user/ltxd.service"),
+        Os::Linux => {
+            env.get("XDG_CONFIG_HOME").unwrap_or_else(|| env.home().join(".config")).join("systemd/user/ltxd.service")
+        }
     }
 }
 
@@ -199,10 +188,7 @@ mod tests {
         assert_eq!(socket_path(Os::Linux, &e), Path::new("/run/user/501/ltx/ltxd.sock"));
         assert_eq!(outputs_dir(Os::Mac, &e), Path::new("/Users/me/Movies/ltx"));
         assert_eq!(log_dir(Os::Mac, &e), Path::new("/Users/me/Library/Logs/ltx"));
-        assert_eq!(
-            service_unit(Os::Mac, &e),
-            Path::new("/Users/me/Library/LaunchAgents/com.ltx.ltxd.plist")
-        );
+        assert_eq!(service_unit(Os::Mac, &e), Path::new("/Users/me/Library/LaunchAgents/com.ltx.ltxd.plist"));
         assert_eq!(service_command(Os::Mac, ServiceAction::Stop, 501, Path::new("x"))[2], "gui/501/com.ltx.ltxd");
         assert_eq!(service_kick(Os::Linux, 1), None);
         let e2 = env(&[("HOME", "/home/me"), ("LTX_SOCKET", "/tmp/s.sock"), ("XDG_VIDEOS_DIR", "/v")]);

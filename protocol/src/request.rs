@@ -41,17 +41,31 @@ pub enum ServerMsg {
 pub enum Request {
     Submit(GenerationRequest),
     /// Follow one job (`Some`) or all jobs; preview JPEGs only when asked for.
-    Subscribe { job: Option<JobId>, previews: bool },
-    Cancel { job: JobId },
+    Subscribe {
+        job: Option<JobId>,
+        previews: bool,
+    },
+    Cancel {
+        job: JobId,
+    },
     CancelAll,
     Queue,
     Pause,
     Resume,
-    History { limit: u32 },
-    Job { job: JobId },
+    History {
+        limit: u32,
+    },
+    Job {
+        job: JobId,
+    },
     Ps,
-    Load { variant: ModelVariant, keep_alive: Option<KeepAlive> },
-    Unload { variant: Option<ModelVariant> },
+    Load {
+        variant: ModelVariant,
+        keep_alive: Option<KeepAlive>,
+    },
+    Unload {
+        variant: Option<ModelVariant>,
+    },
     Status,
     Shutdown,
 }
@@ -61,12 +75,12 @@ pub enum Reply {
     Submitted { job: JobId, position: u32, seed: u64 },
     Subscribed,
     Cancelled { jobs: Vec<JobId> },
-    Queue(QueueInfo),
+    Queue(Box<QueueInfo>),
     Ok,
     History(Vec<JobRecord>),
     Job(Box<JobRecord>),
     Ps(Vec<ComponentStatus>),
-    Status(DaemonStatus),
+    Status(Box<DaemonStatus>),
     Error(DaemonError),
 }
 
@@ -134,9 +148,9 @@ impl KeepAlive {
             Some((i, 'h')) => (&s[..i], 3600),
             _ => (s, 1),
         };
-        let n: u64 = num.parse().map_err(|_| {
-            format!("invalid keep-alive {s:?}: use e.g. 30s, 5m, 2h, 0 (unload now) or -1 (forever)")
-        })?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid keep-alive {s:?}: use e.g. 30s, 5m, 2h, 0 (unload now) or -1 (forever)"))?;
         Ok(if n == 0 { Self::UnloadNow } else { Self::Seconds(n.saturating_mul(mult)) })
     }
 }
@@ -228,16 +242,9 @@ impl JobState {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Running,
-            Self::Completed,
-            Self::Failed,
-            Self::Cancelled,
-            Self::Interrupted,
-        ]
-        .into_iter()
-        .find(|v| v.name() == s)
+        [Self::Pending, Self::Running, Self::Completed, Self::Failed, Self::Cancelled, Self::Interrupted]
+            .into_iter()
+            .find(|v| v.name() == s)
     }
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Pending | Self::Running)

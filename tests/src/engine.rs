@@ -66,7 +66,10 @@ impl Generator for TestEngine {
         }
         cancel.check()?;
         if p.split_whitespace().any(|w| w == "fail") {
-            return Err(EngineError::Failed { code: "test_failure".into(), message: "the test engine was asked to fail".into() });
+            return Err(EngineError::Failed {
+                code: "test_failure".into(),
+                message: "the test engine was asked to fail".into(),
+            });
         }
         progress.stage(Stage::DecodingVideo);
         if job.request.audio {
@@ -74,7 +77,8 @@ impl Generator for TestEngine {
         }
         progress.stage(Stage::WritingFile);
         let body = format!("ltx test video: job {} seed {} prompt {p:?}\n", job.id, job.seed);
-        std::fs::write(job.output, body).map_err(|e| EngineError::Failed { code: "io".into(), message: e.to_string() })?;
+        std::fs::write(job.output, body)
+            .map_err(|e| EngineError::Failed { code: "io".into(), message: e.to_string() })?;
         Ok(GenerationOutput { timings: vec![("total".into(), t0.elapsed().as_millis() as u64)] })
     }
 

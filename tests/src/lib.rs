@@ -200,10 +200,14 @@ pub async fn submit(c: &mut Client, r: GenerationRequest) -> JobId {
 
 /// Subscribes to one job and collects its events up to the final one.
 pub async fn events(c: &mut Client, job: JobId) -> Vec<Event> {
-    assert_eq!(c.request(Request::Subscribe { job: Some(job), previews: false }).await.expect("subscribe"), Reply::Subscribed);
+    assert_eq!(
+        c.request(Request::Subscribe { job: Some(job), previews: false }).await.expect("subscribe"),
+        Reply::Subscribed
+    );
     let mut out = Vec::new();
     loop {
-        let e = tokio::time::timeout(Duration::from_secs(60), c.next_event()).await.expect("event timeout").expect("event");
+        let e =
+            tokio::time::timeout(Duration::from_secs(60), c.next_event()).await.expect("event timeout").expect("event");
         let last = e.kind.is_final();
         out.push(e);
         if last {
@@ -215,7 +219,8 @@ pub async fn events(c: &mut Client, job: JobId) -> Vec<Event> {
 /// Waits for an event of `job` matching `pred` on an existing subscription.
 pub async fn wait_for(c: &mut Client, job: JobId, pred: impl Fn(&EventKind) -> bool) -> EventKind {
     loop {
-        let e = tokio::time::timeout(Duration::from_secs(60), c.next_event()).await.expect("event timeout").expect("event");
+        let e =
+            tokio::time::timeout(Duration::from_secs(60), c.next_event()).await.expect("event timeout").expect("event");
         if e.job == job && pred(&e.kind) {
             return e.kind;
         }

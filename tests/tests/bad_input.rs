@@ -26,7 +26,12 @@ fn read_all(mut s: UnixStream) -> Vec<ServerMsg> {
 }
 
 fn hello(version: u32) -> Vec<u8> {
-    frame::encode(&ClientMsg::Hello(Hello { protocol_version: version, client_name: "raw".into(), client_version: "0".into() })).unwrap()
+    frame::encode(&ClientMsg::Hello(Hello {
+        protocol_version: version,
+        client_name: "raw".into(),
+        client_version: "0".into(),
+    }))
+    .unwrap()
 }
 
 fn error_of(msgs: &[ServerMsg]) -> &DaemonError {
@@ -110,33 +115,51 @@ async fn every_invalid_field_is_a_typed_error() {
     let outdir = d.dir.path().join("o");
     std::fs::create_dir_all(&outdir).unwrap();
     std::fs::write(outdir.join("taken.mp4"), b"x").unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut GenerationRequest)>)> = vec![
+    type Edit = Box<dyn Fn(&mut GenerationRequest)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("prompt is empty", Box::new(|r| r.prompt = "  ".into())),
         ("prompt is 4001", Box::new(|r| r.prompt = "x".repeat(4001))),
         ("negative prompt", Box::new(|r| r.negative_prompt = Some("x".repeat(5000)))),
         ("width must be a multiple of 32", Box::new(|r| r.width = 250)),
         ("height must be between", Box::new(|r| r.height = 4096)),
-        ("multiple of 64 for the two-stage", Box::new(|r| {
-            r.pipeline = Pipeline::TwoStage;
-            r.width = 288
-        })),
+        (
+            "multiple of 64 for the two-stage",
+            Box::new(|r| {
+                r.pipeline = Pipeline::TwoStage;
+                r.width = 288
+            }),
+        ),
         ("frames must be 8k+1", Box::new(|r| r.frames = 10)),
         ("frames must be 8k+1", Box::new(|r| r.frames = 1025)),
         ("fps must be between", Box::new(|r| r.fps = 0)),
         ("steps must be between", Box::new(|r| r.steps = 0)),
         ("guidance scale", Box::new(|r| r.guidance_scale = f32::INFINITY)),
-        ("not a PNG, JPEG or WebP", Box::new(|r| r.image = Some(ImageInput { name: "a.gif".into(), bytes: b"GIF89a".to_vec(), strength: 1.0 }))),
-        ("image strength", Box::new(|r| r.image = Some(ImageInput { name: "a.png".into(), bytes: b"\x89PNG\r\n\x1a\n".to_vec(), strength: -1.0 }))),
+        (
+            "not a PNG, JPEG or WebP",
+            Box::new(|r| r.image = Some(ImageInput { name: "a.gif".into(), bytes: b"GIF89a".to_vec(), strength: 1.0 })),
+        ),
+        (
+            "image strength",
+            Box::new(|r| {
+                r.image =
+                    Some(ImageInput { name: "a.png".into(), bytes: b"\x89PNG\r\n\x1a\n".to_vec(), strength: -1.0 })
+            }),
+        ),
         ("must be absolute", Box::new(|r| r.output = Some("relative.mp4".into()))),
         ("must end in .mp4", Box::new(|r| r.output = Some("/tmp/x.mov".into()))),
-        ("never overwritten", { let p = outdir.join("taken.mp4"); Box::new(move |r| r.output = Some(p.clone())) }),
+        ("never overwritten", {
+            let p = outdir.join("taken.mp4");
+            Box::new(move |r| r.output = Some(p.clone()))
+        }),
         ("not writable", Box::new(|r| r.output = Some("/proc/ltx/out.mp4".into()))),
     ];
     for (want, f) in &cases {
         let mut r = req("ok");
         f(&mut r);
         let err = c.request(Request::Submit(r)).await.unwrap_err();
-        let ltx_protocol::client::ClientError::Daemon(DaemonError::Invalid(v)) = &err else { panic!("{want}: {err:?}") };
+        let ltx_protocol::client::ClientError::Daemon(DaemonError::Invalid(v)) = &err else {
+            panic!("{want}: {err:?}")
+        };
         assert!(v.to_string().contains(want), "{want}: {v}");
     }
     // Unknown ids are typed too, and the daemon still serves.
@@ -169,7 +192,8 @@ async fn a_client_that_stops_reading_is_dropped_without_stalling_others() {
     // Subscribe to everything and never read again.
     let mut lazy = raw(&d);
     lazy.write_all(&hello(PROTOCOL_VERSION)).unwrap();
-    lazy.write_all(&frame::encode(&ClientMsg::Request(Request::Subscribe { job: None, previews: true })).unwrap()).unwrap();
+    lazy.write_all(&frame::encode(&ClientMsg::Request(Request::Subscribe { job: None, previews: true })).unwrap())
+        .unwrap();
     let mut c = d.client().await;
     // Enough preview bytes to fill the socket buffer, then the per-client queue.
     let mut jobs = Vec::new();

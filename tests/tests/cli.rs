@@ -29,7 +29,8 @@ fn submit_wait_plain_and_json_and_listings() {
     assert!(values[1..].iter().all(|v| v["job"] == job));
     assert!(values.last().unwrap()["kind"]["Completed"]["output"].is_string(), "{values:?}");
 
-    let h: Vec<serde_json::Value> = serde_json::from_slice(&d.ctl(&["--json", "history", "--limit", "1"]).stdout).unwrap();
+    let h: Vec<serde_json::Value> =
+        serde_json::from_slice(&d.ctl(&["--json", "history", "--limit", "1"]).stdout).unwrap();
     assert_eq!((h.len(), h[0]["id"].as_u64()), (1, Some(job)));
     let q: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "queue"]).stdout).unwrap();
     assert_eq!(q["pending"].as_array().unwrap().len(), 0);
@@ -80,7 +81,10 @@ fn exit_codes() {
     // 4: unknown job.
     assert_eq!(d.ctl(&["show", "999"]).status.code(), Some(4));
     // 3: no daemon there.
-    let o = std::process::Command::new(&d.bins.ctl).args(["--socket", "/nonexistent/ltxd.sock", "status"]).output().unwrap();
+    let o = std::process::Command::new(&d.bins.ctl)
+        .args(["--socket", "/nonexistent/ltxd.sock", "status"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("ltxctl daemon start"));
 }
@@ -123,9 +127,8 @@ fn ctrl_c_without_a_terminal_detaches_and_the_job_continues() {
 #[test]
 fn daemon_start_stop_status() {
     let d = Daemon::with(bins!(), Opts { start: false, ..Opts::default() });
-    let run = |args: &[&str]| {
-        d.ctl_cmd(args).env("LTXD_BIN", &d.bins.daemon).env("LTX_CONFIG", &d.config).output().unwrap()
-    };
+    let run =
+        |args: &[&str]| d.ctl_cmd(args).env("LTXD_BIN", &d.bins.daemon).env("LTX_CONFIG", &d.config).output().unwrap();
     let o = run(&["daemon", "status"]);
     assert_eq!(o.status.code(), Some(3), "{o:?}");
     let o = run(&["daemon", "start"]);

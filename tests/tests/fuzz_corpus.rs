@@ -10,13 +10,18 @@ fn corpus_dir() -> PathBuf {
 
 fn seeds() -> Vec<(String, Vec<u8>)> {
     let enc = |m: ClientMsg| frame::encode(&m).unwrap();
-    let hello = enc(ClientMsg::Hello(Hello { protocol_version: PROTOCOL_VERSION, client_name: "ltxctl".into(), client_version: VERSION.into() }));
+    let hello = enc(ClientMsg::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        client_name: "ltxctl".into(),
+        client_version: VERSION.into(),
+    }));
     let mut full = GenerationRequest::new("a lighthouse in a storm, waves crashing");
     full.negative_prompt = Some("blurry".into());
     full.pipeline = Pipeline::TwoStage;
     full.variant = ModelVariant::Dev;
     full.seed = Some(1234);
-    full.image = Some(ImageInput { name: "first.png".into(), bytes: b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec(), strength: 0.8 });
+    full.image =
+        Some(ImageInput { name: "first.png".into(), bytes: b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec(), strength: 0.8 });
     full.output = Some("/tmp/out.mp4".into());
     full.front = true;
     full.keep_alive = Some(KeepAlive::Seconds(300));
@@ -61,7 +66,8 @@ fn corpus_seeds_are_committed_and_current() {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(&path, &bytes).unwrap();
         }
-        let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (LTX_WRITE_CORPUS=1 regenerates)", path.display()));
+        let committed =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (LTX_WRITE_CORPUS=1 regenerates)", path.display()));
         assert_eq!(committed, bytes, "{} is stale (LTX_WRITE_CORPUS=1 regenerates)", path.display());
     }
 }

@@ -12,10 +12,13 @@ async fn submit_events_completed_with_output_and_sidecar() {
     let evs = events(&mut c, job).await;
     let kinds: Vec<_> = evs.iter().map(|e| &e.kind).collect();
     assert!(kinds.iter().any(|k| matches!(k, EventKind::Stage(Stage::Denoising(1)))), "{kinds:?}");
-    let steps: Vec<_> = kinds.iter().filter_map(|k| match k {
-        EventKind::Step { step, total, .. } => Some((*step, *total)),
-        _ => None,
-    }).collect();
+    let steps: Vec<_> = kinds
+        .iter()
+        .filter_map(|k| match k {
+            EventKind::Step { step, total, .. } => Some((*step, *total)),
+            _ => None,
+        })
+        .collect();
     assert_eq!(steps, [(1, 3), (2, 3), (3, 3)]);
     let EventKind::Completed { output, seed, .. } = kinds.last().unwrap() else { panic!("{kinds:?}") };
     assert_eq!(*seed, 42);
@@ -23,14 +26,19 @@ async fn submit_events_completed_with_output_and_sidecar() {
     let name = output.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.ends_with("_a-red-fox-in-the-snow-steps-3_42.mp4"), "{name}");
     assert!(std::fs::read_to_string(output).unwrap().contains("seed 42"));
-    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(output.with_extension("json")).unwrap()).unwrap();
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(output.with_extension("json")).unwrap()).unwrap();
     assert_eq!(sidecar["seed"], 42);
     assert_eq!(sidecar["variant"], "distilled");
     assert_eq!(sidecar["daemon_version"], ltx_protocol::VERSION);
     assert_eq!(sidecar["request"]["frames"], 9);
     assert!(sidecar["timings_ms"]["total"].is_u64());
     // No temp files left behind; the record says completed; subscribing again returns the final event.
-    let leftovers: Vec<_> = std::fs::read_dir(d.outputs()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(d.outputs())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(record(&mut c, job).await.state, JobState::Completed);
     let again = events(&mut d.client().await, job).await;
