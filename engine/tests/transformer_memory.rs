@@ -4,10 +4,7 @@ use ltx_engine::transformer::{LtxModel, Modality, Perturbations, TransformerConf
 use mlx_rs::{memory, module::ModuleParameters, Array, Dtype};
 
 fn mid_config() -> TransformerConfig {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/transformer/ltx2_19b_config.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/transformer/ltx2_19b_config.json");
     let text = std::fs::read_to_string(path).expect("config");
     let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
     let t = &mut v["transformer"];
@@ -38,9 +35,7 @@ fn forward_memory(m: &LtxModel) -> (usize, usize) {
         ones(&[1, f * h * w, 128]),
         0.7,
         None,
-        ltx_engine::transformer::positions::video_positions(
-            f as usize, h as usize, w as usize, 24.0,
-        ),
+        ltx_engine::transformer::positions::video_positions(f as usize, h as usize, w as usize, 24.0),
         ones(&[1, 64, 256]),
     );
     let audio = Modality::new(
@@ -54,9 +49,7 @@ fn forward_memory(m: &LtxModel) -> (usize, usize) {
     let before = memory::active_memory().expect("active");
     memory::reset_peak_memory().expect("reset");
     {
-        let (v, a) = m
-            .forward(&video, &audio, &Perturbations::none())
-            .expect("forward");
+        let (v, a) = m.forward(&video, &audio, &Perturbations::none()).expect("forward");
         mlx_rs::transforms::eval([&v, &a]).expect("eval");
     }
     let peak = memory::peak_memory().expect("peak");
@@ -83,18 +76,9 @@ fn fp8_forward_dequantises_one_layer_at_a_time() {
         "params dense {dense_bytes} B, fp8 {fp8_bytes} B; forward work dense {dense_work} B, fp8 {fp8_work} B; layer {layer} B; kept {kept} B"
     );
     // Block linears shrink 4x; globals (AdaLN, caption, patchify, proj_out) stay in the compute dtype.
-    assert!(
-        fp8_bytes * 2 < dense_bytes,
-        "FP8 model holds {fp8_bytes} B vs dense {dense_bytes} B"
-    );
+    assert!(fp8_bytes * 2 < dense_bytes, "FP8 model holds {fp8_bytes} B vs dense {dense_bytes} B");
     // Decoding one layer needs the fp8->f32 decode and the scaled copy: 2 dense layers at most.
-    assert!(
-        fp8_work <= dense_work + 2 * layer,
-        "FP8 forward used {fp8_work} B, dense {dense_work} B + 2 x {layer} B"
-    );
+    assert!(fp8_work <= dense_work + 2 * layer, "FP8 forward used {fp8_work} B, dense {dense_work} B + 2 x {layer} B");
     // Nothing dequantised outlives the forward pass.
-    assert!(
-        kept < layer,
-        "{kept} B stayed active after the forward pass"
-    );
+    assert!(kept < layer, "{kept} B stayed active after the forward pass");
 }

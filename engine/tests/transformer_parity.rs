@@ -8,8 +8,8 @@ use std::{collections::HashMap, path::PathBuf};
 use ltx_engine::{
     checkpoint::Checkpoint,
     transformer::{
-        lora::fuse_lora, model::read_checkpoint, positions, rope, BlockSet, LtxModel, Modality,
-        Perturbations, TransformerConfig, TransformerError,
+        lora::fuse_lora, model::read_checkpoint, positions, rope, BlockSet, LtxModel, Modality, Perturbations,
+        TransformerConfig, TransformerError,
     },
 };
 use mlx_rs::{module::ModuleParameters, ops, Array, Dtype};
@@ -17,9 +17,7 @@ use mlx_rs::{module::ModuleParameters, ops, Array, Dtype};
 const TOL: f64 = 1e-4;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/transformer")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/transformer").join(name)
 }
 
 struct Goldens(HashMap<String, Array>);
@@ -31,9 +29,7 @@ impl Goldens {
         Self(ck.tensors_with_prefix("").expect("golden tensors"))
     }
     fn get(&self, k: &str) -> &Array {
-        self.0
-            .get(k)
-            .unwrap_or_else(|| panic!("golden {k} missing"))
+        self.0.get(k).unwrap_or_else(|| panic!("golden {k} missing"))
     }
     fn vec(&self, k: &str) -> Vec<f32> {
         values(self.get(k))
@@ -54,11 +50,7 @@ fn values(a: &Array) -> Vec<f32> {
 fn rel_err(got: &Array, want: &Array) -> f64 {
     assert_eq!(got.shape(), want.shape(), "shape");
     let (g, w) = (values(got), values(want));
-    let num = g
-        .iter()
-        .zip(&w)
-        .map(|(a, b)| (a - b).abs() as f64)
-        .fold(0.0, f64::max);
+    let num = g.iter().zip(&w).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
     let den = w.iter().map(|b| b.abs() as f64).fold(0.0, f64::max);
     num / den
 }
@@ -70,8 +62,7 @@ fn check(got: &Array, want: &Array, tol: f64, what: &str) {
 }
 
 fn model() -> LtxModel {
-    LtxModel::from_checkpoint(&fixture("tiny_av.safetensors"), Dtype::Float32)
-        .expect("tiny checkpoint")
+    LtxModel::from_checkpoint(&fixture("tiny_av.safetensors"), Dtype::Float32).expect("tiny checkpoint")
 }
 
 struct Inputs {
@@ -81,11 +72,8 @@ struct Inputs {
 
 fn inputs(g: &Goldens, mask: Option<Vec<f32>>, negative: bool) -> Inputs {
     let sigma = g.scalar("sigma");
-    let (vc, ac) = if negative {
-        ("video_context_neg", "audio_context_neg")
-    } else {
-        ("video_context", "audio_context")
-    };
+    let (vc, ac) =
+        if negative { ("video_context_neg", "audio_context_neg") } else { ("video_context", "audio_context") };
     let video = Modality::new(
         g.get("video_latent").clone(),
         sigma,
@@ -93,23 +81,14 @@ fn inputs(g: &Goldens, mask: Option<Vec<f32>>, negative: bool) -> Inputs {
         g.vec("video_positions"),
         g.get(vc).clone(),
     );
-    let audio = Modality::new(
-        g.get("audio_latent").clone(),
-        sigma,
-        None,
-        g.vec("audio_positions"),
-        g.get(ac).clone(),
-    );
+    let audio = Modality::new(g.get("audio_latent").clone(), sigma, None, g.vec("audio_positions"), g.get(ac).clone());
     Inputs { video, audio }
 }
 
 #[test]
 fn positions_match_latent_tools_exactly() {
     let g = Goldens::load();
-    assert_eq!(
-        positions::video_positions(3, 2, 2, 24.0),
-        g.vec("video_positions")
-    );
+    assert_eq!(positions::video_positions(3, 2, 2, 24.0), g.vec("video_positions"));
     assert_eq!(positions::audio_positions(5), g.vec("audio_positions"));
 }
 
@@ -134,17 +113,12 @@ fn rope_tables_match() {
             kind,
         };
         let r = rope::precompute(&s, Dtype::Float32).expect("rope");
-        let (want_cos, want_sin) = (
-            g.get(&format!("rope_{p}_cos")),
-            g.get(&format!("rope_{p}_sin")),
-        );
+        let (want_cos, want_sin) = (g.get(&format!("rope_{p}_cos")), g.get(&format!("rope_{p}_sin")));
         let to_ref = |a: &Array| -> Array {
             // interleaved goldens are (B, T, D); ours are (B, H, T, D/H)
             if want_cos.ndim() == 3 {
                 let s = a.shape();
-                a.swap_axes(1, 2)
-                    .and_then(|a| a.reshape(&[s[0], s[2], -1]))
-                    .expect("layout")
+                a.swap_axes(1, 2).and_then(|a| a.reshape(&[s[0], s[2], -1])).expect("layout")
             } else {
                 a.clone()
             }
@@ -166,41 +140,16 @@ fn rope_tables_match() {
 fn adaln_and_caption_projection_match() {
     let g = Goldens::load();
     let m = model();
-    let t = g
-        .get("adaln_sigmas")
-        .multiply(Array::from_f32(1000.0))
-        .expect("scale");
+    let t = g.get("adaln_sigmas").multiply(Array::from_f32(1000.0)).expect("scale");
     let (vm, ve) = m.adaln_single.forward(&t, Dtype::Float32).expect("adaln");
     check(&vm, g.get("adaln_video_mod"), TOL, "video adaln modulation");
-    check(
-        &ve,
-        g.get("adaln_video_emb"),
-        TOL,
-        "video embedded timestep",
-    );
-    let (am, ae) = m
-        .audio_adaln_single
-        .forward(&t, Dtype::Float32)
-        .expect("adaln");
+    check(&ve, g.get("adaln_video_emb"), TOL, "video embedded timestep");
+    let (am, ae) = m.audio_adaln_single.forward(&t, Dtype::Float32).expect("adaln");
     check(&am, g.get("adaln_audio_mod"), TOL, "audio adaln modulation");
+    check(&ae, g.get("adaln_audio_emb"), TOL, "audio embedded timestep");
+    check(&m.caption_projection.forward(g.get("video_context")).expect("cap"), g.get("caption_video"), TOL, "caption");
     check(
-        &ae,
-        g.get("adaln_audio_emb"),
-        TOL,
-        "audio embedded timestep",
-    );
-    check(
-        &m.caption_projection
-            .forward(g.get("video_context"))
-            .expect("cap"),
-        g.get("caption_video"),
-        TOL,
-        "caption",
-    );
-    check(
-        &m.audio_caption_projection
-            .forward(g.get("audio_context"))
-            .expect("cap"),
+        &m.audio_caption_projection.forward(g.get("audio_context")).expect("cap"),
         g.get("caption_audio"),
         TOL,
         "audio caption",
@@ -211,9 +160,7 @@ fn adaln_and_caption_projection_match() {
 fn first_block_matches() {
     let g = Goldens::load();
     let i = inputs(&g, None, false);
-    let (v, a) = model()
-        .forward_blocks(&i.video, &i.audio, &Perturbations::none(), 1)
-        .expect("block 0");
+    let (v, a) = model().forward_blocks(&i.video, &i.audio, &Perturbations::none(), 1).expect("block 0");
     check(&v, g.get("block0_video"), TOL, "block 0 video");
     check(&a, g.get("block0_audio"), TOL, "block 0 audio");
 }
@@ -223,14 +170,10 @@ fn forward_scalar_sigma_and_x0_match() {
     let g = Goldens::load();
     let m = model();
     let i = inputs(&g, None, false);
-    let (v, a) = m
-        .forward(&i.video, &i.audio, &Perturbations::none())
-        .expect("forward");
+    let (v, a) = m.forward(&i.video, &i.audio, &Perturbations::none()).expect("forward");
     check(&v, g.get("fwd_video"), TOL, "video velocity");
     check(&a, g.get("fwd_audio"), TOL, "audio velocity");
-    let (v, a) = m
-        .denoise(&i.video, &i.audio, &Perturbations::none())
-        .expect("x0");
+    let (v, a) = m.denoise(&i.video, &i.audio, &Perturbations::none()).expect("x0");
     check(&v, g.get("x0_video"), TOL, "video x0");
     check(&a, g.get("x0_audio"), TOL, "audio x0");
 }
@@ -239,9 +182,7 @@ fn forward_scalar_sigma_and_x0_match() {
 fn i2v_per_token_timesteps_match() {
     let g = Goldens::load();
     let i = inputs(&g, Some(g.vec("i2v_video_mask")), false);
-    let (v, a) = model()
-        .forward(&i.video, &i.audio, &Perturbations::none())
-        .expect("forward");
+    let (v, a) = model().forward(&i.video, &i.audio, &Perturbations::none()).expect("forward");
     check(&v, g.get("i2v_video"), TOL, "i2v video");
     check(&a, g.get("i2v_audio"), TOL, "i2v audio");
 }
@@ -255,9 +196,7 @@ fn perturbations_match() {
     let (v, a) = m.forward(&i.video, &i.audio, &stg).expect("stg");
     check(&v, g.get("stg_video"), TOL, "STG video");
     check(&a, g.get("stg_audio"), TOL, "STG audio");
-    let (v, a) = m
-        .forward(&i.video, &i.audio, &Perturbations::av_skip())
-        .expect("av skip");
+    let (v, a) = m.forward(&i.video, &i.audio, &Perturbations::av_skip()).expect("av skip");
     check(&v, g.get("avskip_video"), TOL, "A/V skip video");
     check(&a, g.get("avskip_audio"), TOL, "A/V skip audio");
     assert_eq!(Perturbations::av_skip().skip_a2v_cross_attn, BlockSet::All);
@@ -271,9 +210,7 @@ fn perturbed_weight_fails_parity() {
     let t = &mut m.transformer_blocks[1].scale_shift_table_a2v_ca_audio;
     **t = t.add(Array::from_f32(0.01)).expect("nudge");
     let i = inputs(&g, None, false);
-    let (_, a) = m
-        .forward(&i.video, &i.audio, &Perturbations::none())
-        .expect("forward");
+    let (_, a) = m.forward(&i.video, &i.audio, &Perturbations::none()).expect("forward");
     assert!(rel_err(&a, g.get("fwd_audio")) > TOL);
 }
 
@@ -281,17 +218,11 @@ fn perturbed_weight_fails_parity() {
 fn lora_fusion_matches() {
     let g = Goldens::load();
     let mut m = model();
-    let lora = Checkpoint::open(fixture("tiny_lora.safetensors"))
-        .and_then(|c| c.tensors_with_prefix(""))
-        .expect("lora");
-    assert_eq!(
-        fuse_lora(&mut m, &lora, g.scalar("lora_strength")).expect("fuse"),
-        5
-    );
+    let lora =
+        Checkpoint::open(fixture("tiny_lora.safetensors")).and_then(|c| c.tensors_with_prefix("")).expect("lora");
+    assert_eq!(fuse_lora(&mut m, &lora, g.scalar("lora_strength")).expect("fuse"), 5);
     let i = inputs(&g, None, false);
-    let (v, a) = m
-        .forward(&i.video, &i.audio, &Perturbations::none())
-        .expect("forward");
+    let (v, a) = m.forward(&i.video, &i.audio, &Perturbations::none()).expect("forward");
     check(&v, g.get("lora_video"), TOL, "LoRA video");
     check(&a, g.get("lora_audio"), TOL, "LoRA audio");
 }
@@ -299,15 +230,12 @@ fn lora_fusion_matches() {
 #[test]
 fn fp8_checkpoint_matches_dequantised_reference() {
     let g = Goldens::load();
-    let m = LtxModel::from_checkpoint(&fixture("tiny_av_fp8.safetensors"), Dtype::Float32)
-        .expect("fp8 checkpoint");
+    let m = LtxModel::from_checkpoint(&fixture("tiny_av_fp8.safetensors"), Dtype::Float32).expect("fp8 checkpoint");
     // FP8-ness comes from the file dtype: block 1's linears are FP8, block 0 (excluded) is not.
     assert!(m.transformer_blocks[1].attn1.to_q.is_fp8());
     assert!(!m.transformer_blocks[0].attn1.to_q.is_fp8());
     let i = inputs(&g, None, false);
-    let (v, a) = m
-        .forward(&i.video, &i.audio, &Perturbations::none())
-        .expect("forward");
+    let (v, a) = m.forward(&i.video, &i.audio, &Perturbations::none()).expect("forward");
     check(&v, g.get("fp8_video"), TOL, "FP8 video");
     check(&a, g.get("fp8_audio"), TOL, "FP8 audio");
 }
@@ -318,10 +246,7 @@ fn config_is_strict() {
     let cfg = TransformerConfig::from_metadata_json(&text).expect("19B config parses");
     assert_eq!(cfg.av_ca_timestep_scale_multiplier, 1000.0);
     let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
-    v["transformer"]
-        .as_object_mut()
-        .expect("obj")
-        .remove("num_layers");
+    v["transformer"].as_object_mut().expect("obj").remove("num_layers");
     let e = TransformerConfig::from_metadata_json(&v.to_string()).expect_err("missing key");
     assert!(e.to_string().contains("num_layers"), "{e}");
     let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
@@ -343,17 +268,10 @@ fn parameter_tree_matches_real_19b_manifest() {
         .parameter_shapes()
         .into_iter()
         .map(|(k, s)| {
-            format!(
-                "model.diffusion_model.{k} {}",
-                s.iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join("x")
-            )
+            format!("model.diffusion_model.{k} {}", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"))
         })
         .collect();
-    let manifest =
-        std::fs::read_to_string(fixture("ltx2_19b_transformer_manifest.txt")).expect("manifest");
+    let manifest = std::fs::read_to_string(fixture("ltx2_19b_transformer_manifest.txt")).expect("manifest");
     let want: Vec<&str> = manifest.lines().collect();
     assert_eq!(ours.len(), want.len());
     for (a, b) in ours.iter().zip(&want) {
@@ -363,19 +281,13 @@ fn parameter_tree_matches_real_19b_manifest() {
 
 #[test]
 fn mismatched_weights_are_listed() {
-    let (_, mut tensors) =
-        read_checkpoint(&fixture("tiny_av.safetensors"), "model.diffusion_model.").expect("read");
+    let (_, mut tensors) = read_checkpoint(&fixture("tiny_av.safetensors"), "model.diffusion_model.").expect("read");
     tensors.remove("proj_out.bias");
     tensors.insert("not_a_module.weight".into(), Array::from_f32(0.0));
-    tensors.insert(
-        "patchify_proj.weight".into(),
-        Array::zeros::<f32>(&[3, 3]).expect("zeros"),
-    );
+    tensors.insert("patchify_proj.weight".into(), Array::zeros::<f32>(&[3, 3]).expect("zeros"));
     let cfg = model().config;
     let mut m = LtxModel::new(cfg, Dtype::Float32).expect("tree");
-    let Err(TransformerError::Weights(report)) = m.load_weights(tensors, "") else {
-        panic!("load must fail")
-    };
+    let Err(TransformerError::Weights(report)) = m.load_weights(tensors, "") else { panic!("load must fail") };
     assert_eq!(report.missing, vec!["proj_out.bias".to_string()]);
     assert_eq!(report.unexpected, vec!["not_a_module.weight".to_string()]);
     assert_eq!(report.mis_shaped.len(), 1);
@@ -387,12 +299,9 @@ fn bf16_compute_stays_close() {
     // The GPU path computes in bf16 (8-bit mantissa, 2^-8 = 3.9e-3 per rounding). Measured on the
     // tiny model: ~1e-2 relative; tolerance 5e-2 for that cause. f32 stays the parity path.
     let g = Goldens::load();
-    let m =
-        LtxModel::from_checkpoint(&fixture("tiny_av.safetensors"), Dtype::Bfloat16).expect("bf16");
+    let m = LtxModel::from_checkpoint(&fixture("tiny_av.safetensors"), Dtype::Bfloat16).expect("bf16");
     let i = inputs(&g, None, false);
-    let (v, a) = m
-        .forward(&i.video, &i.audio, &Perturbations::none())
-        .expect("forward");
+    let (v, a) = m.forward(&i.video, &i.audio, &Perturbations::none()).expect("forward");
     assert_eq!(v.dtype(), Dtype::Bfloat16);
     check(&v, g.get("fwd_video"), 5e-2, "bf16 video velocity");
     check(&a, g.get("fwd_audio"), 5e-2, "bf16 audio velocity");

@@ -38,9 +38,7 @@ impl LatentState {
 /// `EulerDiffusionStep.step`: x + (x - x0)/sigma * (sigma_next - sigma), f32.
 pub fn euler_step(sample: &Array, denoised: &Array, sigma: f32, sigma_next: f32) -> Result<Array> {
     let x = sample.as_dtype(Dtype::Float32)?;
-    let velocity = x
-        .subtract(denoised.as_dtype(Dtype::Float32)?)?
-        .divide(Array::from_f32(sigma))?;
+    let velocity = x.subtract(denoised.as_dtype(Dtype::Float32)?)?.divide(Array::from_f32(sigma))?;
     Ok(x.add(velocity.multiply(Array::from_f32(sigma_next - sigma))?)?)
 }
 
@@ -76,17 +74,8 @@ pub fn euler_loop(
         video.latent = euler_step(&video.latent, &dv, s, s_next)?;
         audio.latent = euler_step(&audio.latent, &da, s, s_next)?;
         mlx_rs::transforms::eval([&video.latent, &audio.latent])?;
-        if progress(StepProgress {
-            step: step + 1,
-            steps,
-            sigma: s_next,
-        })
-        .is_break()
-            && step + 1 < steps
-        {
-            return Ok(LoopEnd::Cancelled {
-                after_steps: step + 1,
-            });
+        if progress(StepProgress { step: step + 1, steps, sigma: s_next }).is_break() && step + 1 < steps {
+            return Ok(LoopEnd::Cancelled { after_steps: step + 1 });
         }
     }
     Ok(LoopEnd::Finished)

@@ -31,10 +31,7 @@ impl GuiderParams {
     }
     /// `LTX_2_PARAMS.audio_guider_params`.
     pub fn ltx2_audio() -> Self {
-        Self {
-            cfg_scale: 7.0,
-            ..Self::ltx2_video()
-        }
+        Self { cfg_scale: 7.0, ..Self::ltx2_video() }
     }
     fn does_cfg(&self) -> bool {
         (self.cfg_scale - 1.0).abs() > 1e-9
@@ -59,11 +56,7 @@ impl GuiderParams {
         isolated: Option<&Array>,
     ) -> Result<Array> {
         let mut pred = cond.as_dtype(Dtype::Float32)?;
-        for (other, w) in [
-            (neg, self.cfg_scale - 1.0),
-            (stg, self.stg_scale),
-            (isolated, self.modality_scale - 1.0),
-        ] {
+        for (other, w) in [(neg, self.cfg_scale - 1.0), (stg, self.stg_scale), (isolated, self.modality_scale - 1.0)] {
             if let Some(o) = other {
                 pred = pred.add(cond.subtract(o)?.multiply(Array::from_f32(w))?)?;
             }
@@ -71,11 +64,7 @@ impl GuiderParams {
         if self.rescale_scale != 0.0 {
             let factor = ops::std(cond, None, 1)?.divide(ops::std(&pred, None, 1)?)?;
             let r = self.rescale_scale;
-            pred = pred.multiply(
-                factor
-                    .multiply(Array::from_f32(r))?
-                    .add(Array::from_f32(1.0 - r))?,
-            )?;
+            pred = pred.multiply(factor.multiply(Array::from_f32(r))?.add(Array::from_f32(1.0 - r))?)?;
         }
         Ok(pred)
     }
@@ -107,13 +96,7 @@ pub fn guided_denoise(
         return Ok(prev.clone());
     }
     let modality = |s: &LatentState, c: &Array, enabled: bool| {
-        let mut m = Modality::new(
-            s.latent.clone(),
-            sigma,
-            Some(&s.denoise_mask),
-            s.positions.clone(),
-            c.clone(),
-        );
+        let mut m = Modality::new(s.latent.clone(), sigma, Some(&s.denoise_mask), s.positions.clone(), c.clone());
         m.enabled = enabled;
         m
     };
@@ -141,27 +124,15 @@ pub fn guided_denoise(
     } else {
         None
     };
-    let pick = |o: &Option<(Array, Array)>, audio: bool| {
-        o.as_ref()
-            .map(|(v, a)| if audio { a.clone() } else { v.clone() })
-    };
+    let pick =
+        |o: &Option<(Array, Array)>, audio: bool| o.as_ref().map(|(v, a)| if audio { a.clone() } else { v.clone() });
     let out_v = match (vg.skips(step), last.as_ref()) {
         (true, Some((v, _))) => v.clone(),
-        _ => vg.combine(
-            &cv,
-            pick(&neg, false).as_ref(),
-            pick(&stg, false).as_ref(),
-            pick(&iso, false).as_ref(),
-        )?,
+        _ => vg.combine(&cv, pick(&neg, false).as_ref(), pick(&stg, false).as_ref(), pick(&iso, false).as_ref())?,
     };
     let out_a = match (ag.skips(step), last.as_ref()) {
         (true, Some((_, a))) => a.clone(),
-        _ => ag.combine(
-            &ca,
-            pick(&neg, true).as_ref(),
-            pick(&stg, true).as_ref(),
-            pick(&iso, true).as_ref(),
-        )?,
+        _ => ag.combine(&ca, pick(&neg, true).as_ref(), pick(&stg, true).as_ref(), pick(&iso, true).as_ref())?,
     };
     *last = Some((out_v.clone(), out_a.clone()));
     Ok((out_v, out_a))

@@ -2,9 +2,7 @@
 //! `LTX2Scheduler` (`ltx_core/components/schedulers.py`), in f32 like the reference.
 
 /// 8 steps of the distilled checkpoint.
-pub const DISTILLED_SIGMAS: [f32; 9] = [
-    1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0,
-];
+pub const DISTILLED_SIGMAS: [f32; 9] = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0];
 /// 3 refinement steps of stage 2 (distilled, or dev + distilled LoRA).
 pub const STAGE_2_DISTILLED_SIGMAS: [f32; 4] = [0.909375, 0.725, 0.421875, 0.0];
 
@@ -18,15 +16,7 @@ fn linspace_f32(start: f32, end: f32, n: usize) -> Vec<f32> {
     }
     let step = (end - start) / (n - 1) as f32;
     let half = n / 2;
-    (0..n)
-        .map(|i| {
-            if i < half {
-                start + step * i as f32
-            } else {
-                end - step * (n - 1 - i) as f32
-            }
-        })
-        .collect()
+    (0..n).map(|i| if i < half { start + step * i as f32 } else { end - step * (n - 1 - i) as f32 }).collect()
 }
 
 /// `LTX2Scheduler().execute(steps)`: shifted by the token count (pipelines pass no latent, so 4096
@@ -39,13 +29,7 @@ pub fn ltx2_sigmas(steps: usize, tokens: Option<usize>) -> Vec<f32> {
     let e = shift.exp() as f32;
     let mut sigmas: Vec<f32> = linspace_f32(1.0, 0.0, steps + 1)
         .into_iter()
-        .map(|s| {
-            if s != 0.0 {
-                e / (e + (1.0 / s - 1.0))
-            } else {
-                0.0
-            }
-        })
+        .map(|s| if s != 0.0 { e / (e + (1.0 / s - 1.0)) } else { 0.0 })
         .collect();
     let last_nonzero = sigmas.iter().rev().find(|s| **s != 0.0).copied();
     if let Some(last) = last_nonzero {

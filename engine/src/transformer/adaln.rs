@@ -15,10 +15,7 @@ pub fn sinusoid(t: &Array) -> Result<Array> {
         .multiply(Array::from_f32(-(10000f64.ln()) as f32))?
         .divide(Array::from_f32(half as f32))?;
     let freqs = ops::exp(&exponent)?;
-    let args = t
-        .as_dtype(Dtype::Float32)?
-        .reshape(&[-1, 1])?
-        .multiply(freqs.reshape(&[1, half])?)?;
+    let args = t.as_dtype(Dtype::Float32)?.reshape(&[-1, 1])?.multiply(freqs.reshape(&[1, half])?)?;
     Ok(ops::concatenate(&[ops::cos(&args)?, ops::sin(&args)?], -1)?)
 }
 

@@ -33,19 +33,9 @@ pub struct Attention {
 }
 
 impl Attention {
-    pub fn new(
-        query_dim: usize,
-        context_dim: usize,
-        heads: usize,
-        head_dim: usize,
-        eps: f32,
-    ) -> Result<Self> {
+    pub fn new(query_dim: usize, context_dim: usize, heads: usize, head_dim: usize, eps: f32) -> Result<Self> {
         let inner = heads * head_dim;
-        let norm = || -> Result<RmsNorm> {
-            Ok(RmsNorm {
-                weight: Param::new(Array::ones::<f32>(&[inner as i32])?),
-            })
-        };
+        let norm = || -> Result<RmsNorm> { Ok(RmsNorm { weight: Param::new(Array::ones::<f32>(&[inner as i32])?) }) };
         Ok(Self {
             to_q: Linear::new(query_dim, inner, true)?,
             to_k: Linear::new(context_dim, inner, true)?,
@@ -75,16 +65,8 @@ impl Attention {
             v
         } else {
             let q = fast::rms_norm(self.to_q.forward(x)?, Some(&self.q_norm.weight), self.eps)?;
-            let k = fast::rms_norm(
-                self.to_k.forward(context)?,
-                Some(&self.k_norm.weight),
-                self.eps,
-            )?;
-            let (mut q, mut k, v) = (
-                self.heads_first(&q)?,
-                self.heads_first(&k)?,
-                self.heads_first(&v)?,
-            );
+            let k = fast::rms_norm(self.to_k.forward(context)?, Some(&self.k_norm.weight), self.eps)?;
+            let (mut q, mut k, v) = (self.heads_first(&q)?, self.heads_first(&k)?, self.heads_first(&v)?);
             if let Some(pe) = pe {
                 q = rope::apply(&q, pe)?;
                 k = rope::apply(&k, k_pe.unwrap_or(pe))?;
@@ -92,8 +74,7 @@ impl Attention {
             let scale = 1.0 / (self.head_dim as f32).sqrt();
             let o = fast::scaled_dot_product_attention(&q, &k, &v, scale, None, None)?;
             let s = x.shape();
-            o.swap_axes(1, 2)?
-                .reshape(&[s[0], s[1], (self.heads * self.head_dim) as i32])?
+            o.swap_axes(1, 2)?.reshape(&[s[0], s[1], (self.heads * self.head_dim) as i32])?
         };
         self.to_out[0].forward(&out)
     }
@@ -101,9 +82,6 @@ impl Attention {
     /// (B, T, H*D) -> (B, H, T, D)
     fn heads_first(&self, t: &Array) -> Result<Array> {
         let s = t.shape();
-        Ok(
-            t.reshape(&[s[0], s[1], self.heads as i32, self.head_dim as i32])?
-                .swap_axes(1, 2)?,
-        )
+        Ok(t.reshape(&[s[0], s[1], self.heads as i32, self.head_dim as i32])?.swap_axes(1, 2)?)
     }
 }

@@ -4,10 +4,7 @@
 
 use mlx_rs::{fast, macros::ModuleParameters, module::Param, Array};
 
-use super::{
-    attention::Attention, feed_forward::FeedForward, perturbation::Perturbations, rope::Rope,
-    Result,
-};
+use super::{attention::Attention, feed_forward::FeedForward, perturbation::Perturbations, rope::Rope, Result};
 
 /// Per-token AdaLN values: `rows` (U, n*D) computed once for each of the U distinct timesteps and
 /// `index` (B, T) picking a row per token (None: one row for every token).
@@ -21,10 +18,7 @@ impl AdaValues {
     /// Row `r` of the (n, D) view, broadcastable against (B, T, D).
     pub fn row(&self, r: usize, n: usize) -> Result<Array> {
         let u = self.rows.shape()[0];
-        let parts = self
-            .rows
-            .reshape(&[u, n as i32, -1])?
-            .split_equal(n as i32, 1)?;
+        let parts = self.rows.reshape(&[u, n as i32, -1])?.split_equal(n as i32, 1)?;
         let row = parts[r].reshape(&[u, -1])?;
         Ok(match &self.index {
             Some(index) => row.take_axis(index, 0)?,
@@ -134,17 +128,12 @@ impl AvBlock {
 
     /// `x * (1 + scale) + shift`
     fn modulate(x: &Array, scale: &Array, shift: &Array) -> Result<Array> {
-        Ok(
-            x.multiply(scale.add(Array::from_f32(1.0).as_dtype(x.dtype())?)?)?
-                .add(shift)?,
-        )
+        Ok(x.multiply(scale.add(Array::from_f32(1.0).as_dtype(x.dtype())?)?)?.add(shift)?)
     }
 
     /// Cross-modal (scale, shift) of rows `r, r+1` of a (5, D) table, from the 4-row timestep.
     fn av_scale_shift(t: &Array, ss: &Array, r: usize) -> Result<(Array, Array)> {
-        let parts = ss
-            .reshape(&[ss.shape()[0], ss.shape()[1], 4, -1])?
-            .split_equal(4, 2)?;
+        let parts = ss.reshape(&[ss.shape()[0], ss.shape()[1], 4, -1])?.split_equal(4, 2)?;
         let p = |i: usize| -> Result<Array> {
             let s = parts[i].shape();
             Ok(table_row(t, i)?.add(parts[i].reshape(&[s[0], s[1], -1])?)?)
@@ -154,49 +143,27 @@ impl AvBlock {
 
     fn self_and_text(&self, s: &StreamArgs, audio: bool, skip_self: bool) -> Result<Array> {
         let (t, attn1, attn2) = if audio {
-            (
-                &*self.audio_scale_shift_table,
-                &self.audio_attn1,
-                &self.audio_attn2,
-            )
+            (&*self.audio_scale_shift_table, &self.audio_attn1, &self.audio_attn2)
         } else {
             (&*self.scale_shift_table, &self.attn1, &self.attn2)
         };
-        let (shift, scale, gate) = (
-            self.ada(t, &s.timesteps, 0)?,
-            self.ada(t, &s.timesteps, 1)?,
-            self.ada(t, &s.timesteps, 2)?,
-        );
+        let (shift, scale, gate) =
+            (self.ada(t, &s.timesteps, 0)?, self.ada(t, &s.timesteps, 1)?, self.ada(t, &s.timesteps, 2)?);
         let normed = Self::modulate(&self.rms(&s.x)?, &scale, &shift)?;
-        let x = s.x.add(
-            attn1
-                .forward(&normed, None, Some(&s.pe), None, skip_self)?
-                .multiply(&gate)?,
-        )?;
+        let x = s.x.add(attn1.forward(&normed, None, Some(&s.pe), None, skip_self)?.multiply(&gate)?)?;
         Ok(x.add(attn2.forward(&self.rms(&x)?, Some(&s.context), None, None, false)?)?)
     }
 
     fn feed_forward(&self, s: &StreamArgs, x: &Array, audio: bool) -> Result<Array> {
-        let (t, ff) = if audio {
-            (&*self.audio_scale_shift_table, &self.audio_ff)
-        } else {
-            (&*self.scale_shift_table, &self.ff)
-        };
-        let (shift, scale, gate) = (
-            self.ada(t, &s.timesteps, 3)?,
-            self.ada(t, &s.timesteps, 4)?,
-            self.ada(t, &s.timesteps, 5)?,
-        );
+        let (t, ff) =
+            if audio { (&*self.audio_scale_shift_table, &self.audio_ff) } else { (&*self.scale_shift_table, &self.ff) };
+        let (shift, scale, gate) =
+            (self.ada(t, &s.timesteps, 3)?, self.ada(t, &s.timesteps, 4)?, self.ada(t, &s.timesteps, 5)?);
         let h = ff.forward(&Self::modulate(&self.rms(x)?, &scale, &shift)?)?;
         Ok(x.add(h.multiply(&gate)?)?)
     }
 
-    pub fn forward(
-        &self,
-        video: &mut StreamArgs,
-        audio: &mut StreamArgs,
-        p: &Perturbations,
-    ) -> Result<()> {
+    pub fn forward(&self, video: &mut StreamArgs, audio: &mut StreamArgs, p: &Perturbations) -> Result<()> {
         let i = self.idx;
         let run_v = video.enabled && video.x.size() > 0;
         let run_a = audio.enabled && audio.x.size() > 0;
@@ -210,10 +177,7 @@ impl AvBlock {
         let run_v2a = run_a && video.x.size() > 0 && !p.skip_v2a_cross_attn.contains(i);
         if run_a2v || run_v2a {
             let (vn, an) = (self.rms(&video.x)?, self.rms(&audio.x)?);
-            let (tv, ta) = (
-                &*self.scale_shift_table_a2v_ca_video,
-                &*self.scale_shift_table_a2v_ca_audio,
-            );
+            let (tv, ta) = (&*self.scale_shift_table_a2v_ca_video, &*self.scale_shift_table_a2v_ca_audio);
             if run_a2v {
                 let (sv, hv) = Self::av_scale_shift(tv, &video.cross_scale_shift, 0)?;
                 let (sa, ha) = Self::av_scale_shift(ta, &audio.cross_scale_shift, 0)?;

@@ -15,14 +15,10 @@ pub struct CaptionProjection {
 
 impl CaptionProjection {
     pub fn new(in_features: usize, hidden: usize) -> Result<Self> {
-        Ok(Self {
-            linear_1: Linear::new(in_features, hidden, true)?,
-            linear_2: Linear::new(hidden, hidden, true)?,
-        })
+        Ok(Self { linear_1: Linear::new(in_features, hidden, true)?, linear_2: Linear::new(hidden, hidden, true)? })
     }
 
     pub fn forward(&self, caption: &Array) -> Result<Array> {
-        self.linear_2
-            .forward(&gelu_tanh(&self.linear_1.forward(caption)?)?)
+        self.linear_2.forward(&gelu_tanh(&self.linear_1.forward(caption)?)?)
     }
 }

@@ -86,59 +86,34 @@ impl TransformerConfig {
     pub fn from_metadata_json(config_json: &str) -> Result<Self> {
         let root: Value = serde_json::from_str(config_json)
             .map_err(|e| TransformerError::Config(format!("metadata `config` is not JSON: {e}")))?;
-        let section = root.get("transformer").ok_or_else(|| {
-            TransformerError::Config("metadata `config` has no `transformer` section".into())
-        })?;
+        let section = root
+            .get("transformer")
+            .ok_or_else(|| TransformerError::Config("metadata `config` has no `transformer` section".into()))?;
         Self::from_value(section.clone())
     }
 
     pub fn from_value(section: Value) -> Result<Self> {
-        let cfg: Self =
-            serde_json::from_value(section).map_err(|e| TransformerError::Config(e.to_string()))?;
+        let cfg: Self = serde_json::from_value(section).map_err(|e| TransformerError::Config(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     fn validate(&self) -> Result<()> {
-        fn want<T: PartialEq + std::fmt::Debug>(
-            key: &str,
-            got: &Option<T>,
-            expected: T,
-        ) -> Result<()> {
+        fn want<T: PartialEq + std::fmt::Debug>(key: &str, got: &Option<T>, expected: T) -> Result<()> {
             match got {
-                Some(v) if *v != expected => Err(TransformerError::Config(format!(
-                    "`{key}` is {v:?}, ltx-core requires {expected:?}"
-                ))),
+                Some(v) if *v != expected => {
+                    Err(TransformerError::Config(format!("`{key}` is {v:?}, ltx-core requires {expected:?}")))
+                }
                 _ => Ok(()),
             }
         }
-        want(
-            "activation_fn",
-            &self.activation_fn,
-            "gelu-approximate".to_string(),
-        )?;
+        want("activation_fn", &self.activation_fn, "gelu-approximate".to_string())?;
         want("attention_bias", &self.attention_bias, true)?;
         want("qk_norm", &self.qk_norm, "rms_norm".to_string())?;
-        want(
-            "standardization_norm",
-            &self.standardization_norm,
-            "rms_norm".to_string(),
-        )?;
-        want(
-            "norm_elementwise_affine",
-            &self.norm_elementwise_affine,
-            false,
-        )?;
-        want(
-            "positional_embedding_type",
-            &self.positional_embedding_type,
-            "rope".to_string(),
-        )?;
-        want(
-            "use_audio_video_cross_attention",
-            &self.use_audio_video_cross_attention,
-            true,
-        )?;
+        want("standardization_norm", &self.standardization_norm, "rms_norm".to_string())?;
+        want("norm_elementwise_affine", &self.norm_elementwise_affine, false)?;
+        want("positional_embedding_type", &self.positional_embedding_type, "rope".to_string())?;
+        want("use_audio_video_cross_attention", &self.use_audio_video_cross_attention, true)?;
         want("share_ff", &self.share_ff, false)?;
         want("av_cross_ada_norm", &self.av_cross_ada_norm, true)?;
         want("dropout", &self.dropout, 0.0)?;
@@ -151,29 +126,21 @@ impl TransformerConfig {
         want("upcast_attention", &self.upcast_attention, false)?;
         want("apply_gated_attention", &self.apply_gated_attention, false)?;
         want("cross_attention_adaln", &self.cross_attention_adaln, false)?;
-        want(
-            "caption_proj_before_connector",
-            &self.caption_proj_before_connector,
-            false,
-        )?;
+        want("caption_proj_before_connector", &self.caption_proj_before_connector, false)?;
         if !matches!(self.frequencies_precision.as_str(), "float64" | "float32") {
             return Err(TransformerError::Config(format!(
                 "`frequencies_precision` is {:?}, expected \"float64\" or \"float32\"",
                 self.frequencies_precision
             )));
         }
-        if self.positional_embedding_max_pos.len() != 3
-            || self.audio_positional_embedding_max_pos.len() != 1
-        {
+        if self.positional_embedding_max_pos.len() != 3 || self.audio_positional_embedding_max_pos.len() != 1 {
             return Err(TransformerError::Config(
                 "positional_embedding_max_pos must have 3 entries and the audio one 1".into(),
             ));
         }
         if self.num_attention_heads != self.audio_num_attention_heads {
             // The A/V cross-attention PE reshapes the video time axis with the video head count.
-            return Err(TransformerError::Config(
-                "video and audio head counts must match".into(),
-            ));
+            return Err(TransformerError::Config("video and audio head counts must match".into()));
         }
         Ok(())
     }

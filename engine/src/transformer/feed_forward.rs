@@ -43,18 +43,14 @@ impl FeedForward {
     pub fn new(dim: usize, dim_out: usize) -> Result<Self> {
         let inner = dim * 4;
         let net = FeedForwardNet {
-            gelu: GeluProj {
-                proj: Linear::new(dim, inner, true)?,
-            },
+            gelu: GeluProj { proj: Linear::new(dim, inner, true)? },
             out: Linear::new(inner, dim_out, true)?,
         };
         Ok(Self { net })
     }
 
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        self.net
-            .out
-            .forward(&gelu_tanh(&self.net.gelu.proj.forward(x)?)?)
+        self.net.out.forward(&gelu_tanh(&self.net.gelu.proj.forward(x)?)?)
     }
 }
 

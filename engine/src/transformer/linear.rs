@@ -28,11 +28,7 @@ impl Linear {
         let (i, o) = (in_features as i32, out_features as i32);
         Ok(Self {
             weight: Param::new(Array::zeros::<f32>(&[o, i])?),
-            bias: Param::new(if bias {
-                Some(Array::zeros::<f32>(&[o])?)
-            } else {
-                None
-            }),
+            bias: Param::new(if bias { Some(Array::zeros::<f32>(&[o])?) } else { None }),
             weight_scale: Param::new(Array::from_f32(1.0)),
         })
     }

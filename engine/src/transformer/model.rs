@@ -16,7 +16,7 @@ use super::{
     config::TransformerConfig,
     linear::Linear,
     perturbation::Perturbations,
-    rope::{self, RopeSpec},
+    rope::{RopeCache, RopeSpec},
     Result, TransformerError,
 };
 
@@ -41,26 +41,13 @@ pub struct Modality {
 
 impl Modality {
     /// `timesteps_from_mask`: t = mask * sigma per token (mask None = all ones).
-    pub fn new(
-        latent: Array,
-        sigma: f32,
-        mask: Option<&[f32]>,
-        positions: Vec<f32>,
-        context: Array,
-    ) -> Self {
+    pub fn new(latent: Array, sigma: f32, mask: Option<&[f32]>, positions: Vec<f32>, context: Array) -> Self {
         let tokens = latent.shape().get(1).copied().unwrap_or(0) as usize;
         let timesteps = match mask {
             Some(m) => m.iter().map(|m| m * sigma).collect(),
             None => vec![sigma; tokens],
         };
-        Self {
-            latent,
-            sigma,
-            timesteps,
-            positions,
-            context,
-            enabled: true,
-        }
+        Self { latent, sigma, timesteps, positions, context, enabled: true }
     }
 }
 
@@ -99,6 +86,7 @@ pub struct LtxModel {
     pub config: TransformerConfig,
     /// Compute dtype: f32 on the CPU backend, bf16 on GPUs.
     pub dtype: Dtype,
+    pub rope_cache: RopeCache,
 }
 
 /// Tensors that did not fit the parameter tree.
@@ -138,19 +126,11 @@ fn ignorable(key: &str) -> bool {
 /// Read a single-file checkpoint (memory-mapped): its `config` metadata JSON and the tensors under
 /// `prefix` (keys without it; F8_E4M3 arrive as uint8).
 pub fn read_checkpoint(path: &Path, prefix: &str) -> Result<(String, HashMap<String, Array>)> {
-    let io = |message: String| TransformerError::Io {
-        path: path.display().to_string(),
-        message,
-    };
+    let io = |message: String| TransformerError::Io { path: path.display().to_string(), message };
     let ckpt = crate::checkpoint::Checkpoint::open(path).map_err(|e| io(e.to_string()))?;
-    let config = ckpt
-        .metadata()
-        .get("config")
-        .cloned()
-        .ok_or_else(|| io("no `config` in the safetensors metadata".into()))?;
-    let tensors = ckpt
-        .tensors_with_prefix(prefix)
-        .map_err(|e| io(e.to_string()))?;
+    let config =
+        ckpt.metadata().get("config").cloned().ok_or_else(|| io("no `config` in the safetensors metadata".into()))?;
+    let tensors = ckpt.tensors_with_prefix(prefix).map_err(|e| io(e.to_string()))?;
     Ok((config, tensors))
 }
 
@@ -170,9 +150,7 @@ impl LtxModel {
             a_context: c.audio_cross_attention_dim,
             eps: c.norm_eps,
         };
-        let table = |d: usize| -> Result<Param<Array>> {
-            Ok(Param::new(Array::zeros::<f32>(&[2, d as i32])?))
-        };
+        let table = |d: usize| -> Result<Param<Array>> { Ok(Param::new(Array::zeros::<f32>(&[2, d as i32])?)) };
         Ok(Self {
             patchify_proj: Linear::new(c.in_channels, vd, true)?,
             audio_patchify_proj: Linear::new(c.audio_in(), ad, true)?,
@@ -184,15 +162,14 @@ impl LtxModel {
             av_ca_v2a_gate_adaln_single: AdaLayerNormSingle::new(ad, 1)?,
             caption_projection: CaptionProjection::new(c.caption_channels, vd)?,
             audio_caption_projection: CaptionProjection::new(c.caption_channels, ad)?,
-            transformer_blocks: (0..c.num_layers)
-                .map(|i| AvBlock::new(i, &dims))
-                .collect::<Result<_>>()?,
+            transformer_blocks: (0..c.num_layers).map(|i| AvBlock::new(i, &dims)).collect::<Result<_>>()?,
             scale_shift_table: table(vd)?,
             audio_scale_shift_table: table(ad)?,
             proj_out: Linear::new(vd, c.out_channels, true)?,
             audio_proj_out: Linear::new(ad, c.audio_out_channels, true)?,
             config,
             dtype,
+            rope_cache: RopeCache::default(),
         })
     }
 
@@ -238,16 +215,10 @@ impl LtxModel {
             let fp8_ok = value.dtype() == Dtype::Uint8 && name.ends_with(".weight");
             seen.insert(name.to_string());
             if slot.shape() != value.shape() {
-                report
-                    .mis_shaped
-                    .push((key, slot.shape().to_vec(), value.shape().to_vec()));
+                report.mis_shaped.push((key, slot.shape().to_vec(), value.shape().to_vec()));
                 continue;
             }
-            let value = if fp8_ok || name.ends_with(".weight_scale") {
-                value
-            } else {
-                value.as_dtype(dtype)?
-            };
+            let value = if fp8_ok || name.ends_with(".weight_scale") { value } else { value.as_dtype(dtype)? };
             **slot = value;
         }
         report.missing = params
@@ -283,14 +254,9 @@ impl LtxModel {
             let (next, k) = mlx_rs::random::split(&key, 2)?;
             key = next;
             let matrix = p.ndim() == 2 && !name.contains("table");
-            let bound = if matrix {
-                1.0 / (p.shape()[1] as f32).sqrt()
-            } else {
-                0.1
-            };
+            let bound = if matrix { 1.0 / (p.shape()[1] as f32).sqrt() } else { 0.1 };
             let shape = p.shape().to_vec();
-            *p = mlx_rs::random::uniform::<_, f32>(-bound, bound, &shape[..], &k)?
-                .as_dtype(dtype)?;
+            *p = mlx_rs::random::uniform::<_, f32>(-bound, bound, &shape[..], &k)?.as_dtype(dtype)?;
         }
         mlx_rs::transforms::eval(self.parameters().flatten().values().copied())?;
         Ok(())
@@ -324,38 +290,23 @@ impl LtxModel {
     }
 
     /// AdaLN of the distinct values of `timesteps`, broadcast back per token.
-    fn per_token_adaln(
-        &self,
-        adaln: &AdaLayerNormSingle,
-        timesteps: &[f32],
-    ) -> Result<(AdaValues, AdaValues)> {
+    fn per_token_adaln(&self, adaln: &AdaLayerNormSingle, timesteps: &[f32]) -> Result<(AdaValues, AdaValues)> {
         let mult = self.config.timestep_scale_multiplier as f32;
         let mut unique: Vec<f32> = Vec::new();
         let index: Vec<i32> = timesteps
             .iter()
-            .map(
-                |t| match unique.iter().position(|u| u.to_bits() == t.to_bits()) {
-                    Some(i) => i as i32,
-                    None => {
-                        unique.push(*t);
-                        unique.len() as i32 - 1
-                    }
-                },
-            )
+            .map(|t| match unique.iter().position(|u| u.to_bits() == t.to_bits()) {
+                Some(i) => i as i32,
+                None => {
+                    unique.push(*t);
+                    unique.len() as i32 - 1
+                }
+            })
             .collect();
         let scaled: Vec<f32> = unique.iter().map(|t| t * mult).collect();
-        let (m, e) = adaln.forward(
-            &Array::from_slice(&scaled, &[scaled.len() as i32]),
-            self.dtype,
-        )?;
+        let (m, e) = adaln.forward(&Array::from_slice(&scaled, &[scaled.len() as i32]), self.dtype)?;
         let index = (unique.len() > 1).then(|| Array::from_slice(&index, &[1, index.len() as i32]));
-        Ok((
-            AdaValues {
-                rows: m,
-                index: index.clone(),
-            },
-            AdaValues { rows: e, index },
-        ))
+        Ok((AdaValues { rows: m, index: index.clone() }, AdaValues { rows: e, index }))
     }
 
     /// `MultiModalTransformerArgsPreprocessor.prepare(modality, other)`.
@@ -379,17 +330,9 @@ impl LtxModel {
             )
         };
         let (dim, heads, max_pos) = if audio {
-            (
-                c.audio_inner_dim(),
-                c.audio_num_attention_heads,
-                &c.audio_positional_embedding_max_pos,
-            )
+            (c.audio_inner_dim(), c.audio_num_attention_heads, &c.audio_positional_embedding_max_pos)
         } else {
-            (
-                c.video_inner_dim(),
-                c.num_attention_heads,
-                &c.positional_embedding_max_pos,
-            )
+            (c.video_inner_dim(), c.num_attention_heads, &c.positional_embedding_max_pos)
         };
         let shape = m.latent.shape();
         let (batch, tokens) = (shape[0] as usize, shape[1] as usize);
@@ -418,7 +361,7 @@ impl LtxModel {
             double_precision: c.double_precision_rope(),
             kind: c.rope_type,
         };
-        let pe = rope::precompute(&spec, self.dtype)?;
+        let pe = self.rope_cache.get(&spec, self.dtype)?;
         // A/V cross-attention: time axis only, `audio_cross_attention_dim` wide, always middle-of-bounds.
         let cross_max = [c.cross_pe_max_pos()];
         let cross = RopeSpec {
@@ -429,15 +372,12 @@ impl LtxModel {
             use_middle: true,
             ..spec
         };
-        let cross_pe = rope::precompute(&cross, self.dtype)?;
+        let cross_pe = self.rope_cache.get(&cross, self.dtype)?;
         // Cross-modal AdaLN runs on the OTHER modality's sigma.
         let t_other = other.sigma * c.timestep_scale_multiplier as f32;
         let gate_factor = (c.av_ca_timestep_scale_multiplier / c.timestep_scale_multiplier) as f32;
         let (ss, _) = ss_adaln.forward(&Array::from_slice(&[t_other], &[1]), self.dtype)?;
-        let (gate, _) = gate_adaln.forward(
-            &Array::from_slice(&[t_other * gate_factor], &[1]),
-            self.dtype,
-        )?;
+        let (gate, _) = gate_adaln.forward(&Array::from_slice(&[t_other * gate_factor], &[1]), self.dtype)?;
         Ok(StreamArgs {
             x,
             context,
@@ -463,23 +403,13 @@ impl LtxModel {
         let shift = rows[0].reshape(&[1, 1, -1])?.add(&emb)?;
         let scale = rows[1].reshape(&[1, 1, -1])?.add(&emb)?;
         let x = fast::layer_norm(&s.x, None, None, self.config.norm_eps)?;
-        let x = x
-            .multiply(scale.add(Array::from_f32(1.0).as_dtype(x.dtype())?)?)?
-            .add(&shift)?;
+        let x = x.multiply(scale.add(Array::from_f32(1.0).as_dtype(x.dtype())?)?)?.add(&shift)?;
         proj.forward(&x)
     }
 
     /// Velocity predictions (video (1, T, C), audio (1, Ta, Ca)) in the compute dtype.
-    pub fn forward(
-        &self,
-        video: &Modality,
-        audio: &Modality,
-        p: &Perturbations,
-    ) -> Result<(Array, Array)> {
-        let (mut v, mut a) = (
-            self.prepare(video, audio, false)?,
-            self.prepare(audio, video, true)?,
-        );
+    pub fn forward(&self, video: &Modality, audio: &Modality, p: &Perturbations) -> Result<(Array, Array)> {
+        let (mut v, mut a) = (self.prepare(video, audio, false)?, self.prepare(audio, video, true)?);
         for block in &self.transformer_blocks {
             block.forward(&mut v, &mut a, p)?;
         }
@@ -494,10 +424,7 @@ impl LtxModel {
         p: &Perturbations,
         n: usize,
     ) -> Result<(Array, Array)> {
-        let (mut v, mut a) = (
-            self.prepare(video, audio, false)?,
-            self.prepare(audio, video, true)?,
-        );
+        let (mut v, mut a) = (self.prepare(video, audio, false)?, self.prepare(audio, video, true)?);
         for block in self.transformer_blocks.iter().take(n) {
             block.forward(&mut v, &mut a, p)?;
         }
@@ -505,17 +432,9 @@ impl LtxModel {
     }
 
     /// `X0Model`: denoised = latent - velocity * t_token, in f32.
-    pub fn denoise(
-        &self,
-        video: &Modality,
-        audio: &Modality,
-        p: &Perturbations,
-    ) -> Result<(Array, Array)> {
+    pub fn denoise(&self, video: &Modality, audio: &Modality, p: &Perturbations) -> Result<(Array, Array)> {
         let (vv, va) = self.forward(video, audio, p)?;
-        Ok((
-            to_denoised(&video.latent, &vv, &video.timesteps)?,
-            to_denoised(&audio.latent, &va, &audio.timesteps)?,
-        ))
+        Ok((to_denoised(&video.latent, &vv, &video.timesteps)?, to_denoised(&audio.latent, &va, &audio.timesteps)?))
     }
 }
 

@@ -37,19 +37,11 @@ impl Perturbations {
     /// The STG pass: `SKIP_VIDEO_SELF_ATTN` / `SKIP_AUDIO_SELF_ATTN` at the given blocks.
     pub fn stg(video_blocks: Option<&[usize]>, audio_blocks: Option<&[usize]>) -> Self {
         let set = |b: Option<&[usize]>| b.map_or(BlockSet::None, |b| BlockSet::Blocks(b.to_vec()));
-        Self {
-            skip_video_self_attn: set(video_blocks),
-            skip_audio_self_attn: set(audio_blocks),
-            ..Self::default()
-        }
+        Self { skip_video_self_attn: set(video_blocks), skip_audio_self_attn: set(audio_blocks), ..Self::default() }
     }
 
     /// The isolated-modality pass: no A2V / V2A cross-attention anywhere.
     pub fn av_skip() -> Self {
-        Self {
-            skip_a2v_cross_attn: BlockSet::All,
-            skip_v2a_cross_attn: BlockSet::All,
-            ..Self::default()
-        }
+        Self { skip_a2v_cross_attn: BlockSet::All, skip_v2a_cross_attn: BlockSet::All, ..Self::default() }
     }
 }

@@ -35,7 +35,5 @@ pub fn video_positions(frames: usize, height: usize, width: usize, fps: f32) -> 
 /// seconds; bounds from latent i and i+1. Shape (1, 1, T, 2).
 pub fn audio_positions(frames: usize) -> Vec<f32> {
     let seconds = |i: usize| ((i as f32 * 4.0) + 1.0 - 4.0).max(0.0) * 160.0 / 16000.0;
-    (0..frames)
-        .flat_map(|i| [seconds(i), seconds(i + 1)])
-        .collect()
+    (0..frames).flat_map(|i| [seconds(i), seconds(i + 1)]).collect()
 }

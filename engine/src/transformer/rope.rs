@@ -19,11 +19,7 @@ pub fn freq_grid(theta: f64, n_axes: usize, dim: usize, double_precision: bool) 
     let n = dim / (2 * n_axes);
     (0..n)
         .map(|i| {
-            let x = if n == 1 {
-                0.0
-            } else {
-                i as f64 / (n - 1) as f64
-            };
+            let x = if n == 1 { 0.0 } else { i as f64 / (n - 1) as f64 };
             if double_precision {
                 (theta.powf(x) * std::f64::consts::PI / 2.0) as f32
             } else {
@@ -35,6 +31,7 @@ pub fn freq_grid(theta: f64, n_axes: usize, dim: usize, double_precision: bool) 
 }
 
 /// Positions and the geometry of one RoPE table.
+#[derive(Debug, Clone, Copy)]
 pub struct RopeSpec<'a> {
     /// (B, n_axes, T, 2) `[start, end)` bounds, f32.
     pub positions: &'a [f32],
@@ -53,19 +50,8 @@ pub struct RopeSpec<'a> {
 /// `precompute_freqs_cis`: angles `freq * (2 * pos / max_pos - 1)` ordered (freq, axis), padded at
 /// the front with cos=1/sin=0, then split across heads (split) or pair-repeated (interleaved).
 pub fn precompute(spec: &RopeSpec, dtype: Dtype) -> Result<Rope> {
-    let RopeSpec {
-        positions,
-        batch,
-        n_axes,
-        tokens,
-        dim,
-        heads,
-        ..
-    } = *spec;
-    if positions.len() != batch * n_axes * tokens * 2
-        || spec.max_pos.len() != n_axes
-        || dim % (2 * heads) != 0
-    {
+    let RopeSpec { positions, batch, n_axes, tokens, dim, heads, .. } = *spec;
+    if positions.len() != batch * n_axes * tokens * 2 || spec.max_pos.len() != n_axes || dim % (2 * heads) != 0 {
         return Err(TransformerError::Input(format!(
             "RoPE: {} positions for B={batch} axes={n_axes} T={tokens}, max_pos {:?}, dim {dim}, heads {heads}",
             positions.len(),
@@ -85,11 +71,7 @@ pub fn precompute(spec: &RopeSpec, dtype: Dtype) -> Result<Rope> {
             let row = (b * tokens + t) * width + pad;
             for a in 0..n_axes {
                 let at = |k: usize| positions[((b * n_axes + a) * tokens + t) * 2 + k];
-                let pos = if spec.use_middle {
-                    (at(0) + at(1)) / 2.0
-                } else {
-                    at(0)
-                };
+                let pos = if spec.use_middle { (at(0) + at(1)) / 2.0 } else { at(0) };
                 let scaled = (pos / spec.max_pos[a] as f32) * 2.0 - 1.0;
                 for (f, freq) in freqs.iter().enumerate() {
                     let angle = (freq * scaled) as f64;
@@ -111,15 +93,9 @@ pub fn precompute(spec: &RopeSpec, dtype: Dtype) -> Result<Rope> {
     }
     let (b, t, h) = (batch as i32, tokens as i32, heads as i32);
     let to_heads = |v: Vec<f32>| -> Result<Array> {
-        Ok(Array::from_slice(&v, &[b, t, h, width as i32 / h])
-            .swap_axes(1, 2)?
-            .as_dtype(dtype)?)
+        Ok(Array::from_slice(&v, &[b, t, h, width as i32 / h]).swap_axes(1, 2)?.as_dtype(dtype)?)
     };
-    Ok(Rope {
-        kind: spec.kind,
-        cos: to_heads(cos)?,
-        sin: to_heads(sin)?,
-    })
+    Ok(Rope { kind: spec.kind, cos: to_heads(cos)?, sin: to_heads(sin)? })
 }
 
 /// Apply to `x` in head layout (B, H, T, head_dim).
@@ -138,9 +114,44 @@ pub fn apply(x: &Array, rope: &Rope) -> Result<Array> {
             pairs_shape.pop();
             pairs_shape.extend([d / 2, 2]);
             let pairs = x.reshape(&pairs_shape)?.split_at_indices(&[1], -1)?;
-            let rotated = ops::concatenate(&[pairs[1].negative()?, pairs[0].clone()], -1)?
-                .reshape(x.shape())?;
+            let rotated = ops::concatenate(&[pairs[1].negative()?, pairs[0].clone()], -1)?.reshape(x.shape())?;
             Ok(x.multiply(&rope.cos)?.add(rotated.multiply(&rope.sin)?)?)
         }
+    }
+}
+
+/// Tables of the last few position sets: positions are fixed for a whole generation, so each denoising
+/// step (up to 4 guided passes) reuses them instead of recomputing cos/sin on the host.
+#[derive(Debug, Clone, Default)]
+pub struct RopeCache(std::cell::RefCell<Vec<(Vec<f32>, String, Rope)>>);
+
+impl RopeCache {
+    const ENTRIES: usize = 8;
+
+    pub fn get(&self, spec: &RopeSpec, dtype: Dtype) -> Result<Rope> {
+        let key = format!(
+            "{} {} {} {} {} {:?} {} {} {} {:?} {:?}",
+            spec.batch,
+            spec.n_axes,
+            spec.tokens,
+            spec.dim,
+            spec.heads,
+            spec.max_pos,
+            spec.theta,
+            spec.use_middle,
+            spec.double_precision,
+            spec.kind,
+            dtype
+        );
+        let mut entries = self.0.borrow_mut();
+        if let Some((_, _, rope)) = entries.iter().find(|(p, k, _)| *k == key && p.as_slice() == spec.positions) {
+            return Ok(rope.clone());
+        }
+        let rope = precompute(spec, dtype)?;
+        if entries.len() == Self::ENTRIES {
+            entries.remove(0);
+        }
+        entries.push((spec.positions.to_vec(), key, rope.clone()));
+        Ok(rope)
     }
 }
