@@ -53,7 +53,7 @@ impl Mp4Writer {
         if !(fps.is_finite() && fps > 0.0 && fps <= 240.0) {
             return Err(MediaError::Input(format!("frame rate {fps}")));
         }
-        let bitrate = bitrate.unwrap_or_else(|| (width as f64 * height as f64 * fps * 0.25) as u32);
+        let bitrate = bitrate.unwrap_or((width as f64 * height as f64 * fps * 0.25) as u32);
         let config = EncoderConfig::new()
             .profile(Profile::Baseline)
             .bitrate(BitRate::from_bps(bitrate))

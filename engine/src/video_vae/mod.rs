@@ -22,7 +22,7 @@ pub enum VaeError {
     #[error(transparent)]
     Mlx(#[from] mlx_rs::error::Exception),
     #[error(transparent)]
-    Load(#[from] LoadError),
+    Load(Box<LoadError>),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -34,6 +34,12 @@ pub enum VaeError {
 }
 
 pub type Result<T> = std::result::Result<T, VaeError>;
+
+impl From<LoadError> for VaeError {
+    fn from(e: LoadError) -> Self {
+        Self::Load(Box::new(e))
+    }
+}
 
 /// Implements `ModuleParameters` for an enum whose variants each hold one module, so that a list of
 /// heterogeneous blocks (`up_blocks.0` a res group, `up_blocks.1` an upsampler) names its children as
