@@ -187,16 +187,25 @@ impl PromptEncoder {
         let (entry, cache_hit) = match self.cache.get(&key) {
             Some(entry) => (entry, true),
             None => {
-                let mut entry = Entry::new();
-                for (name, t) in [("", Some(&tokens)), ("negative.", neg_tokens.as_ref())] {
-                    if let Some(t) = t {
-                        let c = self.run(t)?;
-                        entry.insert(format!("{name}video"), c.video);
-                        entry.insert(format!("{name}audio"), c.audio);
-                    }
+                // Gemma first for every prompt, so low-memory mode frees it before the connectors run.
+                let prompts: Vec<(&str, &Tokens)> = [("", Some(&tokens)), ("negative.", neg_tokens.as_ref())]
+                    .into_iter()
+                    .filter_map(|(n, t)| Some((n, t?)))
+                    .collect();
+                let mut hidden = Vec::new();
+                for (_, t) in &prompts {
+                    let h = self.hidden_states(t)?;
+                    mlx_rs::transforms::eval(h.iter())?;
+                    hidden.push(h);
                 }
                 if !self.options.keep_loaded {
                     self.unload_gemma();
+                }
+                let mut entry = Entry::new();
+                for ((name, t), h) in prompts.into_iter().zip(hidden) {
+                    let c = self.contexts(&h, t)?;
+                    entry.insert(format!("{name}video"), c.video);
+                    entry.insert(format!("{name}audio"), c.audio);
                 }
                 self.cache.put(&key, entry.clone())?;
                 (entry, false)
@@ -213,11 +222,10 @@ impl PromptEncoder {
         Ok(EncodedPrompt { positive, negative, cache_hit, warnings, seconds: start.elapsed().as_secs_f64() })
     }
 
-    /// Gemma → feature extractor → connectors for one tokenised prompt (evaluated).
-    pub fn run(&mut self, tokens: &Tokens) -> Result<Contexts> {
-        let hidden = self.hidden_states(tokens)?;
+    /// Feature extractor → connectors for one prompt's hidden states (evaluated).
+    pub fn contexts(&self, hidden: &[Array], tokens: &Tokens) -> Result<Contexts> {
         let mask = Array::from_slice(&tokens.mask, &[1, tokens.mask.len() as i32]);
-        let features = self.extractor.forward(&hidden, &mask)?;
+        let features = self.extractor.forward(hidden, &mask)?;
         let video = self.video.forward(&features, &tokens.mask)?;
         let audio = self.audio.forward(&features, &tokens.mask)?;
         mlx_rs::transforms::eval([&video, &audio])?;
