@@ -134,7 +134,11 @@ pub async fn run(
     use anyhow::Context;
     // Bind first: a second daemon must stop here, before it touches the database.
     let listener = ltx_protocol::server::bind(&cfg.socket)?;
-    std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating {}", cfg.state_dir.display()))?;
+    if let Some(dir) = cfg.socket.parent().filter(|d| !ltx_protocol::server::dir_is_private(d)) {
+        tracing::warn!("{} is accessible to other users; the socket is 0600 and peers are uid-checked", dir.display());
+    }
+    ltx_protocol::server::private_dir(&cfg.state_dir)
+        .with_context(|| format!("creating {}", cfg.state_dir.display()))?;
     let _lock = lock_state_dir(&cfg.state_dir)?;
     let mut store = Store::open(&cfg.state_dir.join("jobs.db")).context("opening the job database")?;
     let interrupted = store.recover("the daemon stopped while this job was running (crash, kill or power loss)")?;

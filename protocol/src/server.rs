@@ -23,6 +23,18 @@ pub enum BindError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+/// Creates `dir` and any missing parents with mode 0700. An existing directory is left as it is (the socket
+/// path may be configured into a shared directory); see [`dir_is_private`].
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Whether only the owner can enter `dir` (the real guard where the socket mode cannot be set before bind).
+pub fn dir_is_private(dir: &Path) -> bool {
+    std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o077 == 0)
+}
+
 /// Creates the socket directory (0700), replaces a stale socket from a crash, refuses to replace a live
 /// daemon's socket, and listens with mode 0600. The socket file is removed when the listener drops.
 pub fn bind(path: &Path) -> Result<Listener, BindError> {
@@ -33,8 +45,7 @@ pub fn bind(path: &Path) -> Result<Listener, BindError> {
         return Err(BindError::PathTooLong { path: path.into(), len, max });
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        private_dir(dir).map_err(io)?;
     }
     if path.symlink_metadata().is_ok() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -97,4 +108,32 @@ pub enum HandshakeError {
     Refused(DaemonError),
     #[error("{0}")]
     Frame(#[from] FrameError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bind_dirs_stale_and_live_sockets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sock = tmp.path().join("a/b/ltxd.sock");
+        let l = bind(&sock).unwrap();
+        assert!(dir_is_private(sock.parent().unwrap()) && dir_is_private(&tmp.path().join("a")));
+        assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(matches!(bind(&sock), Err(BindError::AlreadyRunning(_))));
+        drop(l);
+        // A stale socket file (no listener) is replaced.
+        let _stale = std::os::unix::net::UnixListener::bind(tmp.path().join("s.sock")).map(drop);
+        assert!(tmp.path().join("s.sock").exists());
+        drop(bind(&tmp.path().join("s.sock")).unwrap());
+        // An existing shared directory keeps its mode.
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        drop(bind(&shared.join("x.sock")).unwrap());
+        assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777, 0o1777);
+        let long = tmp.path().join("x".repeat(120));
+        assert!(matches!(bind(&long), Err(BindError::PathTooLong { .. })));
+    }
 }
