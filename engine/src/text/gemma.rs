@@ -170,9 +170,10 @@ impl GemmaNorm {
     fn new(dim: usize) -> Result<Self> {
         Ok(Self { weight: Param::new(Array::zeros::<f32>(&[dim as i32])?) })
     }
+    /// In f32 whatever the compute dtype, cast back at the end (as transformers does).
     fn forward(&self, x: &Array, eps: f32) -> Result<Array> {
-        let w = self.weight.add(Array::from_f32(1.0))?.as_dtype(x.dtype())?;
-        Ok(fast::rms_norm(x, Some(&w), eps)?)
+        let w = self.weight.as_dtype(Dtype::Float32)?.add(Array::from_f32(1.0))?;
+        Ok(fast::rms_norm(x.as_dtype(Dtype::Float32)?, Some(&w), eps)?.as_dtype(x.dtype())?)
     }
 }
 
