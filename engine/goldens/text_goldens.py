@@ -27,6 +27,7 @@ from ltx_core.model.transformer.rope import LTXRopeType
 from ltx_core.text_encoders.gemma.config import GEMMA3_CONFIG_FOR_LTX
 from ltx_core.text_encoders.gemma.embeddings_connector import Embeddings1DConnector
 from ltx_core.text_encoders.gemma.embeddings_processor import EmbeddingsProcessor, convert_to_additive_mask
+from ltx_core.text_encoders.gemma.encoders.encoder_configurator import EmbeddingsProcessorConfigurator
 from ltx_core.text_encoders.gemma.feature_extractor import FeatureExtractorV1
 from ltx_core.text_encoders.gemma.tokenizer import LTXVGemmaTokenizer
 from ltx_pipelines.utils.constants import DEFAULT_NEGATIVE_PROMPT
@@ -251,6 +252,21 @@ def main() -> None:
         big = Gemma3TextModel(real)
     lines = [f"language_model.model.{k} {list(v.shape)}" for k, v in sorted(big.state_dict().items())]
     (OUT / "gemma3_12b_text_manifest.txt").write_text("\n".join(lines) + "\n")
+
+    # LTX-2 19B text side (extractor + connectors) from the published metadata, in checkpoint key names.
+    meta = json.loads((OUT.parent / "transformer" / "ltx2_19b_config.json").read_text())
+    with torch.device("meta"):
+        big_proc = EmbeddingsProcessorConfigurator.from_config(meta)
+    renames = {
+        "feature_extractor.": "text_embedding_projection.",
+        "video_connector.": "model.diffusion_model.video_embeddings_connector.",
+        "audio_connector.": "model.diffusion_model.audio_embeddings_connector.",
+    }
+    lines = []
+    for k, v in sorted(big_proc.state_dict().items()):
+        src = next(p for p in renames if k.startswith(p))
+        lines.append(f"{renames[src]}{k[len(src):]} {list(v.shape)}")
+    (OUT / "ltx2_19b_text_manifest.txt").write_text("\n".join(sorted(lines)) + "\n")
     print("wrote", OUT)
 
 

@@ -7,8 +7,8 @@ use std::{collections::BTreeMap, path::PathBuf};
 use ltx_engine::{
     checkpoint::Checkpoint,
     text::{
-        py_strip, EncoderOptions, Gemma, GemmaConfig, GemmaPrecision, Negative, PromptEncoder, PromptTokenizer,
-        DEFAULT_NEGATIVE_PROMPT,
+        connector::ConnectorConfig, py_strip, Connector, EncoderOptions, FeatureExtractor, Gemma, GemmaConfig,
+        GemmaPrecision, Negative, PromptEncoder, PromptTokenizer, DEFAULT_NEGATIVE_PROMPT,
     },
 };
 use mlx_rs::{module::ModuleParameters, ops, Array, Dtype};
@@ -62,17 +62,49 @@ fn gemma3_12b_parameter_tree_matches_manifest() {
         .iter()
         .map(|(k, v)| (format!("language_model.model.{k}"), v.shape().to_vec()))
         .collect();
-    let want: BTreeMap<String, Vec<i32>> = std::fs::read_to_string(fixture("gemma3_12b_text_manifest.txt"))
+    let want = read_manifest("gemma3_12b_text_manifest.txt");
+    assert_eq!(got, want);
+    let params: i64 = want.values().map(|s| s.iter().map(|&d| d as i64).product::<i64>()).sum();
+    eprintln!("Gemma-3-12B text model: {params} parameters");
+}
+
+#[test]
+fn ltx2_19b_text_side_matches_manifest() {
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("../transformer/ltx2_19b_config.json")).expect("19B metadata"),
+    )
+    .expect("json");
+    let config: ConnectorConfig = serde_json::from_value(meta["transformer"].clone()).expect("connector keys");
+    let mut got = BTreeMap::new();
+    let mut add = |prefix: &str, params: Vec<(String, Vec<i32>)>| {
+        // The transformer's linears have an optional FP8 `weight_scale` slot, absent from bf16 files.
+        got.extend(
+            params
+                .into_iter()
+                .filter(|(k, _)| !k.ends_with(".weight_scale"))
+                .map(|(k, s)| (prefix.to_string() + &k, s)),
+        );
+    };
+    let tree = |m: &dyn ModuleParameters| -> Vec<(String, Vec<i32>)> {
+        m.parameters().flatten().iter().map(|(k, v)| (k.to_string(), v.shape().to_vec())).collect()
+    };
+    add("text_embedding_projection.", tree(&FeatureExtractor::new(3840 * 49, 3840).expect("extractor")));
+    for (name, audio) in [("video", false), ("audio", true)] {
+        let c = Connector::new(&config, audio).expect("connector");
+        add(&format!("model.diffusion_model.{name}_embeddings_connector."), tree(&c));
+    }
+    assert_eq!(got, read_manifest("ltx2_19b_text_manifest.txt"));
+}
+
+fn read_manifest(name: &str) -> BTreeMap<String, Vec<i32>> {
+    std::fs::read_to_string(fixture(name))
         .expect("manifest")
         .lines()
         .map(|l| {
             let (name, shape) = l.split_once(' ').expect("line");
             (name.to_string(), serde_json::from_str(shape).expect("shape"))
         })
-        .collect();
-    assert_eq!(got, want);
-    let params: i64 = want.values().map(|s| s.iter().map(|&d| d as i64).product::<i64>()).sum();
-    eprintln!("Gemma-3-12B text model: {params} parameters");
+        .collect()
 }
 
 fn ltx() -> Checkpoint {

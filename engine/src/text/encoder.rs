@@ -61,7 +61,7 @@ pub struct EncoderOptions {
     pub dtype: Dtype,
     /// Directory of the on-disk prompt cache; `None` keeps the cache in memory only.
     pub cache_dir: Option<PathBuf>,
-    /// Entries of the in-memory LRU.
+    /// Entries of the in-memory LRU (one CFG entry of LTX-2 is 4 × 1024 × 3840 values: 31 MB in bf16).
     pub memory_cache_entries: usize,
 }
 
@@ -73,8 +73,15 @@ impl Default for EncoderOptions {
             max_length: 1024,
             dtype: Dtype::Bfloat16,
             cache_dir: None,
-            memory_cache_entries: 16,
+            memory_cache_entries: 4,
         }
+    }
+}
+
+impl EncoderOptions {
+    /// Defaults computing in `compute`'s dtype (f32 on CPU, bf16 on GPU).
+    pub fn on(compute: crate::Compute) -> Self {
+        Self { dtype: compute.dtype, ..Self::default() }
     }
 }
 
@@ -207,7 +214,11 @@ impl PromptEncoder {
                     entry.insert(format!("{name}video"), c.video);
                     entry.insert(format!("{name}audio"), c.audio);
                 }
-                self.cache.put(&key, entry.clone())?;
+                if let Err(e) = self.cache.put(&key, entry.clone()) {
+                    let w = format!("prompt cache not written: {e}");
+                    tracing::warn!("{w}");
+                    warnings.push(w);
+                }
                 (entry, false)
             }
         };
