@@ -8,6 +8,7 @@
 //! (observed ≤ ~1e-6). Quantised Gemma (MLX affine, group 32 on these narrow rows) is measured by the
 //! worst layer's relative L2 error `‖got − want‖ / ‖want‖`: 8-bit ≤ 3e-2, 4-bit ≤ 4e-1 (random weights
 //! quantise worse than trained ones); 8-bit must exceed 1e-4 and 4-bit must exceed 8-bit.
+//! bf16 compute (the GPU path, run here on the CPU): hidden states relative L2 ≤ 3e-2, contexts rel ≤ 5e-2.
 use std::{collections::HashMap, path::PathBuf};
 
 use ltx_engine::{
@@ -59,11 +60,11 @@ fn ints(a: &Array) -> Vec<i32> {
 
 /// Worst relative error over all hidden states of `tag`'s prompt; with `l2`, the relative L2 error
 /// `‖got − want‖ / ‖want‖` of the worst layer instead.
-fn hidden_err(gemma: &Gemma, g: &HashMap<String, Array>, tag: &str, l2: bool) -> f64 {
+fn hidden_err(gemma: &Gemma, g: &HashMap<String, Array>, tag: &str, l2: bool, dtype: Dtype) -> f64 {
     let ids = &g[&format!("{tag}.input_ids")];
     let mask = &g[&format!("{tag}.attention_mask")];
     let want = &g[&format!("{tag}.hidden_states")];
-    let got = gemma.hidden_states(ids, mask, Dtype::Float32).expect("forward");
+    let got = gemma.hidden_states(ids, mask, dtype).expect("forward");
     assert_eq!(got.len() as i32, want.shape()[0], "number of hidden states");
     got.iter()
         .enumerate()
@@ -89,7 +90,7 @@ fn gemma_hidden_states_match_transformers() {
     let mask = ints(&g["prompt.attention_mask"]);
     assert!(mask.contains(&0) && mask.contains(&1), "the golden prompt must be left-padded");
     for tag in ["prompt", "negative"] {
-        let e = hidden_err(&gemma, &g, tag, false);
+        let e = hidden_err(&gemma, &g, tag, false, Dtype::Float32);
         eprintln!("{tag}: all hidden states, rel err {e:.2e}");
         assert!(e <= TOL, "{tag}: hidden states rel err {e:e} > {TOL:e}");
     }
@@ -102,7 +103,7 @@ fn quantised_gemma_stays_close() {
     for (precision, tol) in [(GemmaPrecision::Int8, 3e-2), (GemmaPrecision::Int4, 4e-1)] {
         let gemma = Gemma::load(&fixture("gemma"), Dtype::Float32, precision).expect("load");
         assert!(gemma.layers[0].mlp.up_proj.quant.is_some(), "weights were not quantised");
-        let e = hidden_err(&gemma, &g, "prompt", true);
+        let e = hidden_err(&gemma, &g, "prompt", true, Dtype::Float32);
         eprintln!("{precision:?}: hidden states, worst layer relative L2 error {e:.2e}");
         assert!(e <= tol, "{precision:?}: rel err {e:e} > {tol:e}");
         errs.push(e);
@@ -161,4 +162,30 @@ fn prompt_to_contexts_matches_reference() {
     check(&out.positive.audio, &g["prompt.audio"], TOL, "prompt audio context");
     check(&neg.video, &g["negative.video"], TOL, "negative video context");
     check(&neg.audio, &g["negative.audio"], TOL, "negative audio context");
+}
+
+/// The GPU path computes in bf16: the same goldens within bf16 rounding (relative L2 ≤ 3e-2 for the hidden
+/// states, rel ≤ 5e-2 for the contexts), and int4 on bf16 weights loads and runs.
+#[test]
+fn bf16_compute_stays_close() {
+    let g = goldens();
+    let gemma = Gemma::load(&fixture("gemma"), Dtype::Bfloat16, GemmaPrecision::Bf16).expect("load");
+    let ids = &g["prompt.input_ids"];
+    let mask = &g["prompt.attention_mask"];
+    let got = gemma.hidden_states(ids, mask, Dtype::Bfloat16).expect("forward");
+    assert!(got.iter().all(|h| h.dtype() == Dtype::Bfloat16));
+    let e = hidden_err(&gemma, &g, "prompt", true, Dtype::Bfloat16);
+    eprintln!("bf16 hidden states: worst layer relative L2 {e:.2e}");
+    assert!(e <= 3e-2, "bf16 hidden states: {e:e}");
+    let int4 = Gemma::load(&fixture("gemma"), Dtype::Bfloat16, GemmaPrecision::Int4).expect("int4");
+    assert!(int4.layers[5].self_attn.q_proj.quant == Some((32, 4)));
+    let e4 = hidden_err(&int4, &g, "prompt", true, Dtype::Bfloat16);
+    eprintln!("bf16 int4 hidden states: worst layer relative L2 {e4:.2e}");
+    assert!(e4 <= 4e-1, "bf16 int4: {e4:e}");
+
+    let options = EncoderOptions { max_length: 16, dtype: Dtype::Bfloat16, ..Default::default() };
+    let mut enc = PromptEncoder::load(&fixture("gemma"), &ltx(), options).expect("encoder");
+    let out = enc.encode("  a cat walks on the beach ", Negative::None).expect("encode");
+    check(&out.positive.video, &g["prompt.video"], 5e-2, "bf16 prompt video context");
+    check(&out.positive.audio, &g["prompt.audio"], 5e-2, "bf16 prompt audio context");
 }
