@@ -80,6 +80,9 @@ impl QuantWeight {
 
     /// Quantises the dense weight in place (`bits` 8 or 4) and evaluates it, so the dense copy is freed.
     pub fn quantize(&mut self, bits: i32) -> Result<()> {
+        if self.quant.is_some() {
+            return Ok(()); // already packed: never quantise twice
+        }
         let group = group_size(*self.weight.shape().last().unwrap_or(&0));
         let (w, s, b) = ops::quantize(&*self.weight, group, bits)?;
         mlx_rs::transforms::eval([&w, &s, &b])?;
