@@ -224,9 +224,15 @@ def main() -> None:
     proc = build_processor()
     save_file(ltx_state_dict(proc), str(OUT / "tiny_ltx_text.safetensors"), metadata={"config": json.dumps(LTX_TEXT_CONFIG)})
 
-    tok = LTXVGemmaTokenizer(str(gemma_dir), max_length=SEQ)
     goldens = {}
-    for tag, prompt in (("prompt", "  a cat walks on the beach "), ("negative", DEFAULT_NEGATIVE_PROMPT)):
+    cases = (
+        ("prompt", "  a cat walks on the beach ", SEQ),
+        ("negative", DEFAULT_NEGATIVE_PROMPT, SEQ),
+        # The production length: 1024 tokens, positions up to 1023, 682 padding tokens and registers.
+        ("long", DEFAULT_NEGATIVE_PROMPT, 1024),
+    )
+    for tag, prompt, max_length in cases:
+        tok = LTXVGemmaTokenizer(str(gemma_dir), max_length=max_length)
         pairs = tok.tokenize_with_weights(prompt)["gemma"]
         ids = torch.tensor([[int(t) for t, _ in pairs]])
         mask = torch.tensor([[int(w) for _, w in pairs]])

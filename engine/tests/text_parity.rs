@@ -2,7 +2,8 @@
 //! `engine/goldens/text_goldens.py`): HF transformers 4.57 `Gemma3TextModel` (tiny random config with
 //! 5 sliding-window layers (window 4 < 16 tokens) and 1 global layer, left-padded prompt, eager
 //! attention), ltx-core 1.0.0 `FeatureExtractorV1`, `Embeddings1DConnector` and
-//! `EmbeddingsProcessor.process_hidden_states`. f32 on CPU, weights through the real loaders.
+//! `EmbeddingsProcessor.process_hidden_states`, at 16 tokens and at the production 1024. f32 on CPU,
+//! weights through the real loaders.
 //!
 //! Error measure: `rel = max|got - want| / max|want|`. Tolerances: 1e-4 for every f32 comparison
 //! (observed ≤ ~1e-6). Quantised Gemma (MLX affine, group 32 on these narrow rows) is measured by the
@@ -188,4 +189,25 @@ fn bf16_compute_stays_close() {
     let out = enc.encode("  a cat walks on the beach ", Negative::None).expect("encode");
     check(&out.positive.video, &g["prompt.video"], 5e-2, "bf16 prompt video context");
     check(&out.positive.audio, &g["prompt.audio"], 5e-2, "bf16 prompt audio context");
+}
+
+/// The production length: 1024 tokens (positions up to 1023 on both RoPE kinds, 682 left-padding
+/// tokens whose query rows are fully masked, 128 register tilings), f32 tolerance 1e-4.
+#[test]
+fn production_length_matches_reference() {
+    let g = goldens();
+    let mask = ints(&g["long.attention_mask"]);
+    assert_eq!(mask.len(), 1024);
+    assert!(mask.iter().filter(|&&m| m == 0).count() > 512, "the long golden must be mostly padding");
+    let gemma = Gemma::load(&fixture("gemma"), Dtype::Float32, GemmaPrecision::Bf16).expect("load");
+    let e = hidden_err(&gemma, &g, "long", false, Dtype::Float32);
+    eprintln!("1024 tokens: all hidden states, rel err {e:.2e}");
+    assert!(e <= TOL, "1024 tokens: hidden states rel err {e:e} > {TOL:e}");
+
+    let options = EncoderOptions { max_length: 1024, dtype: Dtype::Float32, ..Default::default() };
+    let mut enc = PromptEncoder::load(&fixture("gemma"), &ltx(), options).expect("encoder");
+    let out = enc.encode(ltx_engine::text::DEFAULT_NEGATIVE_PROMPT, Negative::None).expect("encode");
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    check(&out.positive.video, &g["long.video"], TOL, "1024 tokens video context");
+    check(&out.positive.audio, &g["long.audio"], TOL, "1024 tokens audio context");
 }
