@@ -28,11 +28,11 @@ impl Default for TilingConfig {
     }
 }
 
-/// Rough peak bytes per latent cell of a decode, per decoder base channel and byte of dtype: the last
-/// stage holds 8×8×8 = 512 voxels per latent cell at the base width, and a conv step keeps about a
-/// dozen such tensors alive (input, padded copies, output, norm/activation temporaries). Calibrated with
-/// `benches/decoders.rs` (see BENCHMARKS.md).
-const PEAK_VALUES_PER_CELL_PER_CHANNEL: usize = 512 * 12;
+/// Peak values held per latent cell and decoder base channel during a decode: the last stage has
+/// 8×8×8 = 512 voxels per latent cell at the base width, and MLX's CPU convolutions keep about 70 such
+/// tensors' worth alive at the peak (measured with `benches/decoders.rs`: 1678 MiB for a (3, 8, 8) latent
+/// at 64 base channels in f32, see BENCHMARKS.md); 80 leaves some margin.
+const PEAK_VALUES_PER_CELL_PER_CHANNEL: usize = 512 * 80;
 
 impl TilingConfig {
     pub fn validate(&self) -> Result<()> {
