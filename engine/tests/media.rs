@@ -214,3 +214,48 @@ fn wav_holds_the_audio() {
     assert!((seconds(&a["duration"]) - 1.5).abs() < 1e-3);
     xerror_decode(&path);
 }
+
+/// The whole output path on the tiny fixtures: tiled decode streamed chunk by chunk into the MP4
+/// writer, the audio latent through the audio VAE and vocoder, muxed at the request's fps.
+#[test]
+fn decoded_latents_stream_into_an_mp4() {
+    use ltx_engine::{
+        audio_vae::{decode_audio, AudioDecoder, Vocoder},
+        checkpoint::Checkpoint,
+        video_vae::{decoder::to_rgb24, tiling::tiled_decode, DecodeOptions, TilingConfig, VideoDecoder},
+    };
+    use mlx_rs::Dtype;
+    std::env::set_var("OPENBLAS_NUM_THREADS", "1");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let vae = Checkpoint::open(fixtures.join("video_vae/tiny_vae.safetensors")).unwrap();
+    let decoder = VideoDecoder::from_checkpoint(&vae, Dtype::Float32).unwrap();
+    let latent =
+        Checkpoint::open(fixtures.join("video_vae/goldens.safetensors")).unwrap().tensor("tiled.latent").unwrap();
+    let mut writer = Mp4Writer::new(VideoSettings { width: 96, height: 96, fps: 25.0, bitrate: None }).unwrap();
+    let tiles = TilingConfig { spatial: Some((64, 32)), temporal: Some((24, 8)) };
+    tiled_decode(&decoder, &latent, &tiles, &DecodeOptions { seed: 7, ..Default::default() }, |chunk| {
+        writer.push_frames(&to_rgb24(&chunk)?).map_err(|e| ltx_engine::video_vae::VaeError::Input(e.to_string()))
+    })
+    .unwrap();
+
+    let audio_ck = Checkpoint::open(fixtures.join("audio_vae/tiny_audio.safetensors")).unwrap();
+    let (audio_decoder, vocoder) = (
+        AudioDecoder::from_checkpoint(&audio_ck, Dtype::Float32).unwrap(),
+        Vocoder::from_checkpoint(&audio_ck, Dtype::Float32).unwrap(),
+    );
+    let audio_latent =
+        Checkpoint::open(fixtures.join("audio_vae/goldens.safetensors")).unwrap().tensor("decoder.latent").unwrap();
+    let wave = decode_audio(&audio_latent, &audio_decoder, &vocoder).unwrap();
+    wave.eval().unwrap();
+    let audio = Audio::from_planar(wave.as_slice::<f32>(), 2, 24_000).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("decoded.mp4");
+    let summary = writer.finish(&path, Some(&audio)).unwrap();
+    assert_eq!(summary.frames, 25);
+    let info = probe(&path);
+    assert_eq!(stream(&info, "video")["nb_read_frames"], "25");
+    assert_eq!(stream(&info, "video")["r_frame_rate"], "25/1");
+    assert_eq!(stream(&info, "audio")["channels"], 2);
+    xerror_decode(&path);
+}

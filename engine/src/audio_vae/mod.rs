@@ -10,7 +10,7 @@ use mlx_rs::Array;
 
 use crate::video_vae::Result;
 
-/// ltx-core `decode_audio`: latent (B, C, T, F) -> waveform (B, 2, samples) in [-1, 1], f32.
+/// ltx-core `decode_audio`: latent (B, C, T, F) -> waveform (B, 2, samples) in [-1, 1], f32, row-major.
 pub fn decode_audio(latent: &Array, decoder: &AudioDecoder, vocoder: &Vocoder) -> Result<Array> {
-    Ok(vocoder.forward(&decoder.forward(latent)?)?.as_dtype(mlx_rs::Dtype::Float32)?)
+    Ok(vocoder.forward(&decoder.forward(latent)?)?.as_dtype(mlx_rs::Dtype::Float32)?.contiguous()?)
 }

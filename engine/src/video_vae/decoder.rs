@@ -157,9 +157,17 @@ impl VideoDecoder {
     }
 }
 
-/// ltx-core `decode_video`'s conversion: ((x + 1) / 2).clamp(0, 1) · 255 truncated to u8.
+/// ltx-core `decode_video`'s conversion: ((x + 1) / 2).clamp(0, 1) · 255 truncated to u8 (row-major).
 pub fn to_u8(video: &Array) -> Result<Array> {
     let x = video.as_dtype(Dtype::Float32)?.add(Array::from_f32(1.0))?.multiply(Array::from_f32(0.5))?;
     let x = ops::clip(&x, (0.0f32, 1.0f32))?.multiply(Array::from_f32(255.0))?;
-    Ok(x.as_dtype(Dtype::Uint8)?)
+    Ok(x.as_dtype(Dtype::Uint8)?.contiguous()?)
+}
+
+/// Frames (B, F, H, W, 3) in [-1, 1] as RGB24 bytes, frame-major (what the MP4 writer takes).
+pub fn to_rgb24(video: &Array) -> Result<Vec<u8>> {
+    let frames = to_u8(video)?;
+    frames.eval()?;
+    let bytes = frames.try_as_slice::<u8>().map_err(|e| VaeError::Input(format!("frames not readable: {e:?}")))?;
+    Ok(bytes.to_vec())
 }
