@@ -327,6 +327,8 @@ async fn subscribe(
     let mut rx = shared.events.subscribe();
     let send = |kind: EventKind, job: JobId| Out::Msg(ServerMsg::Event(Event { job, kind }));
     let closed = |_| DaemonError::Internal("connection closed".into());
+    // A job seen running already got `Started` from the record; its broadcast copy may still be queued.
+    let mut skip_started = false;
     if let Some(id) = job {
         let (rec, position) = shared
             .db(move |s| {
@@ -357,6 +359,7 @@ async fn subscribe(
             JobState::Interrupted => EventKind::Interrupted { reason: rec.message.clone().unwrap_or_default() },
         };
         let done = now.is_final();
+        skip_started = now == EventKind::Started;
         tx.send(send(now, id)).await.map_err(closed)?;
         if done {
             return Ok(());
@@ -381,6 +384,10 @@ async fn subscribe(
                 Err(broadcast::error::RecvError::Closed) => return,
             };
             if job.is_some_and(|j| j != b.0.job) || (!previews && matches!(b.0.kind, EventKind::Preview { .. })) {
+                continue;
+            }
+            if skip_started && b.0.kind == EventKind::Started {
+                skip_started = false;
                 continue;
             }
             let last = job.is_some() && b.0.kind.is_final();

@@ -11,6 +11,7 @@ async fn submit_events_completed_with_output_and_sidecar() {
     let job = submit(&mut c, r).await;
     let evs = events(&mut c, job).await;
     let kinds: Vec<_> = evs.iter().map(|e| &e.kind).collect();
+    assert!(kinds.iter().filter(|k| matches!(k, EventKind::Started)).count() <= 1, "duplicate Started: {kinds:?}");
     assert!(kinds.iter().any(|k| matches!(k, EventKind::Stage(Stage::Denoising(1)))), "{kinds:?}");
     let steps: Vec<_> = kinds
         .iter()
