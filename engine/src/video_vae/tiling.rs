@@ -210,7 +210,8 @@ pub fn plan(latent_shape: &[i32], config: &TilingConfig) -> [Vec<AxisTile>; 3] {
 }
 
 /// Decodes `latent` (B, C, F', H', W') tile by tile and hands `sink` the frames (B, t, H, W, 3) in
-/// order, one temporal chunk at a time. Every tile gets `options` (the same noise seed).
+/// order, one temporal chunk at a time. Tile `i` draws its decode noise from seed `options.seed + i`
+/// (ltx-core draws every tile from one generator in turn).
 pub fn tiled_decode(
     decoder: &VideoDecoder,
     latent: &Array,
@@ -228,6 +229,7 @@ pub fn tiled_decode(
         Ok(Array::from_slice(m, &dims))
     };
     let mut previous: Option<(Array, Array, Range<i32>)> = None;
+    let mut index = 0u64;
     for t in &temporal {
         let len = t.output.end - t.output.start;
         let mut buffer = Array::zeros::<f32>(&[shape[0], len, height, width, 3])?;
@@ -237,7 +239,9 @@ pub fn tiled_decode(
             let latent_r = slice_axis(&latent_t, 3, r.input.start, r.input.end)?;
             for c in &cols {
                 let tile = slice_axis(&latent_r, 4, c.input.start, c.input.end)?;
-                let decoded = decoder.forward(&tile, options)?.as_dtype(mlx_rs::Dtype::Float32)?;
+                let seeded = DecodeOptions { seed: options.seed.wrapping_add(index), ..*options };
+                index += 1;
+                let decoded = decoder.forward(&tile, &seeded)?.as_dtype(mlx_rs::Dtype::Float32)?;
                 let frames = decoded.shape()[1].min(len);
                 let mask = mask_1d(&t.mask[..frames as usize], 1)?
                     .multiply(mask_1d(&r.mask, 2)?)?
