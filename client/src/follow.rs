@@ -120,6 +120,9 @@ fn ask(job: JobId) -> bool {
 }
 
 pub async fn follow(mut c: Client, socket: &Path, job: JobId, json: bool) -> Res {
+    // Registered before anything is shown, so a Ctrl-C from then on is never the default "kill".
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Failure(EXIT_FAILED, format!("cannot handle Ctrl-C: {e}")))?;
     c.send(Request::Subscribe { job: Some(job), previews: false }).await?;
     loop {
         match c.recv().await? {
@@ -146,7 +149,7 @@ pub async fn follow(mut c: Client, socket: &Path, job: JobId, json: bool) -> Res
                     return view.finish(job, &ev.kind);
                 }
             }
-            _ = tokio::signal::ctrl_c() => {
+            _ = sigint.recv() => {
                 if !interactive {
                     view.note(&format!("detached; job {job} keeps running (`ltxctl follow {job}` to watch it again)"));
                     return Ok(EXIT_OK);

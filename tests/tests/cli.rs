@@ -112,7 +112,11 @@ fn ctrl_c_without_a_terminal_detaches_and_the_job_continues() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut follower = follower;
     let id = wait_running(&d);
+    // The first progress line is printed after ltxctl has taken over Ctrl-C.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follower.stdout.take().unwrap()));
+    assert!(lines.any(|l| l.unwrap().starts_with(&format!("job {id}: "))));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(follower.id() as i32, libc::SIGINT) };
     let o = follower.wait_with_output().unwrap();

@@ -217,8 +217,11 @@ async fn load_ps_keep_alive_unload() {
     c.request(Request::Load { variant: ModelVariant::Dev, keep_alive: Some(KeepAlive::Forever) }).await.unwrap();
     let p = ps(c.request(Request::Ps).await.unwrap());
     assert_eq!((p.len(), p[0].variant, p[0].expires_ms), (1, ModelVariant::Dev, None));
+    c.request(Request::Load { variant: ModelVariant::Dev, keep_alive: Some(KeepAlive::Seconds(3600)) }).await.unwrap();
+    let until = ps(c.request(Request::Ps).await.unwrap())[0].expires_ms.unwrap();
+    let in_an_hour = ltxd::store::now_ms() + 3_600_000;
+    assert!(until <= in_an_hour && until + 60_000 > in_an_hour, "{until} vs {in_an_hour}");
     c.request(Request::Load { variant: ModelVariant::Dev, keep_alive: Some(KeepAlive::Seconds(1)) }).await.unwrap();
-    assert!(ps(c.request(Request::Ps).await.unwrap())[0].expires_ms.is_some());
     let t = std::time::Instant::now();
     while !ps(c.request(Request::Ps).await.unwrap()).is_empty() {
         assert!(t.elapsed().as_secs() < 10, "keep-alive did not expire");
