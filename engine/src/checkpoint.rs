@@ -57,7 +57,7 @@ pub enum LoadError {
     #[error("{}: no tensor `{name}`", path.display())]
     MissingTensor { path: PathBuf, name: String },
     #[error("{}: weights under `{prefix}` do not match the model:\n{report}", path.display())]
-    Mismatch { path: PathBuf, prefix: String, report: LoadReport },
+    Mismatch { path: PathBuf, prefix: String, report: Box<LoadReport> },
     #[error("mlx: {0}")]
     Mlx(#[from] mlx_rs::error::Exception),
 }
@@ -172,7 +172,7 @@ impl Checkpoint {
         let mut report = LoadReport::default();
         for full in self.names() {
             let Some(key) = full.strip_prefix(prefix) else { continue };
-            if options.ignore.iter().any(|p| key.starts_with(p)) {
+            if (options.ignore)(key) {
                 continue;
             }
             let Some(slot) = params.get_mut(key) else {
@@ -188,7 +188,8 @@ impl Checkpoint {
                 continue;
             }
             if let Some(dtype) = options.dtype {
-                if array.dtype().is_float() && array.dtype() != dtype {
+                // FP8 bytes stay bytes, and their per-tensor scales stay f32.
+                if array.dtype().is_float() && array.dtype() != dtype && !key.ends_with("_scale") {
                     array = array.as_dtype(dtype)?;
                 }
             }
@@ -197,12 +198,16 @@ impl Checkpoint {
             **slot = array;
         }
         let loaded: std::collections::HashSet<&str> = self.names().filter_map(|n| n.strip_prefix(prefix)).collect();
-        report.missing = params.keys().filter(|k| !loaded.contains(k.as_ref())).map(|k| k.to_string()).collect();
+        report.missing = params
+            .keys()
+            .filter(|k| !loaded.contains(k.as_ref()) && !(options.optional)(k))
+            .map(|k| k.to_string())
+            .collect();
         report.missing.sort();
         if report.is_clean() {
             Ok(report)
         } else {
-            Err(LoadError::Mismatch { path: self.path.clone(), prefix: prefix.to_string(), report })
+            Err(LoadError::Mismatch { path: self.path.clone(), prefix: prefix.to_string(), report: Box::new(report) })
         }
     }
 }
@@ -213,13 +218,16 @@ pub struct LoadOptions<'a> {
     pub dtype: Option<Dtype>,
     /// Names (below the prefix) of transposed convolutions, whose PyTorch layout is (in, out, k…).
     pub transposed_conv: &'a dyn Fn(&str) -> bool,
-    /// Name prefixes (below the load prefix) that belong to other modules and are skipped.
-    pub ignore: &'a [&'a str],
+    /// Names (below the prefix) the file may hold that the module does not use; they are skipped.
+    pub ignore: &'a dyn Fn(&str) -> bool,
+    /// Module parameters the file may lack; they keep the value the module was built with (e.g. the FP8
+    /// `weight_scale` slots of linears, absent from bf16 files).
+    pub optional: &'a dyn Fn(&str) -> bool,
 }
 
 impl Default for LoadOptions<'_> {
     fn default() -> Self {
-        Self { dtype: None, transposed_conv: &|_| false, ignore: &[] }
+        Self { dtype: None, transposed_conv: &|_| false, ignore: &|_| false, optional: &|_| false }
     }
 }
 

@@ -124,7 +124,11 @@ impl LatentUpsampler {
             return Err(VaeError::Unsupported("non-rational spatial upsampler layout".into()));
         }
         let mut model = Self::new(&config)?;
-        let options = LoadOptions { dtype: Some(dtype), ignore: &["upsampler.blur_down."], ..Default::default() };
+        let options = LoadOptions {
+            dtype: Some(dtype),
+            ignore: &|k| k.starts_with("upsampler.blur_down."),
+            ..Default::default()
+        };
         checkpoint.load_into(&mut model, "", &options)?;
         Ok(model)
     }

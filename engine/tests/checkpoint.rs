@@ -304,12 +304,25 @@ fn mismatches_are_all_listed() {
 }
 
 #[test]
-fn ignored_prefixes_are_skipped() {
+fn ignored_names_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("extra.safetensors");
     write_tiny(&path, |t| t.push((format!("{PREFIX}audio_embeddings_connector.x"), f32_tensor(&[1], 0.0))));
     let ck = Checkpoint::open(&path).unwrap();
     assert!(ck.load_into(&mut Tiny::new(), PREFIX, &options(None)).is_err());
-    let opts = LoadOptions { ignore: &["audio_embeddings_connector."], ..options(None) };
+    let opts = LoadOptions { ignore: &|k| k.starts_with("audio_embeddings_connector."), ..options(None) };
     assert!(ck.load_into(&mut Tiny::new(), PREFIX, &opts).is_ok());
+}
+
+#[test]
+fn optional_parameters_may_be_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("partial.safetensors");
+    write_tiny(&path, |t| t.retain(|(k, _)| !k.ends_with("scale_shift_table")));
+    let ck = Checkpoint::open(&path).unwrap();
+    assert!(ck.load_into(&mut Tiny::new(), PREFIX, &options(None)).is_err());
+    let opts = LoadOptions { optional: &|k| k == "scale_shift_table", ..options(None) };
+    let mut m = Tiny::new();
+    assert_eq!(ck.load_into(&mut m, PREFIX, &opts).unwrap().loaded, 10);
+    assert_eq!(values(&m.scale_shift_table), vec![0.0; 6], "keeps its constructed value");
 }

@@ -8,7 +8,7 @@ use mlx_rs::{fast, macros::ModuleParameters, module::Param, ops, Array, Dtype};
 use serde::Deserialize;
 
 use super::{Result, TextError};
-use crate::checkpoint::{Checkpoint, LoadError, LoadOptions};
+use crate::checkpoint::{Checkpoint, LoadOptions};
 use crate::transformer::{
     attention::Attention,
     config::RopeType,
@@ -120,16 +120,10 @@ impl Connector {
     /// Loads the connector under `prefix` of an LTX checkpoint. The transformer's linears carry an
     /// optional FP8 `weight_scale` slot, absent from bf16 files: only those may be missing.
     pub fn load(&mut self, ck: &Checkpoint, prefix: &str, dtype: Dtype) -> Result<()> {
-        match ck.load_into(self, prefix, &LoadOptions { dtype: Some(dtype), ..Default::default() }) {
-            Err(LoadError::Mismatch { report, .. })
-                if report.unexpected.is_empty()
-                    && report.misshaped.is_empty()
-                    && report.missing.iter().all(|k| k.ends_with(".weight_scale")) =>
-            {
-                Ok(())
-            }
-            other => Ok(other.map(|_| ())?),
-        }
+        let options =
+            LoadOptions { dtype: Some(dtype), optional: &|k| k.ends_with(".weight_scale"), ..Default::default() };
+        ck.load_into(self, prefix, &options)?;
+        Ok(())
     }
 
     /// `features`: (1, T, C) from the feature extractor; `mask`: the T token flags (1 = token).
