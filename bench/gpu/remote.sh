@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs ON the GPU machine, from the copy of the repo, after prepare.sh's parts were sent (see README.md):
+# assembles the MLX CUDA runtime, installs ltx-core, and runs step.py (ltx-core vs the engine).
+set -euo pipefail
+P=/tmp/ltx-gpu
+rt=$P/rt
+mkdir -p "$rt/mlx/lib" "$P/work"
+cat "$P"/libmlx.so.xz.00 .gpu/b/libmlx.so.xz.01 >"$P/libmlx.so.xz"
+python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+  "$P/libmlx.so.xz" "$rt/mlx/lib/libmlx.so"
+tar -C "$rt" -xJf .gpu/b/mlx_cuda_libs.tar.xz # + mlx/include/cccl, found beside libmlx by its JIT
+# libmlx's rpath looks for cuBLAS/cuDNN/NCCL/NVRTC at $ORIGIN/../../nvidia/*/lib: use PyTorch's CUDA 13 wheels.
+site=$(python3 -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))')
+ln -sfn "$site/nvidia" "$rt/nvidia"
+python3 -m pip install -q --no-index --no-deps --no-compile --target "$P/site" .gpu/b/*.whl
+export PYTHONPATH=$P/site LD_LIBRARY_PATH=$rt/mlx/lib PYTHONUNBUFFERED=1
+chmod +x .gpu/b/gpu_step
+if ldd .gpu/b/gpu_step | grep 'not found'; then exit 1; fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 bench/gpu/step.py .gpu/b/gpu_step "$P/work" "${ITERS:-5}" | tee "$OUT/report.json"
