@@ -148,3 +148,50 @@ fn daemon_start_stop_status() {
     let o = run(&["daemon", "stop"]);
     assert!(stdout(&o).contains("not running"));
 }
+
+#[test]
+fn ctrl_c_on_a_terminal_asks_and_can_cancel() {
+    let script = std::path::Path::new("/usr/bin/script");
+    if !script.exists() {
+        println!("SKIPPED: needs util-linux `script` for a pseudo-terminal");
+        return;
+    }
+    let d = Daemon::start(bins!());
+    let gate = d.gate("g");
+    let cmd = format!(
+        "{} --socket {} submit 'held gate={}' --size 256x256 --frames 9 --wait",
+        d.bins.ctl.display(),
+        d.socket.display(),
+        gate.display()
+    );
+    let mut child = std::process::Command::new(script)
+        .args(["-qfec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_text = |text: &str| {
+        let t = std::time::Instant::now();
+        while !out.lock().unwrap().contains(text) {
+            assert!(t.elapsed() < Duration::from_secs(20), "no {text:?} in {:?}", out.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_text("started");
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"\x03").unwrap();
+    wait_text("[c]ancel");
+    std::io::Write::write_all(&mut stdin, b"c\n").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{:?}", out.lock().unwrap());
+}
