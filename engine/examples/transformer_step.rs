@@ -4,7 +4,8 @@
 //!
 //! Writes `<dir>/weights.safetensors` (ltx-core key layout + `config` metadata) and
 //! `<dir>/io.safetensors` (inputs and the f32 velocities) for the peer; prints `name median_ms`.
-//! Env: `LTX_BENCH_DIR` (default `target/bench-transformer`), `LTX_BENCH_ITERS` (default 3).
+//! Env: `LTX_BENCH_DIR` (default `target/bench-transformer`), `LTX_BENCH_ITERS` (default 3),
+//! `LTX_BENCH_F32_ONLY` (skip bf16).
 use std::{collections::HashMap, path::PathBuf, time::Instant};
 
 use ltx_engine::transformer::{
@@ -111,6 +112,9 @@ fn main() {
     Array::save_safetensors(&io, None, dir.join("io.safetensors")).expect("save io");
     drop(model);
 
+    if std::env::var_os("LTX_BENCH_F32_ONLY").is_some() {
+        return;
+    }
     let bf16 = LtxModel::from_checkpoint(&weights_path, Dtype::Bfloat16).expect("bf16 model");
     time("transformer_step_bf16", iters, || bf16.forward(&video, &audio, &none).expect("forward"));
 }
