@@ -6,6 +6,7 @@ pub mod device;
 pub mod job;
 pub mod media;
 pub mod memory;
+pub mod pipeline;
 pub mod sampling;
 pub mod text;
 pub mod transformer;

@@ -1,0 +1,84 @@
+//! One generation without the daemon, and the bundled tiny model set.
+//!
+//! ```text
+//! ltx-generate --models DIR --prompt TEXT [--width 768] [--height 512] [--frames 121] [--fps 24]
+//!              [--seed 0] [--out out.mp4] [--no-audio]
+//! ltx-generate bundle-tiny DIR
+//! ```
+use std::{path::PathBuf, process::ExitCode, time::Instant};
+
+use ltx_engine::{
+    job::{CancelToken, Generator, Job, ProgressSink},
+    pipeline::{tiny::bundle_tiny, Pipeline},
+    Compute,
+};
+use ltx_protocol::{GenerationRequest, Stage};
+
+const USAGE: &str =
+    "usage:\n  ltx-generate --models DIR --prompt TEXT [--width W] [--height H] [--frames N] [--fps F] \
+                     [--seed S] [--out FILE.mp4] [--no-audio]\n  ltx-generate bundle-tiny DIR";
+
+struct Printer;
+
+impl ProgressSink for Printer {
+    fn stage(&mut self, stage: Stage) {
+        eprintln!("{stage}");
+    }
+    fn step(&mut self, stage: Stage, step: u32, total: u32) {
+        eprintln!("  {stage}: step {step}/{total}");
+    }
+    fn wants_preview(&self) -> bool {
+        false
+    }
+    fn preview(&mut self, _: u32, _: Vec<u8>) {}
+}
+
+fn run(args: Vec<String>) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("bundle-tiny") {
+        let dir = args.get(1).ok_or(USAGE)?;
+        let set = bundle_tiny(&PathBuf::from(dir)).map_err(|e| format!("{dir}: {e}"))?;
+        println!("tiny model set written to {dir} ({})", set.transformer.display());
+        return Ok(());
+    }
+    let mut request = GenerationRequest::new("");
+    let (mut models, mut seed, mut out) = (None, 0u64, PathBuf::from("out.mp4"));
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        let num = |v: String| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
+        match flag.as_str() {
+            "--models" => models = Some(PathBuf::from(value()?)),
+            "--prompt" => request.prompt = value()?,
+            "--width" => request.width = num(value()?)? as u32,
+            "--height" => request.height = num(value()?)? as u32,
+            "--frames" => request.frames = num(value()?)? as u32,
+            "--fps" => request.fps = num(value()?)? as u32,
+            "--seed" => seed = num(value()?)?,
+            "--out" => out = PathBuf::from(value()?),
+            "--no-audio" => request.audio = false,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    let models = models.ok_or_else(|| format!("--models is required\n{USAGE}"))?;
+    let compute = Compute::detect();
+    let mut pipeline = Pipeline::from_dir(models, compute);
+    let job = Job { id: 1, request: &request, seed, output: &out };
+    let start = Instant::now();
+    let result = pipeline.generate(&job, &mut Printer, &CancelToken::new()).map_err(|e| e.to_string())?;
+    for (name, ms) in &result.timings {
+        eprintln!("{name}: {ms} ms");
+    }
+    println!("{} ({:.2} s on {})", out.display(), start.elapsed().as_secs_f64(), compute.backend);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ltx-generate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! [`Pipeline`]: the daemon's [`Generator`] over the LTX-2 pipelines. One variant's components are
+//! resident at a time; a job for another variant unloads them first.
+use std::path::PathBuf;
+
+use ltx_protocol::{ComponentStatus, KeepAlive, ModelVariant, Pipeline as PipelineKind};
+
+use super::{
+    components::Components,
+    distilled::{generate_distilled, Settings},
+    models::ModelSet,
+};
+use crate::{
+    device::Compute,
+    job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink},
+};
+
+/// Where each variant's files are.
+#[derive(Debug, Clone)]
+pub enum ModelSource {
+    /// The standard layout of a models directory ([`ModelSet::in_dir`]).
+    Dir(PathBuf),
+    /// Explicit sets (tests, the tiny model).
+    Sets(Vec<ModelSet>),
+}
+
+pub struct Pipeline {
+    source: ModelSource,
+    compute: Compute,
+    max_length: usize,
+    loaded: Option<Components>,
+}
+
+/// A sink that drops everything (loading outside a job).
+struct Quiet;
+
+impl ProgressSink for Quiet {
+    fn stage(&mut self, _: ltx_protocol::Stage) {}
+    fn step(&mut self, _: ltx_protocol::Stage, _: u32, _: u32) {}
+    fn wants_preview(&self) -> bool {
+        false
+    }
+    fn preview(&mut self, _: u32, _: Vec<u8>) {}
+}
+
+impl Pipeline {
+    pub fn new(source: ModelSource, compute: Compute) -> Self {
+        Self { source, compute, max_length: 1024, loaded: None }
+    }
+
+    /// A models directory in the standard layout.
+    pub fn from_dir(dir: impl Into<PathBuf>, compute: Compute) -> Self {
+        Self::new(ModelSource::Dir(dir.into()), compute)
+    }
+
+    /// Prompt token length (1024, LTX-2's; smaller only for tests).
+    pub fn with_max_length(mut self, max_length: usize) -> Self {
+        self.max_length = max_length;
+        self
+    }
+
+    /// The files of `variant`.
+    pub fn models(&self, variant: ModelVariant) -> Result<ModelSet, EngineError> {
+        match &self.source {
+            ModelSource::Dir(dir) => Ok(ModelSet::in_dir(dir, variant)),
+            ModelSource::Sets(sets) => sets.iter().find(|s| s.variant == variant).cloned().ok_or_else(|| {
+                EngineError::ModelNotInstalled { variant, expected: PathBuf::from(variant.checkpoint()) }
+            }),
+        }
+    }
+
+    /// The components of `variant`, swapping out another variant's.
+    fn resident_for(&mut self, variant: ModelVariant) -> Result<&mut Components, EngineError> {
+        if self.loaded.as_ref().is_some_and(|c| c.models.variant != variant) {
+            self.unload(None);
+        }
+        if self.loaded.is_none() {
+            let models = self.models(variant)?;
+            self.loaded = Some(Components::new(models, self.compute, self.max_length));
+        }
+        self.loaded.as_mut().ok_or_else(|| unreachable!())
+    }
+}
+
+impl Generator for Pipeline {
+    fn generate(
+        &mut self,
+        job: &Job<'_>,
+        progress: &mut dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<GenerationOutput, EngineError> {
+        let r = job.request;
+        if r.pipeline != PipelineKind::Distilled || r.image.is_some() {
+            return Err(EngineError::Failed {
+                code: "unsupported".into(),
+                message: format!(
+                    "the {:?} pipeline{} is not implemented yet",
+                    r.pipeline,
+                    if r.image.is_some() { " with an image" } else { "" }
+                ),
+            });
+        }
+        let settings = Settings {
+            prompt: r.prompt.clone(),
+            width: r.width,
+            height: r.height,
+            frames: r.frames,
+            fps: r.fps as f64,
+            seed: job.seed,
+            audio: r.audio,
+        };
+        self.compute.activate();
+        let components = self.resident_for(r.variant)?;
+        generate_distilled(components, &settings, job.output, progress, cancel)
+    }
+
+    fn load(&mut self, variant: ModelVariant, _keep_alive: KeepAlive) -> Result<(), EngineError> {
+        self.compute.activate();
+        let c = self.resident_for(variant)?;
+        c.models.check(true)?;
+        let mut quiet = Quiet;
+        c.layouts()?;
+        c.ensure_text(&mut quiet)?;
+        c.ensure_transformer(&mut quiet)?;
+        c.ensure_upsampler(&mut quiet)?;
+        c.ensure_video_decoder(&mut quiet)?;
+        c.ensure_audio(&mut quiet)?;
+        Ok(())
+    }
+
+    fn unload(&mut self, variant: Option<ModelVariant>) {
+        if variant.is_none() || self.loaded.as_ref().is_some_and(|c| Some(c.models.variant) == variant) {
+            self.loaded = None;
+            let _ = mlx_rs::memory::clear_cache();
+        }
+    }
+
+    fn components(&self) -> Vec<ComponentStatus> {
+        self.loaded
+            .iter()
+            .flat_map(|c| {
+                c.resident().into_iter().map(|(name, bytes)| ComponentStatus {
+                    name: name.to_string(),
+                    variant: c.models.variant,
+                    bytes,
+                    expires_ms: None,
+                })
+            })
+            .collect()
+    }
+}

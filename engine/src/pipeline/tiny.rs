@@ -1,0 +1,140 @@
+//! The bundled tiny model set: the committed real-layout test fixtures (tiny AV transformer, tiny
+//! Gemma 3 + tokenizer, text connectors, tiny video VAE, audio VAE + vocoder, upscaler) combined into
+//! a models directory in the standard layout ([`ModelSet::in_dir`], distilled variant), so a real
+//! generation runs end to end in seconds on a CPU. Deterministic: same bytes every time.
+//!
+//! The tiny audio VAE's latent is 1 channel × 16 mel bins (16 features per token) while the tiny
+//! transformer's audio patchify takes 8: the bundle widens `audio_patchify_proj` (input columns
+//! repeated, halved) and `audio_proj_out` (output rows repeated) to 16 and says so in the config.
+use std::{collections::HashMap, path::Path};
+
+use ltx_protocol::ModelVariant;
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use serde_json::Value;
+
+use super::models::{ModelSet, GEMMA_DIR, UPSCALER_FILE};
+
+const TRANSFORMER: &[u8] = include_bytes!("../../tests/fixtures/transformer/tiny_av.safetensors");
+const TEXT: &[u8] = include_bytes!("../../tests/fixtures/text/tiny_ltx_text.safetensors");
+const VAE: &[u8] = include_bytes!("../../tests/fixtures/video_vae/tiny_vae.safetensors");
+const AUDIO: &[u8] = include_bytes!("../../tests/fixtures/audio_vae/tiny_audio.safetensors");
+const UPSCALER: &[u8] = include_bytes!("../../tests/fixtures/upsampler/tiny_upsampler.safetensors");
+const GEMMA: [(&str, &[u8]); 6] = [
+    ("config.json", include_bytes!("../../tests/fixtures/text/gemma/config.json")),
+    ("tokenizer.json", include_bytes!("../../tests/fixtures/text/gemma/tokenizer.json")),
+    ("tokenizer_config.json", include_bytes!("../../tests/fixtures/text/gemma/tokenizer_config.json")),
+    ("model.safetensors.index.json", include_bytes!("../../tests/fixtures/text/gemma/model.safetensors.index.json")),
+    (
+        "model-00001-of-00002.safetensors",
+        include_bytes!("../../tests/fixtures/text/gemma/model-00001-of-00002.safetensors"),
+    ),
+    (
+        "model-00002-of-00002.safetensors",
+        include_bytes!("../../tests/fixtures/text/gemma/model-00002-of-00002.safetensors"),
+    ),
+];
+
+/// Audio latent features per token of the tiny audio VAE (z_channels 1 × 16 latent mel bins).
+const TINY_AUDIO_FEATURES: usize = 16;
+
+type Owned = (Dtype, Vec<usize>, Vec<u8>);
+
+fn io(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+fn config_of(bytes: &[u8]) -> std::io::Result<serde_json::Map<String, Value>> {
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(io)?;
+    let text = meta.metadata().as_ref().and_then(|m| m.get("config").cloned()).ok_or_else(|| io("no config"))?;
+    match serde_json::from_str(&text).map_err(io)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(io("config is not an object")),
+    }
+}
+
+fn tensors_of(bytes: &[u8], out: &mut Vec<(String, Owned)>) -> std::io::Result<()> {
+    let st = SafeTensors::deserialize(bytes).map_err(io)?;
+    for (name, view) in st.tensors() {
+        out.push((name, (view.dtype(), view.shape().to_vec(), view.data().to_vec())));
+    }
+    Ok(())
+}
+
+fn f32s(data: &[u8]) -> Vec<f32> {
+    data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+fn bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Widens the transformer's audio input/output to `features`.
+fn widen_audio(name: &str, t: &mut Owned, features: usize) -> std::io::Result<()> {
+    let (dtype, shape, data) = t;
+    if *dtype != Dtype::F32 {
+        return Err(io(format!("{name}: expected f32")));
+    }
+    let v = f32s(data);
+    let (new_shape, new): (Vec<usize>, Vec<f32>) = match name {
+        n if n.ends_with("audio_patchify_proj.weight") => {
+            let (rows, cols) = (shape[0], shape[1]);
+            let w =
+                (0..rows).flat_map(|r| (0..features).map(move |j| (r, j))).map(|(r, j)| v[r * cols + j % cols] * 0.5);
+            (vec![rows, features], w.collect())
+        }
+        n if n.ends_with("audio_proj_out.weight") => {
+            let (rows, cols) = (shape[0], shape[1]);
+            (vec![features, cols], (0..features * cols).map(|i| v[(i / cols % rows) * cols + i % cols]).collect())
+        }
+        n if n.ends_with("audio_proj_out.bias") => (vec![features], (0..features).map(|i| v[i % shape[0]]).collect()),
+        _ => return Ok(()),
+    };
+    *shape = new_shape;
+    *data = bytes(&new);
+    Ok(())
+}
+
+/// The combined single-file checkpoint: safetensors bytes.
+pub fn tiny_checkpoint() -> std::io::Result<Vec<u8>> {
+    let mut tensors = Vec::new();
+    tensors_of(TRANSFORMER, &mut tensors)?;
+    for (name, t) in tensors.iter_mut() {
+        widen_audio(name, t, TINY_AUDIO_FEATURES)?;
+    }
+    for part in [TEXT, VAE, AUDIO] {
+        tensors_of(part, &mut tensors)?;
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors.dedup_by(|a, b| a.0 == b.0);
+
+    let mut config = serde_json::Map::new();
+    for part in [TRANSFORMER, VAE, AUDIO] {
+        config.extend(config_of(part)?);
+    }
+    let transformer =
+        config.get_mut("transformer").and_then(Value::as_object_mut).ok_or_else(|| io("no transformer"))?;
+    for (k, v) in config_of(TEXT)?.get("transformer").and_then(Value::as_object).into_iter().flatten() {
+        transformer.entry(k.clone()).or_insert(v.clone());
+    }
+    transformer.insert("audio_in_channels".into(), TINY_AUDIO_FEATURES.into());
+    transformer.insert("audio_out_channels".into(), TINY_AUDIO_FEATURES.into());
+    let metadata = HashMap::from([("config".to_string(), Value::Object(config).to_string())]);
+
+    let views = tensors
+        .iter()
+        .map(|(n, (d, s, b))| Ok((n.clone(), TensorView::new(*d, s.clone(), b).map_err(io)?)))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    safetensors::serialize(views, Some(metadata)).map_err(io)
+}
+
+/// Writes the tiny model set into `dir` (created if needed) and returns its [`ModelSet`].
+pub fn bundle_tiny(dir: &Path) -> std::io::Result<ModelSet> {
+    let set = ModelSet::in_dir(dir, ModelVariant::Distilled);
+    std::fs::create_dir_all(dir.join(GEMMA_DIR))?;
+    for (name, data) in GEMMA {
+        std::fs::write(dir.join(GEMMA_DIR).join(name), data)?;
+    }
+    std::fs::write(dir.join(UPSCALER_FILE), UPSCALER)?;
+    std::fs::write(&set.transformer, tiny_checkpoint()?)?;
+    Ok(set)
+}

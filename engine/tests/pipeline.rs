@@ -1,0 +1,255 @@
+//! The distilled pipeline end to end on the bundled tiny model set: MP4 checked with ffprobe (frames,
+//! fps, audio stream present or not), seed reproducibility to the byte, cancellation at a step
+//! boundary, progress order, per-component residency, missing files, and the latent layout helpers.
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use ltx_engine::{
+    job::{CancelToken, EngineError, Generator, Job, ProgressSink},
+    pipeline::{
+        latents::{
+            patchify_audio, patchify_video, round_half_even, unpatchify_audio, unpatchify_video, AudioLatentShape,
+            AudioLayout, VideoLatentShape,
+        },
+        tiny::{bundle_tiny, tiny_checkpoint},
+        ModelSet, Pipeline,
+    },
+    Backend, Compute,
+};
+use ltx_protocol::{GenerationRequest, KeepAlive, ModelVariant, Stage};
+use mlx_rs::{random, Array};
+
+#[derive(Default)]
+struct Recorder {
+    events: Vec<String>,
+    cancel_at: Option<(u8, u32, CancelToken)>,
+}
+
+impl ProgressSink for Recorder {
+    fn stage(&mut self, stage: Stage) {
+        self.events.push(format!("{stage}"));
+    }
+    fn step(&mut self, stage: Stage, step: u32, total: u32) {
+        self.events.push(format!("{stage} {step}/{total}"));
+        if let (Stage::Denoising(s), Some((at_stage, at_step, token))) = (&stage, &self.cancel_at) {
+            if s == at_stage && step == *at_step {
+                token.cancel();
+            }
+        }
+    }
+    fn wants_preview(&self) -> bool {
+        false
+    }
+    fn preview(&mut self, _: u32, _: Vec<u8>) {}
+}
+
+fn tiny() -> (tempfile::TempDir, ModelSet) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let set = bundle_tiny(&dir.path().join("models")).expect("bundle");
+    (dir, set)
+}
+
+fn pipeline(dir: &Path) -> Pipeline {
+    Pipeline::from_dir(dir.join("models"), Compute::on(Backend::Cpu))
+}
+
+fn request(audio: bool) -> GenerationRequest {
+    GenerationRequest {
+        width: 128,
+        height: 128,
+        frames: 9,
+        fps: 24,
+        audio,
+        ..GenerationRequest::new("a cat playing the piano")
+    }
+}
+
+fn run(p: &mut Pipeline, r: &GenerationRequest, seed: u64, out: &Path, sink: &mut Recorder) -> Result<(), EngineError> {
+    let cancel = sink.cancel_at.as_ref().map(|c| c.2.clone()).unwrap_or_default();
+    let job = Job { id: 1, request: r, seed, output: out };
+    p.generate(&job, sink, &cancel).map(|_| ())
+}
+
+/// `ffprobe` stream lines `codec_type,nb_frames,r_frame_rate`.
+fn probe(path: &Path) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type,nb_frames,r_frame_rate", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+fn expected_events(audio: bool) -> Vec<String> {
+    let mut e = vec!["loading text_encoder".to_string(), "encoding prompt".into(), "loading transformer".into()];
+    e.push("denoising (stage 1)".into());
+    e.extend((1..=8).map(|i| format!("denoising (stage 1) {i}/8")));
+    e.extend(["upscaling".into(), "loading upscaler".into(), "denoising (stage 2)".into()]);
+    e.extend((1..=3).map(|i| format!("denoising (stage 2) {i}/3")));
+    e.extend(["loading video_decoder".into(), "decoding video".into()]);
+    if audio {
+        e.extend(["loading audio_decoder".into(), "loading vocoder".into(), "decoding audio".into()]);
+    }
+    e.push("writing file".into());
+    e
+}
+
+#[test]
+fn tiny_generation_writes_a_playable_mp4_with_audio() {
+    let (dir, _) = tiny();
+    let mut p = pipeline(dir.path());
+    let out = dir.path().join("a.mp4");
+    let mut sink = Recorder::default();
+    let start = Instant::now();
+    run(&mut p, &request(true), 7, &out, &mut sink).expect("generate");
+    eprintln!("tiny 128x128x9 generation with audio: {:.2} s", start.elapsed().as_secs_f64());
+    assert_eq!(probe(&out), ["video,24/1,9", "audio,0/0,9"]);
+    assert_eq!(sink.events, expected_events(true));
+    let components = p.components();
+    let names: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["audio_decoder", "text_encoder", "transformer", "upscaler", "video_decoder", "vocoder"]);
+    assert!(components.iter().all(|c| c.bytes > 0 && c.variant == ModelVariant::Distilled), "{components:?}");
+
+    // Warm: nothing loads again; the audio switch drops the audio stream and its stage.
+    let mut sink = Recorder::default();
+    run(&mut p, &request(false), 7, &out, &mut sink).expect("generate");
+    assert_eq!(probe(&out), ["video,24/1,9"]);
+    let cold = expected_events(false);
+    let warm: Vec<String> = cold.into_iter().filter(|e| !e.starts_with("loading")).collect();
+    assert_eq!(sink.events, warm);
+    p.unload(None);
+    assert!(p.components().is_empty());
+}
+
+#[test]
+fn same_request_and_seed_give_identical_bytes() {
+    let (dir, _) = tiny();
+    let r = request(true);
+    let mut warm = pipeline(dir.path());
+    let files: Vec<PathBuf> = (0..4).map(|i| dir.path().join(format!("{i}.mp4"))).collect();
+    run(&mut warm, &r, 42, &files[0], &mut Recorder::default()).expect("run 0");
+    run(&mut warm, &r, 42, &files[1], &mut Recorder::default()).expect("run 1");
+    run(&mut pipeline(dir.path()), &r, 42, &files[2], &mut Recorder::default()).expect("cold run");
+    run(&mut warm, &r, 43, &files[3], &mut Recorder::default()).expect("other seed");
+    let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).expect("read")).collect();
+    assert_eq!(bytes[0], bytes[1], "same pipeline, same seed");
+    assert_eq!(bytes[0], bytes[2], "fresh pipeline, same seed");
+    assert_ne!(bytes[0], bytes[3], "another seed");
+}
+
+#[test]
+fn cancellation_stops_at_the_next_step_boundary() {
+    let (dir, _) = tiny();
+    let mut p = pipeline(dir.path());
+    let out = dir.path().join("c.mp4");
+    let mut sink = Recorder { cancel_at: Some((1, 2, CancelToken::new())), ..Default::default() };
+    let start = Instant::now();
+    assert_eq!(run(&mut p, &request(true), 1, &out, &mut sink), Err(EngineError::Cancelled));
+    assert!(start.elapsed().as_secs() < 10);
+    assert_eq!(sink.events.last().map(String::as_str), Some("denoising (stage 1) 2/8"));
+    assert!(!out.exists());
+    // Cancelled before anything runs, and the pipeline still works afterwards.
+    let token = CancelToken::new();
+    token.cancel();
+    let job = Job { id: 2, request: &request(false), seed: 1, output: &out };
+    assert_eq!(p.generate(&job, &mut Recorder::default(), &token).err(), Some(EngineError::Cancelled));
+    run(&mut p, &request(false), 1, &out, &mut Recorder::default()).expect("after cancel");
+}
+
+#[test]
+fn missing_files_are_model_not_installed_with_the_path() {
+    let (dir, set) = tiny();
+    std::fs::remove_file(&set.upscaler).expect("rm");
+    let mut p = pipeline(dir.path());
+    let out = dir.path().join("m.mp4");
+    let want = EngineError::ModelNotInstalled { variant: ModelVariant::Distilled, expected: set.upscaler.clone() };
+    assert_eq!(run(&mut p, &request(true), 1, &out, &mut Recorder::default()), Err(want.clone()));
+    assert_eq!(p.load(ModelVariant::Distilled, KeepAlive::Forever), Err(want));
+    std::fs::remove_file(set.tokenizer()).expect("rm");
+    let want = EngineError::ModelNotInstalled { variant: ModelVariant::Distilled, expected: set.tokenizer() };
+    assert_eq!(run(&mut p, &request(true), 1, &out, &mut Recorder::default()), Err(want));
+    let mut empty = Pipeline::from_dir(dir.path().join("nowhere"), Compute::on(Backend::Cpu));
+    let err = run(&mut empty, &request(true), 1, &out, &mut Recorder::default()).unwrap_err();
+    let want = dir.path().join("nowhere").join(ModelVariant::Distilled.checkpoint());
+    assert_eq!(err, EngineError::ModelNotInstalled { variant: ModelVariant::Distilled, expected: want });
+    assert_eq!(err.code(), "model_not_installed");
+}
+
+#[test]
+fn invalid_sizes_are_refused_before_loading() {
+    let (dir, _) = tiny();
+    let mut p = pipeline(dir.path());
+    let out = dir.path().join("x.mp4");
+    for r in [GenerationRequest { width: 96, ..request(true) }, GenerationRequest { frames: 10, ..request(true) }] {
+        let err = run(&mut p, &r, 1, &out, &mut Recorder::default()).unwrap_err();
+        assert_eq!(err.code(), "invalid_request", "{err}");
+    }
+    assert!(p.components().is_empty());
+}
+
+#[test]
+fn load_makes_every_component_resident() {
+    let (dir, _) = tiny();
+    let mut p = pipeline(dir.path());
+    p.load(ModelVariant::Distilled, KeepAlive::Forever).expect("load");
+    assert_eq!(p.components().len(), 6);
+    p.unload(Some(ModelVariant::Dev));
+    assert_eq!(p.components().len(), 6);
+    p.unload(Some(ModelVariant::Distilled));
+    assert!(p.components().is_empty());
+}
+
+#[test]
+fn tiny_bundle_is_deterministic_and_self_consistent() {
+    assert_eq!(tiny_checkpoint().expect("a"), tiny_checkpoint().expect("b"));
+    let (_dir, set) = tiny();
+    let ck = ltx_engine::Checkpoint::open(&set.transformer).expect("open");
+    let config = ck.config().expect("config");
+    let audio = AudioLayout::from_config(&config.audio_vae().expect("audio"));
+    let raw = config.raw("transformer").expect("transformer");
+    assert_eq!(raw["in_channels"].as_u64(), Some(config.vae().expect("vae").latent_channels as u64));
+    assert_eq!(raw["audio_in_channels"].as_u64(), Some((audio.channels * audio.mel_bins) as u64));
+}
+
+#[test]
+fn latent_layout_matches_ltx_core() {
+    // AudioLatentShape.from_video_pixel_shape: Python's round (half to even) of frames / fps · 25.
+    assert_eq!(
+        [round_half_even(2.5), round_half_even(3.5), round_half_even(-0.5), round_half_even(1.4)],
+        [2.0, 4.0, -0.0, 1.0]
+    );
+    let ltx2 = AudioLayout { channels: 8, mel_bins: 16, latents_per_second: 25.0 };
+    assert_eq!(ltx2.shape(121, 24.0), AudioLatentShape { channels: 8, frames: 126, mel_bins: 16 });
+    assert_eq!(ltx2.shape(1, 50.0).frames, 0, "round(0.5) = 0");
+    assert_eq!(ltx2.shape(3, 50.0).frames, 2, "round(1.5) = 2");
+    assert_eq!(
+        VideoLatentShape::from_pixels(128, 121, 512, 768),
+        VideoLatentShape { channels: 128, frames: 16, height: 16, width: 24 }
+    );
+
+    // Patchifiers: `b c f h w -> b (f h w) c` and `b c t f -> b t (c f)`, and back.
+    let v = VideoLatentShape { channels: 3, frames: 2, height: 2, width: 3 };
+    let x = random::normal::<f32>(&v.dims(), None, None, &random::key(0).expect("key")).expect("randn");
+    let t = patchify_video(&x).expect("patchify");
+    assert_eq!(t.shape(), [1, 12, 3]);
+    let at = |a: &Array, i: &[i32]| -> f32 {
+        let mut s = a.clone();
+        for &k in i {
+            s = s.take_axis(Array::from_int(k), 0).expect("take");
+        }
+        s.item_exact::<f32>()
+    };
+    // token (f=1, h=0, w=2) = 1·6 + 0·3 + 2 = 8, channel 2.
+    assert_eq!(at(&t, &[0, 8, 2]), at(&x, &[0, 2, 1, 0, 2]));
+    assert_eq!(unpatchify_video(&t, &v).expect("un").as_slice::<f32>(), x.as_slice::<f32>());
+    let a = AudioLatentShape { channels: 2, frames: 3, mel_bins: 4 };
+    let y = random::normal::<f32>(&a.dims(), None, None, &random::key(1).expect("key")).expect("randn");
+    let ty = patchify_audio(&y).expect("patchify");
+    assert_eq!(ty.shape(), [1, 3, 8]);
+    assert_eq!(at(&ty, &[0, 2, 5]), at(&y, &[0, 1, 2, 1]));
+    assert_eq!(unpatchify_audio(&ty, &a).expect("un").contiguous().expect("c").as_slice::<f32>(), y.as_slice::<f32>());
+}
