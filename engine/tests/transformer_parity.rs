@@ -306,3 +306,34 @@ fn bf16_compute_stays_close() {
     check(&v, g.get("fwd_video"), 5e-2, "bf16 video velocity");
     check(&a, g.get("fwd_audio"), 5e-2, "bf16 audio velocity");
 }
+
+#[test]
+fn interleaved_rope_rotates_pairs() {
+    // 19B uses split RoPE (covered by every forward above); the interleaved layout is checked against
+    // ltx-core's formula: out = x*cos + rot(x)*sin with rot pairs (-x[2i+1], x[2i]).
+    let g = Goldens::load();
+    let cfg = model().config;
+    let vp = g.vec("video_positions");
+    let spec = rope::RopeSpec {
+        positions: &vp,
+        batch: 1,
+        n_axes: 3,
+        tokens: 12,
+        dim: 16,
+        heads: 2,
+        max_pos: &cfg.positional_embedding_max_pos,
+        theta: cfg.positional_embedding_theta,
+        use_middle: true,
+        double_precision: true,
+        kind: ltx_engine::transformer::config::RopeType::Interleaved,
+    };
+    let r = rope::precompute(&spec, Dtype::Float32).expect("rope");
+    let x: Vec<f32> = (0..2 * 12 * 8).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let got = values(&rope::apply(&Array::from_slice(&x, &[1, 2, 12, 8]), &r).expect("apply"));
+    let (c, s) = (values(&r.cos), values(&r.sin));
+    for i in (0..x.len()).step_by(2) {
+        let want0 = x[i] * c[i] - x[i + 1] * s[i];
+        let want1 = x[i + 1] * c[i + 1] + x[i] * s[i + 1];
+        assert!((got[i] - want0).abs() < 1e-6 && (got[i + 1] - want1).abs() < 1e-6, "pair {i}");
+    }
+}
