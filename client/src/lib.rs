@@ -350,6 +350,7 @@ pub async fn run(cli: Cli) -> Res {
                 );
                 println!("outputs: {}", s.outputs_dir.display());
                 println!("models:  {}", s.models_dir.display());
+                println!("compute: {}", s.compute);
             }
             Ok(EXIT_OK)
         }

@@ -305,6 +305,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         capacity: cfg.queue_size,
         outputs_dir: cfg.outputs_dir.clone(),
         models_dir: cfg.models_dir.clone(),
+        compute: ltx_engine::device::describe(),
     })))
 }
 

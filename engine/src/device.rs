@@ -56,6 +56,13 @@ impl Compute {
     }
 }
 
+/// `<backend> <dtype>, MLX <version>` for status lines, e.g. `cpu f32, MLX 0.32.2`.
+pub fn describe() -> String {
+    let c = Compute::detect();
+    let dtype = if c.dtype == Dtype::Float32 { "f32" } else { "bf16" };
+    format!("{} {dtype}, MLX {}", c.backend, mlx_version())
+}
+
 /// MLX version this binary was built against (from the wheel's headers).
 pub fn mlx_version() -> String {
     let mut s = unsafe { mlx_sys::mlx_string_new() };

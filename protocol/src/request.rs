@@ -297,6 +297,8 @@ pub struct DaemonStatus {
     pub capacity: u32,
     pub outputs_dir: PathBuf,
     pub models_dir: PathBuf,
+    /// Where generation runs: backend, compute dtype and MLX version (e.g. `cuda bf16, MLX 0.32.2`).
+    pub compute: String,
 }
 
 /// Typed errors the daemon reports; `Display` is the message a person reads.

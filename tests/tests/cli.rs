@@ -36,6 +36,8 @@ fn submit_wait_plain_and_json_and_listings() {
     assert_eq!(q["pending"].as_array().unwrap().len(), 0);
     let s: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "status"]).stdout).unwrap();
     assert_eq!(s["pid"].as_u64(), Some(u64::from(d.pid())));
+    // This machine has no GPU: the engine reports MLX's CPU backend computing in f32.
+    assert!(s["compute"].as_str().is_some_and(|c| c.starts_with("cpu f32, MLX 0.32.2")), "{s}");
     let show = d.ctl(&["show", &id.to_string()]);
     assert!(stdout(&show).contains("completed") && stdout(&show).contains("seed 5"), "{show:?}");
     let ps = d.ctl(&["--json", "ps"]);
