@@ -9,13 +9,15 @@ ITERS = int(os.environ.get("LTX_BENCH_ITERS", "10"))
 
 def bench(name, f):
     mx.eval(f())
-    ms = []
+    wall, cpu = [], []
     for _ in range(ITERS):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         mx.eval(f())
-        ms.append((time.perf_counter() - t) * 1e3)
-    ms.sort()
-    print(f"{name} {ms[len(ms) // 2]:.3f}", flush=True)
+        wall.append((time.perf_counter() - t) * 1e3)
+        cpu.append((time.process_time() - c) * 1e3)
+    wall.sort()
+    cpu.sort()
+    print(f"{name} {wall[len(wall) // 2]:.3f} {cpu[len(cpu) // 2]:.3f}", flush=True)
 
 
 mx.set_default_device(mx.cpu)

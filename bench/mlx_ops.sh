@@ -21,8 +21,9 @@ rust=$("$bin")
 py=$(LD_PRELOAD=$preload "$venv/bin/python" bench/mlx_ops.py)
 echo "MLX 0.32.2 CPU, BLAS: $blas, $(nproc) cores, OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}"
 echo
-echo "| operation | Rust (mlx-rs) ms | Python (mlx) ms | Rust / Python |"
-echo "|---|---|---|---|"
-join <(echo "$rust" | sort) <(echo "$py" | sort) | while read -r op r p; do
-  awk -v o="$op" -v r="$r" -v p="$p" 'BEGIN { printf "| %s | %s | %s | %.3f |\n", o, r, p, r / p }'
+echo "| operation | Rust wall ms | Python wall ms | Rust CPU ms | Python CPU ms | Rust / Python (CPU) |"
+echo "|---|---|---|---|---|---|"
+join <(echo "$rust" | sort) <(echo "$py" | sort) | while read -r op rw rc pw pc; do
+  awk -v o="$op" -v rw="$rw" -v rc="$rc" -v pw="$pw" -v pc="$pc" \
+    'BEGIN { printf "| %s | %s | %s | %s | %s | %.3f |\n", o, rw, pw, rc, pc, rc / pc }'
 done

@@ -1,21 +1,34 @@
 //! The MLX operations the engine leans on, timed from Rust. `bench/mlx_ops.sh` runs this beside the same
 //! operations from Python `mlx` on the same wheel and reports the ratio (binding overhead).
-//! Output: one `name median_ms` line per operation (median of `LTX_BENCH_ITERS`, default 10, after warm-up).
+//! Output: one `name median_wall_ms median_cpu_ms` line per operation (median of `LTX_BENCH_ITERS`, default 10,
+//! after warm-up). CPU time (all threads of the process) is the steadier figure on a shared machine.
 use std::time::Instant;
 
 use mlx_rs::{fast, ops, random, Array};
 
+/// Process CPU time in milliseconds (all threads).
+fn cpu_ms() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: plain out-parameter call.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn time(name: &str, iters: usize, f: impl Fn() -> Array) {
     f().eval().expect("warm-up");
-    let mut ms: Vec<f64> = (0..iters)
+    let (wall, cpu): (Vec<f64>, Vec<f64>) = (0..iters)
         .map(|_| {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_ms());
             f().eval().expect("eval");
-            t.elapsed().as_secs_f64() * 1e3
+            (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c)
         })
-        .collect();
-    ms.sort_by(f64::total_cmp);
-    println!("{name} {:.3}", ms[ms.len() / 2]);
+        .unzip();
+    println!("{name} {:.3} {:.3}", median(wall), median(cpu));
 }
 
 fn normal(shape: &[i32]) -> Array {
