@@ -59,10 +59,10 @@ impl Linear {
 
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let w = self.dense_weight(x.dtype())?;
-        let y = ops::matmul(x, w.t())?;
+        // Bias folded into the GEMM (as mlx.nn.Linear does): one pass over the output, not two.
         Ok(match self.bias.as_ref() {
-            Some(b) => y.add(b)?,
-            None => y,
+            Some(b) => ops::addmm(b, x, w.t(), None, None)?,
+            None => ops::matmul(x, w.t())?,
         })
     }
 }
