@@ -54,16 +54,9 @@ fn param_bytes<M: ModuleParameters + ?Sized>(m: &M) -> u64 {
     m.parameters().flatten().values().map(|a| a.nbytes() as u64).sum()
 }
 
-/// `LtxModel::from_checkpoint` for the single-file checkpoint: the embeddings connectors under the
-/// same prefix belong to the text encoder, so they are left out here.
+/// The transformer of a single-file checkpoint (its text connectors are left to the prompt encoder).
 pub fn load_transformer(path: &std::path::Path, dtype: mlx_rs::Dtype) -> crate::transformer::Result<LtxModel> {
-    use crate::transformer::{model::read_checkpoint, model::CHECKPOINT_PREFIX, TransformerConfig};
-    let (config, mut tensors) = read_checkpoint(path, CHECKPOINT_PREFIX)?;
-    tensors
-        .retain(|k, _| !k.starts_with("video_embeddings_connector.") && !k.starts_with("audio_embeddings_connector."));
-    let mut model = LtxModel::new(TransformerConfig::from_metadata_json(&config)?, dtype)?;
-    model.load_weights(tensors, "")?;
-    Ok(model)
+    LtxModel::from_checkpoint(path, dtype)
 }
 
 fn open(path: &std::path::Path) -> Result<Checkpoint, EngineError> {

@@ -16,7 +16,7 @@ pub mod positions;
 pub mod rope;
 
 pub use config::TransformerConfig;
-pub use model::{LoadReport, LtxModel, Modality};
+pub use model::{LtxModel, Modality};
 pub use perturbation::{BlockSet, Perturbations};
 
 /// Errors of the transformer port.
@@ -24,12 +24,10 @@ pub use perturbation::{BlockSet, Perturbations};
 pub enum TransformerError {
     #[error("MLX: {0}")]
     Mlx(#[from] mlx_rs::error::Exception),
-    #[error("reading {path}: {message}")]
-    Io { path: String, message: String },
+    #[error(transparent)]
+    Load(#[from] crate::checkpoint::LoadError),
     #[error("transformer config: {0}")]
     Config(String),
-    #[error("transformer weights do not fit the model:\n{0}")]
-    Weights(LoadReport),
     #[error("invalid input: {0}")]
     Input(String),
 }

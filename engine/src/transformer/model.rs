@@ -1,6 +1,8 @@
 //! The AV transformer (`model.py::LTXModel` + `transformer_args.py` preprocessing + `X0Model`).
 
-use std::{collections::HashMap, fmt, path::Path};
+use std::path::Path;
+
+use crate::checkpoint::{Checkpoint, LoadOptions};
 
 use mlx_rs::{
     fast,
@@ -89,51 +91,6 @@ pub struct LtxModel {
     pub rope_cache: RopeCache,
 }
 
-/// Tensors that did not fit the parameter tree.
-#[derive(Debug, Default, Clone)]
-pub struct LoadReport {
-    pub missing: Vec<String>,
-    pub unexpected: Vec<String>,
-    pub mis_shaped: Vec<(String, Vec<i32>, Vec<i32>)>,
-}
-
-impl LoadReport {
-    pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.unexpected.is_empty() && self.mis_shaped.is_empty()
-    }
-}
-
-impl fmt::Display for LoadReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for k in &self.missing {
-            writeln!(f, "  missing: {k}")?;
-        }
-        for k in &self.unexpected {
-            writeln!(f, "  unexpected: {k}")?;
-        }
-        for (k, want, got) in &self.mis_shaped {
-            writeln!(f, "  wrong shape: {k}: model {want:?}, file {got:?}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Keys a checkpoint may carry beyond the model's tree: FP8 static activation scales (unused here).
-fn ignorable(key: &str) -> bool {
-    key.ends_with(".input_scale")
-}
-
-/// Read a single-file checkpoint (memory-mapped): its `config` metadata JSON and the tensors under
-/// `prefix` (keys without it; F8_E4M3 arrive as uint8).
-pub fn read_checkpoint(path: &Path, prefix: &str) -> Result<(String, HashMap<String, Array>)> {
-    let io = |message: String| TransformerError::Io { path: path.display().to_string(), message };
-    let ckpt = crate::checkpoint::Checkpoint::open(path).map_err(|e| io(e.to_string()))?;
-    let config =
-        ckpt.metadata().get("config").cloned().ok_or_else(|| io("no `config` in the safetensors metadata".into()))?;
-    let tensors = ckpt.tensors_with_prefix(prefix).map_err(|e| io(e.to_string()))?;
-    Ok((config, tensors))
-}
-
 impl LtxModel {
     /// Build the parameter tree for `config` (lazy placeholders; nothing is allocated).
     pub fn new(config: TransformerConfig, dtype: Dtype) -> Result<Self> {
@@ -175,9 +132,12 @@ impl LtxModel {
 
     /// Config from the checkpoint metadata, then the weights under `model.diffusion_model.`.
     pub fn from_checkpoint(path: &Path, dtype: Dtype) -> Result<Self> {
-        let (config, tensors) = read_checkpoint(path, CHECKPOINT_PREFIX)?;
-        let mut model = Self::new(TransformerConfig::from_metadata_json(&config)?, dtype)?;
-        model.load_weights(tensors, "")?;
+        let ck = Checkpoint::open(path)?;
+        let section = ck.config()?.raw("transformer").cloned();
+        let section =
+            section.ok_or_else(|| TransformerError::Config("the checkpoint has no `transformer` config".into()))?;
+        let mut model = Self::new(TransformerConfig::from_value(section)?, dtype)?;
+        model.load(&ck)?;
         Ok(model)
     }
 
@@ -194,44 +154,22 @@ impl LtxModel {
         v
     }
 
-    /// Assign the tensors whose key starts with `prefix`; other keys are not the transformer's.
-    /// Float weights are cast to the compute dtype; FP8 (uint8) weights stay FP8.
-    pub fn load_weights(&mut self, tensors: HashMap<String, Array>, prefix: &str) -> Result<()> {
-        let dtype = self.dtype;
-        let mut report = LoadReport::default();
-        let mut params = self.parameters_mut().flatten();
-        let mut seen = std::collections::HashSet::new();
-        for (key, value) in tensors {
-            let Some(name) = key.strip_prefix(prefix) else {
-                continue;
-            };
-            if ignorable(name) {
-                continue;
-            }
-            let Some(slot) = params.get_mut(name) else {
-                report.unexpected.push(key);
-                continue;
-            };
-            let fp8_ok = value.dtype() == Dtype::Uint8 && name.ends_with(".weight");
-            seen.insert(name.to_string());
-            if slot.shape() != value.shape() {
-                report.mis_shaped.push((key, slot.shape().to_vec(), value.shape().to_vec()));
-                continue;
-            }
-            let value = if fp8_ok || name.ends_with(".weight_scale") { value } else { value.as_dtype(dtype)? };
-            **slot = value;
-        }
-        report.missing = params
-            .keys()
-            .filter(|k| !seen.contains(&***k) && !k.ends_with(".weight_scale"))
-            .map(|k| format!("{prefix}{k}"))
-            .collect();
-        report.missing.sort();
-        report.unexpected.sort();
-        if !report.is_clean() {
-            return Err(TransformerError::Weights(report));
-        }
-        // Materialise now so a bad file fails here, not mid-denoise.
+    /// Fills the tree from the tensors under `model.diffusion_model.` (floats cast to the compute dtype, FP8
+    /// weights kept FP8) and evaluates them, so a bad file fails here and not mid-denoise. The text connectors
+    /// under the same prefix belong to the prompt encoder, FP8 `input_scale`s (static activation scales) are not
+    /// used, and the `weight_scale` slots are only in FP8 files.
+    pub fn load(&mut self, ck: &Checkpoint) -> Result<()> {
+        let options = LoadOptions {
+            dtype: Some(self.dtype),
+            ignore: &|k| {
+                k.ends_with(".input_scale")
+                    || k.starts_with("video_embeddings_connector.")
+                    || k.starts_with("audio_embeddings_connector.")
+            },
+            optional: &|k| k.ends_with(".weight_scale"),
+            ..LoadOptions::default()
+        };
+        ck.load_into(self, CHECKPOINT_PREFIX, &options)?;
         mlx_rs::transforms::eval(self.parameters().flatten().values().copied())?;
         Ok(())
     }
