@@ -224,8 +224,19 @@ fn latent_layout_matches_ltx_core() {
     );
     let ltx2 = AudioLayout { channels: 8, mel_bins: 16, latents_per_second: 25.0 };
     assert_eq!(ltx2.shape(121, 24.0), AudioLatentShape { channels: 8, frames: 126, mel_bins: 16 });
-    assert_eq!(ltx2.shape(1, 50.0).frames, 0, "round(0.5) = 0");
-    assert_eq!(ltx2.shape(3, 50.0).frames, 2, "round(1.5) = 2");
+    // (frames, fps) -> latent frames as ltx-core 1.0.0 computes them.
+    for (frames, fps, want) in [
+        (121, 24, 126),
+        (9, 24, 9),
+        (1, 50, 0),
+        (3, 50, 2),
+        (97, 25, 97),
+        (121, 30, 101),
+        (161, 24, 168),
+        (49, 12, 102),
+    ] {
+        assert_eq!(ltx2.shape(frames, fps as f64).frames, want, "{frames} frames at {fps} fps");
+    }
     assert_eq!(
         VideoLatentShape::from_pixels(128, 121, 512, 768),
         VideoLatentShape { channels: 128, frames: 16, height: 16, width: 24 }
@@ -245,11 +256,53 @@ fn latent_layout_matches_ltx_core() {
     };
     // token (f=1, h=0, w=2) = 1·6 + 0·3 + 2 = 8, channel 2.
     assert_eq!(at(&t, &[0, 8, 2]), at(&x, &[0, 2, 1, 0, 2]));
-    assert_eq!(unpatchify_video(&t, &v).expect("un").as_slice::<f32>(), x.as_slice::<f32>());
+    assert_eq!(unpatchify_video(&t, &v).expect("un").contiguous().expect("c").as_slice::<f32>(), x.as_slice::<f32>());
     let a = AudioLatentShape { channels: 2, frames: 3, mel_bins: 4 };
     let y = random::normal::<f32>(&a.dims(), None, None, &random::key(1).expect("key")).expect("randn");
     let ty = patchify_audio(&y).expect("patchify");
     assert_eq!(ty.shape(), [1, 3, 8]);
     assert_eq!(at(&ty, &[0, 2, 5]), at(&y, &[0, 1, 2, 1]));
     assert_eq!(unpatchify_audio(&ty, &a).expect("un").contiguous().expect("c").as_slice::<f32>(), y.as_slice::<f32>());
+}
+
+/// Goldens from `engine/goldens/pipeline_goldens.py`: ltx-pipelines' two-stage distilled sampling on
+/// the bundled tiny model set with recorded noise and contexts.
+#[test]
+fn two_stage_sampling_matches_ltx_pipelines() {
+    use ltx_engine::pipeline::{
+        distilled::{sample_two_stage, Shapes},
+        latents::Noiser,
+        Components,
+    };
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipeline/goldens.safetensors");
+    let g = Array::load_safetensors(&path).expect("goldens");
+    let (_dir, set) = tiny();
+    let mut c = Components::new(set, Compute::on(Backend::Cpu), 16);
+    let shapes = Shapes {
+        stage1: VideoLatentShape::from_pixels(8, 9, 64, 64),
+        stage2: VideoLatentShape::from_pixels(8, 9, 128, 128),
+        audio: AudioLatentShape { channels: 1, frames: 9, mel_bins: 16 },
+        fps: 24.0,
+    };
+    let noise = ["noise_video_1", "noise_audio_1", "noise_video_2", "noise_audio_2"].map(|k| g[k].clone()).to_vec();
+    let mut noiser = Noiser::given(0, noise);
+    let (video, audio) = sample_two_stage(
+        &mut c,
+        &shapes,
+        (&g["video_context"], &g["audio_context"]),
+        &mut noiser,
+        &mut Recorder::default(),
+        &CancelToken::new(),
+        &mut Vec::new(),
+    )
+    .expect("sample");
+    for (got, want, what) in [(&video, &g["video"], "video"), (&audio, &g["audio"], "audio")] {
+        assert_eq!(got.shape(), want.shape(), "{what}");
+        let got = got.contiguous().expect("contiguous");
+        let (got, want) = (got.as_slice::<f32>().to_vec(), want.as_slice::<f32>());
+        let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let scale = want.iter().map(|v| v.abs()).fold(0f32, f32::max);
+        eprintln!("{what}: max |Δ| {err:.2e} of max |x| {scale:.2}");
+        assert!(err <= 1e-4 * scale.max(1.0), "{what}: max |Δ| {err} vs {scale}");
+    }
 }

@@ -57,6 +57,16 @@ impl Settings {
     }
 }
 
+/// Phase timings in milliseconds.
+struct Laps(Instant);
+
+impl Laps {
+    fn lap(&mut self, name: &str, timings: &mut Vec<(String, u64)>) {
+        timings.push((name.to_string(), self.0.elapsed().as_millis() as u64));
+        self.0 = Instant::now();
+    }
+}
+
 fn state(latent: Array, positions: Vec<f32>) -> LatentState {
     let tokens = latent.shape()[1] as usize;
     LatentState { clean_latent: latent.clone(), latent, denoise_mask: vec![1.0; tokens], positions }
@@ -95,6 +105,62 @@ fn denoise(
     cancel.check()
 }
 
+/// Latent shapes of both stages and the audio, and the frame rate the positions use.
+#[derive(Debug, Clone, Copy)]
+pub struct Shapes {
+    pub stage1: VideoLatentShape,
+    pub stage2: VideoLatentShape,
+    pub audio: AudioLatentShape,
+    pub fps: f32,
+}
+
+/// Stage 1 from pure noise at half resolution (video drawn first, then audio, as the reference
+/// draws them), the ×2 upscale, stage 2 with both latents re-noised to its first sigma. Returns the
+/// unpatchified video (1, C, F', H', W') and audio (1, C, T, M) latents.
+pub fn sample_two_stage(
+    c: &mut Components,
+    shapes: &Shapes,
+    contexts: (&Array, &Array),
+    noiser: &mut Noiser,
+    progress: &mut dyn ProgressSink,
+    cancel: &CancelToken,
+    timings: &mut Vec<(String, u64)>,
+) -> Result<(Array, Array), EngineError> {
+    let mut laps = Laps(Instant::now());
+    let Shapes { stage1, stage2, audio: audio_shape, fps } = *shapes;
+    let channels = stage1.channels as i32;
+    cancel.check()?;
+    let model = c.ensure_transformer(progress)?;
+    let v0 = noiser.randn(&[1, stage1.tokens() as i32, channels]).fail("denoise_failed")?;
+    let a_dims = [1, audio_shape.frames as i32, (audio_shape.channels * audio_shape.mel_bins) as i32];
+    let a0 = noiser.randn(&a_dims).fail("denoise_failed")?;
+    let mut video = state(v0, stage1.positions(fps));
+    let mut audio = state(a0, audio_shape.positions());
+    denoise(model, &DISTILLED_SIGMAS, &mut video, &mut audio, contexts, 1, progress, cancel)?;
+    laps.lap("denoise_stage_1", timings);
+
+    progress.stage(Stage::Upscaling);
+    let latent1 = unpatchify_video(&video.latent, &stage1).fail("upscale_failed")?;
+    let (upsampler, stats) = c.ensure_upsampler(progress)?;
+    let upscaled = upsampler.upsample(&latent1, stats).fail("upscale_failed")?;
+    let upscaled = patchify_video(&upscaled).fail("upscale_failed")?;
+    upscaled.eval().fail("upscale_failed")?;
+    laps.lap("upscale", timings);
+
+    cancel.check()?;
+    let sigma0 = STAGE_2_DISTILLED_SIGMAS[0];
+    let v1 = noiser.noise(&upscaled, sigma0).fail("denoise_failed")?;
+    let a1 = noiser.noise(&audio.latent, sigma0).fail("denoise_failed")?;
+    let mut video = LatentState { clean_latent: upscaled, ..state(v1, stage2.positions(fps)) };
+    let mut audio = LatentState { clean_latent: audio.latent.clone(), ..state(a1, audio_shape.positions()) };
+    let model = c.ensure_transformer(progress)?;
+    denoise(model, &STAGE_2_DISTILLED_SIGMAS, &mut video, &mut audio, contexts, 2, progress, cancel)?;
+    laps.lap("denoise_stage_2", timings);
+    let v = unpatchify_video(&video.latent, &stage2).fail("denoise_failed")?;
+    let a = unpatchify_audio(&audio.latent, &audio_shape).fail("denoise_failed")?;
+    Ok((v, a))
+}
+
 /// Runs the distilled pipeline, writing the MP4 to `output`.
 pub fn generate_distilled(
     c: &mut Components,
@@ -106,11 +172,7 @@ pub fn generate_distilled(
     s.validate()?;
     c.models.check(s.audio)?;
     let mut timings = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |name: &str, timings: &mut Vec<(String, u64)>| {
-        timings.push((name.to_string(), clock.elapsed().as_millis() as u64));
-        clock = Instant::now();
-    };
+    let mut laps = Laps(Instant::now());
     let layouts = c.layouts()?;
     let channels = video_channels(&layouts.vae);
     let (w, h) = (s.width as usize, s.height as usize);
@@ -131,42 +193,15 @@ pub fn generate_distilled(
         c.charge_text(after.saturating_sub(before) as u64);
     }
     let contexts = (encoded.positive.video, encoded.positive.audio);
-    lap("encode_prompt", &mut timings);
+    laps.lap("encode_prompt", &mut timings);
 
-    // Stage 1: pure noise at half resolution (video first, then audio, as the reference draws them).
-    cancel.check()?;
     let mut noiser = Noiser::new(s.seed);
-    let model = c.ensure_transformer(progress)?;
-    let v0 = noiser.randn(&[1, stage1.tokens() as i32, channels as i32]).fail("denoise_failed")?;
-    let a_dims = [1, audio_shape.frames as i32, (audio_shape.channels * audio_shape.mel_bins) as i32];
-    let a0 = noiser.randn(&a_dims).fail("denoise_failed")?;
-    let mut video = state(v0, stage1.positions(fps));
-    let mut audio = state(a0, audio_shape.positions());
-    denoise(model, &DISTILLED_SIGMAS, &mut video, &mut audio, (&contexts.0, &contexts.1), 1, progress, cancel)?;
-    lap("denoise_stage_1", &mut timings);
-
-    // Upscale the video latent ×2.
-    progress.stage(Stage::Upscaling);
-    let latent1 = unpatchify_video(&video.latent, &stage1).fail("upscale_failed")?;
-    let (upsampler, stats) = c.ensure_upsampler(progress)?;
-    let upscaled = upsampler.upsample(&latent1, stats).fail("upscale_failed")?;
-    let upscaled = patchify_video(&upscaled).fail("upscale_failed")?;
-    upscaled.eval().fail("upscale_failed")?;
-    lap("upscale", &mut timings);
-
-    // Stage 2: both latents re-noised to the first refinement sigma.
-    cancel.check()?;
-    let sigma0 = STAGE_2_DISTILLED_SIGMAS[0];
-    let v1 = noiser.noise(&upscaled, sigma0).fail("denoise_failed")?;
-    let a1 = noiser.noise(&audio.latent, sigma0).fail("denoise_failed")?;
-    let mut video = LatentState { clean_latent: upscaled, ..state(v1, stage2.positions(fps)) };
-    let mut audio = LatentState { clean_latent: audio.latent.clone(), ..state(a1, audio_shape.positions()) };
-    let model = c.ensure_transformer(progress)?;
-    denoise(model, &STAGE_2_DISTILLED_SIGMAS, &mut video, &mut audio, (&contexts.0, &contexts.1), 2, progress, cancel)?;
-    lap("denoise_stage_2", &mut timings);
+    let shapes = Shapes { stage1, stage2, audio: audio_shape, fps };
+    let (latent, audio_latent) =
+        sample_two_stage(c, &shapes, (&contexts.0, &contexts.1), &mut noiser, progress, cancel, &mut timings)?;
+    laps.0 = Instant::now();
 
     // Video decode, streamed into the H.264 encoder chunk by chunk.
-    let latent = unpatchify_video(&video.latent, &stage2).fail("decode_failed")?;
     let decode_seed = noiser.next_seed();
     let base_channels = layouts.vae.decoder_base_channels;
     let bytes = if c.compute.dtype == mlx_rs::Dtype::Float32 { 4 } else { 2 };
@@ -183,23 +218,21 @@ pub fn generate_distilled(
         Some(tiling) => tiled_decode(decoder, &latent, &tiling, &options, push).fail("decode_failed")?,
         None => push(decoder.forward(&latent, &options).fail("decode_failed")?).fail("decode_failed")?,
     }
-    lap("decode_video", &mut timings);
+    laps.lap("decode_video", &mut timings);
     cancel.check()?;
 
     // Audio.
     let audio_out = if s.audio {
-        let tokens = audio.latent;
         let (decoder, vocoder) = c.ensure_audio(progress)?;
         progress.stage(Stage::DecodingAudio);
-        let latent = unpatchify_audio(&tokens, &audio_shape).fail("decode_failed")?;
-        let wave = decode_audio(&latent, decoder, vocoder).fail("decode_failed")?;
+        let wave = decode_audio(&audio_latent, decoder, vocoder).fail("decode_failed")?;
         let channels = wave.shape()[1] as usize;
         let samples = wave.try_as_slice::<f32>().map_err(|e| EngineError::Failed {
             code: "decode_failed".into(),
             message: format!("waveform not readable: {e:?}"),
         })?;
         let a = Audio::from_planar(samples, channels, vocoder.sample_rate).fail("decode_failed")?;
-        lap("decode_audio", &mut timings);
+        laps.lap("decode_audio", &mut timings);
         Some(a)
     } else {
         None
@@ -208,6 +241,6 @@ pub fn generate_distilled(
     cancel.check()?;
     progress.stage(Stage::WritingFile);
     writer.finish(output, audio_out.as_ref()).fail("encode_failed")?;
-    lap("write_file", &mut timings);
+    laps.lap("write_file", &mut timings);
     Ok(GenerationOutput { timings })
 }

@@ -132,11 +132,17 @@ pub fn unpatchify_audio(tokens: &Array, shape: &AudioLatentShape) -> Result<Arra
 pub struct Noiser {
     seed: u64,
     draws: u64,
+    given: std::collections::VecDeque<Array>,
 }
 
 impl Noiser {
     pub fn new(seed: u64) -> Self {
-        Self { seed, draws: 0 }
+        Self { seed, draws: 0, given: Default::default() }
+    }
+
+    /// Hands out `noise` in order before drawing (parity tests against the reference's noise).
+    pub fn given(seed: u64, noise: Vec<Array>) -> Self {
+        Self { given: noise.into(), ..Self::new(seed) }
     }
 
     /// A seed for a consumer with its own generator (the VAE decode noise).
@@ -148,6 +154,13 @@ impl Noiser {
 
     /// Standard normal f32 noise of `shape`.
     pub fn randn(&mut self, shape: &[i32]) -> Result<Array> {
+        if let Some(noise) = self.given.pop_front() {
+            if noise.shape() != shape {
+                let msg = format!("given noise {:?} for a draw of {shape:?}", noise.shape());
+                return Err(crate::transformer::TransformerError::Input(msg));
+            }
+            return Ok(noise.as_dtype(Dtype::Float32)?);
+        }
         let key = random::key(self.next_seed())?;
         Ok(random::normal::<f32>(shape, None, None, &key)?)
     }
