@@ -1,6 +1,6 @@
-//! Logs: stderr (captured by launchd/systemd), a daily-rotated file in the log dir, and the journal when
-//! running under systemd (`JOURNAL_STREAM` set). On macOS the unified log receives stderr via launchd's
-//! `StandardErrorPath`; a native os_log layer is not wired in (it needs C code that cannot be checked here).
+//! Logs: stderr (captured by launchd/systemd), a daily-rotated file in the log dir, the journal when running
+//! under systemd (`JOURNAL_STREAM` set), and on macOS the unified log (os_log, subsystem `com.ltx.ltxd`:
+//! `log stream --predicate 'subsystem == "com.ltx.ltxd"'`).
 use std::io::IsTerminal;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{fmt, EnvFilter};
@@ -32,10 +32,14 @@ pub fn init(log_dir: &std::path::Path) -> Guard {
         .map(|l| l.with_filter(filter()));
     #[cfg(not(target_os = "linux"))]
     let journal: Option<tracing_subscriber::layer::Identity> = None;
+    #[cfg(target_os = "macos")]
+    let oslog = Some(tracing_oslog::OsLogger::new("com.ltx.ltxd", "daemon").with_filter(filter()));
+    #[cfg(not(target_os = "macos"))]
+    let oslog: Option<tracing_subscriber::layer::Identity> = None;
     // Under systemd stderr already goes to the journal: log there once.
     let stderr = journal.is_none().then(|| {
         fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter())
     });
-    let _ = tracing_subscriber::registry().with(file).with(journal).with(stderr).try_init();
+    let _ = tracing_subscriber::registry().with(file).with(journal).with(oslog).with(stderr).try_init();
     Guard(guard)
 }
