@@ -139,6 +139,17 @@ fn same_request_and_seed_give_identical_bytes() {
     assert_eq!(bytes[0], bytes[1], "same pipeline, same seed");
     assert_eq!(bytes[0], bytes[2], "fresh pipeline, same seed");
     assert_ne!(bytes[0], bytes[3], "another seed");
+
+    // The FP8 variant: its own checkpoint, swapped in for the bf16 one, reproducible too.
+    let fp8 = GenerationRequest { variant: ModelVariant::DistilledFp8, ..r.clone() };
+    let out: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("fp8-{i}.mp4"))).collect();
+    run(&mut warm, &fp8, 42, &out[0], &mut Recorder::default()).expect("fp8");
+    assert!(warm.components().iter().all(|c| c.variant == ModelVariant::DistilledFp8));
+    run(&mut warm, &fp8, 42, &out[1], &mut Recorder::default()).expect("fp8 again");
+    assert_eq!(probe(&out[0]), ["video,24/1,9", "audio,0/0,9"]);
+    let (a, b) = (std::fs::read(&out[0]).expect("read"), std::fs::read(&out[1]).expect("read"));
+    assert_eq!(a, b);
+    assert_ne!(a, bytes[0], "fp8 weights differ from the f32 ones");
 }
 
 #[test]
@@ -205,7 +216,9 @@ fn load_makes_every_component_resident() {
 
 #[test]
 fn tiny_bundle_is_deterministic_and_self_consistent() {
-    assert_eq!(tiny_checkpoint().expect("a"), tiny_checkpoint().expect("b"));
+    for v in [ModelVariant::Distilled, ModelVariant::DistilledFp8] {
+        assert_eq!(tiny_checkpoint(v).expect("a"), tiny_checkpoint(v).expect("b"));
+    }
     let (_dir, set) = tiny();
     let ck = ltx_engine::Checkpoint::open(&set.transformer).expect("open");
     let config = ck.config().expect("config");

@@ -15,6 +15,8 @@ use serde_json::Value;
 use super::models::{ModelSet, GEMMA_DIR, UPSCALER_FILE};
 
 const TRANSFORMER: &[u8] = include_bytes!("../../tests/fixtures/transformer/tiny_av.safetensors");
+/// The same transformer with its block linears in FP8 E4M3 + `weight_scale` (the distilled-fp8 variant).
+const TRANSFORMER_FP8: &[u8] = include_bytes!("../../tests/fixtures/transformer/tiny_av_fp8.safetensors");
 const TEXT: &[u8] = include_bytes!("../../tests/fixtures/text/tiny_ltx_text.safetensors");
 const VAE: &[u8] = include_bytes!("../../tests/fixtures/video_vae/tiny_vae.safetensors");
 const AUDIO: &[u8] = include_bytes!("../../tests/fixtures/audio_vae/tiny_audio.safetensors");
@@ -70,6 +72,10 @@ fn bytes(values: &[f32]) -> Vec<u8> {
 
 /// Widens the transformer's audio input/output to `features`.
 fn widen_audio(name: &str, t: &mut Owned, features: usize) -> std::io::Result<()> {
+    let widened = ["audio_patchify_proj.weight", "audio_proj_out.weight", "audio_proj_out.bias"];
+    if !widened.iter().any(|w| name.ends_with(w)) {
+        return Ok(());
+    }
     let (dtype, shape, data) = t;
     if *dtype != Dtype::F32 {
         return Err(io(format!("{name}: expected f32")));
@@ -94,10 +100,12 @@ fn widen_audio(name: &str, t: &mut Owned, features: usize) -> std::io::Result<()
     Ok(())
 }
 
-/// The combined single-file checkpoint: safetensors bytes.
-pub fn tiny_checkpoint() -> std::io::Result<Vec<u8>> {
+/// The combined single-file checkpoint of `variant` (distilled, or distilled-fp8; dev has no tiny
+/// weights of its own and gets the distilled ones): safetensors bytes.
+pub fn tiny_checkpoint(variant: ModelVariant) -> std::io::Result<Vec<u8>> {
+    let transformer = if variant == ModelVariant::DistilledFp8 { TRANSFORMER_FP8 } else { TRANSFORMER };
     let mut tensors = Vec::new();
-    tensors_of(TRANSFORMER, &mut tensors)?;
+    tensors_of(transformer, &mut tensors)?;
     for (name, t) in tensors.iter_mut() {
         widen_audio(name, t, TINY_AUDIO_FEATURES)?;
     }
@@ -108,7 +116,7 @@ pub fn tiny_checkpoint() -> std::io::Result<Vec<u8>> {
     tensors.dedup_by(|a, b| a.0 == b.0);
 
     let mut config = serde_json::Map::new();
-    for part in [TRANSFORMER, VAE, AUDIO] {
+    for part in [transformer, VAE, AUDIO] {
         config.extend(config_of(part)?);
     }
     let transformer =
@@ -127,7 +135,8 @@ pub fn tiny_checkpoint() -> std::io::Result<Vec<u8>> {
     safetensors::serialize(views, Some(metadata)).map_err(io)
 }
 
-/// Writes the tiny model set into `dir` (created if needed) and returns its [`ModelSet`].
+/// Writes the tiny model set into `dir` (created if needed): the distilled and distilled-fp8
+/// checkpoints, Gemma, the upscaler. Returns the distilled variant's [`ModelSet`].
 pub fn bundle_tiny(dir: &Path) -> std::io::Result<ModelSet> {
     let set = ModelSet::in_dir(dir, ModelVariant::Distilled);
     std::fs::create_dir_all(dir.join(GEMMA_DIR))?;
@@ -135,6 +144,8 @@ pub fn bundle_tiny(dir: &Path) -> std::io::Result<ModelSet> {
         std::fs::write(dir.join(GEMMA_DIR).join(name), data)?;
     }
     std::fs::write(dir.join(UPSCALER_FILE), UPSCALER)?;
-    std::fs::write(&set.transformer, tiny_checkpoint()?)?;
+    for variant in [ModelVariant::Distilled, ModelVariant::DistilledFp8] {
+        std::fs::write(dir.join(variant.checkpoint()), tiny_checkpoint(variant)?)?;
+    }
     Ok(set)
 }
