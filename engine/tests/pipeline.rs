@@ -199,7 +199,34 @@ fn invalid_sizes_are_refused_before_loading() {
         let err = run(&mut p, &r, 1, &out, &mut Recorder::default()).unwrap_err();
         assert_eq!(err.code(), "invalid_request", "{err}");
     }
+    let dev = GenerationRequest { variant: ModelVariant::Dev, ..request(true) };
+    assert_eq!(run(&mut p, &dev, 1, &out, &mut Recorder::default()).unwrap_err().code(), "unsupported");
     assert!(p.components().is_empty());
+}
+
+#[test]
+fn ltx_generate_bundles_and_generates() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let exe = env!("CARGO_BIN_EXE_ltx-generate");
+    let models = dir.path().join("models");
+    let ok = Command::new(exe).arg("bundle-tiny").arg(&models).output().expect("bundle-tiny");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let out = dir.path().join("g.mp4");
+    let status = Command::new(exe)
+        .args(["--prompt", "waves", "--width", "64", "--height", "128", "--frames", "17", "--fps", "25", "--seed", "3"])
+        .arg("--models")
+        .arg(&models)
+        .arg("--out")
+        .arg(&out)
+        .arg("--no-audio")
+        .env("LTX_DEVICE", "cpu")
+        .output()
+        .expect("generate");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert_eq!(probe(&out), ["video,25/1,17"]);
+    let bad = Command::new(exe).args(["--models", "/nonexistent", "--prompt", "x"]).output().expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent/ltx-2-19b-distilled.safetensors"));
 }
 
 #[test]

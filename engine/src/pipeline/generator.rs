@@ -99,6 +99,12 @@ impl Generator for Pipeline {
                 ),
             });
         }
+        if r.variant == ModelVariant::Dev {
+            return Err(EngineError::Failed {
+                code: "unsupported".into(),
+                message: "the distilled pipeline runs the distilled or distilled-fp8 variant, not dev".into(),
+            });
+        }
         let settings = Settings {
             prompt: r.prompt.clone(),
             width: r.width,
