@@ -346,3 +346,19 @@ fn two_stage_sampling_matches_ltx_pipelines() {
         assert!(err <= 1e-4 * scale.max(1.0), "{what}: max |Δ| {err} vs {scale}");
     }
 }
+
+#[test]
+fn low_memory_plan_gives_the_same_bytes_and_tiled_decode_streams_every_frame() {
+    let (dir, _) = tiny();
+    let r = request(true);
+    let files: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("lm-{i}.mp4"))).collect();
+    run(&mut pipeline(dir.path()), &r, 5, &files[0], &mut Recorder::default()).expect("normal");
+    let mut low = pipeline(dir.path()).with_low_memory(true);
+    run(&mut low, &r, 5, &files[1], &mut Recorder::default()).expect("low memory");
+    assert_eq!(std::fs::read(&files[0]).expect("a"), std::fs::read(&files[1]).expect("b"));
+    let names: Vec<String> = low.components().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["audio_decoder", "text_encoder", "video_decoder", "vocoder"], "denoisers dropped");
+    let mut tiled = pipeline(dir.path()).with_decode_budget(Some(1));
+    run(&mut tiled, &r, 5, &files[2], &mut Recorder::default()).expect("tiled");
+    assert_eq!(probe(&files[2]), ["video,24/1,9", "audio,0/0,9"]);
+}

@@ -40,6 +40,11 @@ pub struct Components {
     pub compute: Compute,
     /// Prompt token length (1024 for LTX-2).
     pub max_length: usize,
+    /// Low-memory plan: Gemma is dropped after each encode, the transformer and upscaler before the
+    /// decoders run (the next job loads them again).
+    pub low_memory: bool,
+    /// Decode budget in bytes for the tiling choice; `None`: half the memory the system has free.
+    pub decode_budget: Option<usize>,
     pub text: Option<PromptEncoder>,
     pub transformer: Option<LtxModel>,
     pub upsampler: Option<(LatentUpsampler, PerChannelStatistics)>,
@@ -69,6 +74,8 @@ impl Components {
             models,
             compute,
             max_length,
+            low_memory: false,
+            decode_budget: None,
             text: None,
             transformer: None,
             upsampler: None,
@@ -114,10 +121,11 @@ impl Components {
 
     pub fn ensure_text(&mut self, progress: &mut dyn ProgressSink) -> Result<&mut PromptEncoder, EngineError> {
         if self.text.is_none() {
-            let (models, compute, max_length) = (&self.models, self.compute, self.max_length);
+            let (models, compute, max_length, low_memory) =
+                (&self.models, self.compute, self.max_length, self.low_memory);
             let enc = Self::charge(&mut self.bytes, TEXT_ENCODER, progress, || {
                 let ltx = open(&models.transformer)?;
-                let options = EncoderOptions { max_length, ..EncoderOptions::on(compute) };
+                let options = EncoderOptions { max_length, keep_loaded: !low_memory, ..EncoderOptions::on(compute) };
                 Ok((PromptEncoder::load(&models.text_encoder, &ltx, options).fail("load_failed")?, 0))
             })?;
             self.text = Some(enc);
@@ -128,10 +136,22 @@ impl Components {
     /// After an encode: Gemma loads on the first prompt, so charge what it took then (at least its
     /// weights' size on disk: MLX's counters are process-wide, other threads' frees can hide it).
     pub fn charge_text(&mut self, measured: u64) {
+        if self.text.as_ref().is_some_and(|t| !t.gemma_loaded()) {
+            return;
+        }
         let on_disk: u64 = crate::text::gemma::shard_files(&self.models.text_encoder)
             .map(|files| files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum())
             .unwrap_or(0);
         *self.bytes.entry(TEXT_ENCODER).or_default() += measured.max(on_disk);
+    }
+
+    /// Low-memory plan: frees the transformer and the upscaler (before decoding).
+    pub fn drop_denoisers(&mut self) {
+        self.transformer = None;
+        self.upsampler = None;
+        self.bytes.remove(TRANSFORMER);
+        self.bytes.remove(UPSCALER);
+        let _ = mlx_rs::memory::clear_cache();
     }
 
     pub fn ensure_transformer(&mut self, progress: &mut dyn ProgressSink) -> Result<&LtxModel, EngineError> {

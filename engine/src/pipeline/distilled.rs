@@ -205,6 +205,13 @@ pub fn generate_distilled(
     let decode_seed = noiser.next_seed();
     let base_channels = layouts.vae.decoder_base_channels;
     let bytes = if c.compute.dtype == mlx_rs::Dtype::Float32 { 4 } else { 2 };
+    let tiling = match c.decode_budget {
+        Some(budget) => TilingConfig::for_budget(latent.shape(), base_channels, bytes, budget),
+        None => TilingConfig::for_available_memory(latent.shape(), base_channels, bytes),
+    };
+    if c.low_memory {
+        c.drop_denoisers();
+    }
     let decoder = c.ensure_video_decoder(progress)?;
     progress.stage(Stage::DecodingVideo);
     let mut writer = Mp4Writer::new(VideoSettings { width: s.width, height: s.height, fps: s.fps, bitrate: None })
@@ -214,7 +221,7 @@ pub fn generate_distilled(
         let rgb = to_rgb24(&frames)?;
         writer.push_frames(&rgb).map_err(|e| crate::video_vae::VaeError::Input(e.to_string()))
     };
-    match TilingConfig::for_available_memory(latent.shape(), base_channels, bytes) {
+    match tiling {
         Some(tiling) => tiled_decode(decoder, &latent, &tiling, &options, push).fail("decode_failed")?,
         None => push(decoder.forward(&latent, &options).fail("decode_failed")?).fail("decode_failed")?,
     }

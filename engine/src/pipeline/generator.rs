@@ -27,6 +27,8 @@ pub struct Pipeline {
     source: ModelSource,
     compute: Compute,
     max_length: usize,
+    low_memory: bool,
+    decode_budget: Option<usize>,
     loaded: Option<Components>,
 }
 
@@ -44,7 +46,7 @@ impl ProgressSink for Quiet {
 
 impl Pipeline {
     pub fn new(source: ModelSource, compute: Compute) -> Self {
-        Self { source, compute, max_length: 1024, loaded: None }
+        Self { source, compute, max_length: 1024, low_memory: false, decode_budget: None, loaded: None }
     }
 
     /// A models directory in the standard layout.
@@ -55,6 +57,18 @@ impl Pipeline {
     /// Prompt token length (1024, LTX-2's; smaller only for tests).
     pub fn with_max_length(mut self, max_length: usize) -> Self {
         self.max_length = max_length;
+        self
+    }
+
+    /// Low-memory plan (Gemma dropped after encoding, transformer + upscaler before decoding).
+    pub fn with_low_memory(mut self, low_memory: bool) -> Self {
+        self.low_memory = low_memory;
+        self
+    }
+
+    /// A fixed decode memory budget for the tiling choice (default: half the free memory).
+    pub fn with_decode_budget(mut self, bytes: Option<usize>) -> Self {
+        self.decode_budget = bytes;
         self
     }
 
@@ -75,7 +89,10 @@ impl Pipeline {
         }
         if self.loaded.is_none() {
             let models = self.models(variant)?;
-            self.loaded = Some(Components::new(models, self.compute, self.max_length));
+            let mut c = Components::new(models, self.compute, self.max_length);
+            c.low_memory = self.low_memory;
+            c.decode_budget = self.decode_budget;
+            self.loaded = Some(c);
         }
         self.loaded.as_mut().ok_or_else(|| unreachable!())
     }
