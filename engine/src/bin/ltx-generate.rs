@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ltx-generate --models DIR --prompt TEXT [--width 768] [--height 512] [--frames 121] [--fps 24]
-//!              [--seed 0] [--out out.mp4] [--no-audio]
+//!              [--seed 0] [--out out.mp4] [--no-audio] [--variant distilled|distilled-fp8] [--low-memory]
 //! ltx-generate bundle-tiny DIR
 //! ```
 use std::{path::PathBuf, process::ExitCode, time::Instant};
@@ -12,11 +12,11 @@ use ltx_engine::{
     pipeline::{tiny::bundle_tiny, Pipeline},
     Compute,
 };
-use ltx_protocol::{GenerationRequest, Stage};
+use ltx_protocol::{GenerationRequest, ModelVariant, Stage};
 
 const USAGE: &str =
     "usage:\n  ltx-generate --models DIR --prompt TEXT [--width W] [--height H] [--frames N] [--fps F] \
-                     [--seed S] [--out FILE.mp4] [--no-audio]\n  ltx-generate bundle-tiny DIR";
+                     [--seed S] [--out FILE.mp4] [--no-audio] [--variant distilled|distilled-fp8] [--low-memory]\n  ltx-generate bundle-tiny DIR";
 
 struct Printer;
 
@@ -41,7 +41,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
         return Ok(());
     }
     let mut request = GenerationRequest::new("");
-    let (mut models, mut seed, mut out) = (None, 0u64, PathBuf::from("out.mp4"));
+    let (mut models, mut seed, mut out, mut low_memory) = (None, 0u64, PathBuf::from("out.mp4"), false);
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
@@ -56,13 +56,21 @@ fn run(args: Vec<String>) -> Result<(), String> {
             "--seed" => seed = num(value()?)?,
             "--out" => out = PathBuf::from(value()?),
             "--no-audio" => request.audio = false,
+            "--variant" => {
+                let v = value()?;
+                request.variant = ModelVariant::ALL
+                    .into_iter()
+                    .find(|m| m.name() == v)
+                    .ok_or_else(|| format!("unknown variant {v} (distilled, distilled-fp8)"))?;
+            }
+            "--low-memory" => low_memory = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
     let models = models.ok_or_else(|| format!("--models is required\n{USAGE}"))?;
     let compute = Compute::detect();
-    let mut pipeline = Pipeline::from_dir(models, compute);
+    let mut pipeline = Pipeline::from_dir(models, compute).with_low_memory(low_memory);
     let job = Job { id: 1, request: &request, seed, output: &out };
     let start = Instant::now();
     let result = pipeline.generate(&job, &mut Printer, &CancelToken::new()).map_err(|e| e.to_string())?;
