@@ -234,7 +234,7 @@ async fn load_ps_keep_alive_unload() {
 
 #[tokio::test]
 async fn shipped_engine_fails_with_model_not_installed() {
-    let opts = Opts { env: vec![("LTX_TEST_ENGINE".into(), "none".into())], ..Opts::default() };
+    let opts = Opts { env: vec![("LTX_TEST_ENGINE".into(), "shipped".into())], ..Opts::default() };
     let d = Daemon::with(bins!(), opts);
     let mut c = d.client().await;
     let mut r = req("a cat");
