@@ -68,9 +68,19 @@ fn request(audio: bool) -> GenerationRequest {
 }
 
 fn run(p: &mut Pipeline, r: &GenerationRequest, seed: u64, out: &Path, sink: &mut Recorder) -> Result<(), EngineError> {
+    generate(p, r, seed, out, sink).map(|_| ())
+}
+
+fn generate(
+    p: &mut Pipeline,
+    r: &GenerationRequest,
+    seed: u64,
+    out: &Path,
+    sink: &mut Recorder,
+) -> Result<Vec<String>, EngineError> {
     let cancel = sink.cancel_at.as_ref().map(|c| c.2.clone()).unwrap_or_default();
     let job = Job { id: 1, request: r, seed, output: out };
-    p.generate(&job, sink, &cancel).map(|_| ())
+    p.generate(&job, sink, &cancel).map(|o| o.timings.into_iter().map(|t| t.0).collect())
 }
 
 /// `ffprobe` stream lines `codec_type,nb_frames,r_frame_rate`.
@@ -105,8 +115,9 @@ fn tiny_generation_writes_a_playable_mp4_with_audio() {
     let out = dir.path().join("a.mp4");
     let mut sink = Recorder::default();
     let start = Instant::now();
-    run(&mut p, &request(true), 7, &out, &mut sink).expect("generate");
+    let timings = generate(&mut p, &request(true), 7, &out, &mut sink).expect("generate");
     eprintln!("tiny 128x128x9 generation with audio: {:.2} s", start.elapsed().as_secs_f64());
+    assert!(timings.contains(&"encode_prompt".to_string()), "{timings:?}");
     assert_eq!(probe(&out), ["video,24/1,9", "audio,0/0,9"]);
     assert_eq!(sink.events, expected_events(true));
     let components = p.components();
@@ -116,7 +127,8 @@ fn tiny_generation_writes_a_playable_mp4_with_audio() {
 
     // Warm: nothing loads again; the audio switch drops the audio stream and its stage.
     let mut sink = Recorder::default();
-    run(&mut p, &request(false), 7, &out, &mut sink).expect("generate");
+    let timings = generate(&mut p, &request(false), 7, &out, &mut sink).expect("generate");
+    assert!(timings.contains(&"encode_prompt_cached".to_string()), "same prompt: a cache hit, {timings:?}");
     assert_eq!(probe(&out), ["video,24/1,9"]);
     let cold = expected_events(false);
     let warm: Vec<String> = cold.into_iter().filter(|e| !e.starts_with("loading")).collect();

@@ -193,7 +193,8 @@ pub fn generate_distilled(
         c.charge_text(after.saturating_sub(before) as u64);
     }
     let contexts = (encoded.positive.video, encoded.positive.audio);
-    laps.lap("encode_prompt", &mut timings);
+    // A prompt-cache hit (Gemma did not run) shows in the job's timings.
+    laps.lap(if encoded.cache_hit { "encode_prompt_cached" } else { "encode_prompt" }, &mut timings);
 
     let mut noiser = Noiser::new(s.seed);
     let shapes = Shapes { stage1, stage2, audio: audio_shape, fps };
