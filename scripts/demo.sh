@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 # shellcheck disable=SC1091
 . ./scripts/env.sh
-cargo build --release --locked -p ltxd -p ltx-client -p ltx-engine --bin ltx-generate
+cargo build --release --locked -p ltxd -p ltx-client -p ltx-engine --bins
 bin=$PWD/target/release
 demo=${LTX_DEMO_DIR:-$(mktemp -d /tmp/ltx-demo.XXXXXX)}
 mkdir -p "$demo"
