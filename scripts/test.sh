@@ -13,6 +13,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # macOS-only code paths (socket/service/log paths, launchctl commands) type-check here: crates without C code.
 rustup target add aarch64-apple-darwin
 cargo check --locked --target aarch64-apple-darwin -p ltx-protocol -p ltx-client
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
 # The NVIDIA build path: the engine compiles and links against the MLX CUDA wheel (no GPU needed).
 [ -n "${LTX_SKIP_CUDA_LINK:-}" ] || ./scripts/check-cuda-link.sh
+
+# One closing line for the whole run (cargo prints one summary per test binary, doc-tests last).
+sum() { grep '^test result:' "$log" | grep -Eo "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
+echo "tests: $(sum passed) passed, $(sum failed) failed, $(sum ignored) skipped"
