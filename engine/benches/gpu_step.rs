@@ -7,7 +7,7 @@
 //! (1,S,caption_channels) and `sigma` (scalar); metadata `cases` lists the names. For each case the
 //! model runs twice as warm-up, then `iters` (default 5) timed forwards, each evaluated to completion;
 //! the last outputs go to `outputs` as `<name>.video` / `<name>.audio`. One JSON line per case on stdout:
-//! median/min/max seconds and MLX peak memory. `bench/gpu/run.sh` drives it against ltx-core on a GPU.
+//! median/min/max seconds, MLX peak memory, and the medians of the preprocessing alone and with one block. `bench/gpu/run.sh` drives it against ltx-core on a GPU.
 use std::{collections::HashMap, path::Path, time::Instant};
 
 use ltx_engine::{
@@ -59,6 +59,12 @@ fn main() -> Result<(), Error> {
             mlx_rs::transforms::eval([&v, &a])?;
             Ok((v, a))
         };
+        // Where the time goes: the preprocessing alone (0 blocks) and with one block, each evaluated.
+        let blocks = |n: usize| -> Result<(), Error> {
+            let (v, a) = model.forward_blocks(&video, &audio, &Perturbations::none(), n)?;
+            mlx_rs::transforms::eval([&v, &a])?;
+            Ok(())
+        };
         reset_peak();
         for _ in 0..2 {
             step()?;
@@ -70,10 +76,22 @@ fn main() -> Result<(), Error> {
             last = Some(step()?);
             times.push(t.elapsed().as_secs_f64());
         }
-        times.sort_by(f64::total_cmp);
         let peak = MemoryReport::now().mlx_peak as f64 / (1u64 << 30) as f64;
+        let median_of = |f: &dyn Fn() -> Result<(), Error>| -> Result<f64, Error> {
+            f()?;
+            let mut t: Vec<f64> = (0..iters.max(1))
+                .map(|_| {
+                    let s = Instant::now();
+                    f().map(|_| s.elapsed().as_secs_f64())
+                })
+                .collect::<Result<_, _>>()?;
+            t.sort_by(f64::total_cmp);
+            Ok(t[t.len() / 2])
+        };
+        let (prepare, one_block) = (median_of(&|| blocks(0))?, median_of(&|| blocks(1))?);
+        times.sort_by(f64::total_cmp);
         println!(
-            "{{\"case\":\"{case}\",\"backend\":\"{}\",\"median_s\":{:.4},\"min_s\":{:.4},\"max_s\":{:.4},\"peak_gib\":{peak:.2}}}",
+            "{{\"case\":\"{case}\",\"backend\":\"{}\",\"median_s\":{:.4},\"min_s\":{:.4},\"max_s\":{:.4},\"peak_gib\":{peak:.2},\"prepare_s\":{prepare:.4},\"prepare_and_one_block_s\":{one_block:.4}}}",
             compute.backend,
             times[times.len() / 2],
             times[0],
