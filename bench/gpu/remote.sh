@@ -17,4 +17,16 @@ export PYTHONPATH=$P/site LD_LIBRARY_PATH=$rt/mlx/lib PYTHONUNBUFFERED=1
 chmod +x .gpu/b/gpu_step
 if ldd .gpu/b/gpu_step | grep 'not found'; then exit 1; fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+# 1. The engine's test suites on the GPU backend (MLX's default device here), when prepare.sh packed them. Their
+#    fixtures are found through the build-time manifest path, which points at this checkout.
+if [ -d "$P/tests" ]; then
+  root=$(cat "$P/tests/ROOT")
+  mkdir -p "$(dirname "$root")" && ln -sfn "$PWD" "$root"
+  for t in "$P"/tests/*-*; do
+    chmod +x "$t"
+    echo "== $(basename "$t")"
+    "$t" --test-threads=1 2>&1 | grep -E '^test |test result' || true
+  done | tee "$OUT/tests.txt"
+fi
+# 2. The full-size step, engine vs ltx-core.
 python3 bench/gpu/step.py .gpu/b/gpu_step "$P/work" "${ITERS:-5}" | tee "$OUT/report.json"
