@@ -5,8 +5,8 @@
 //! once into their own buffer (and release the mapping's pages). Nothing is read into a Rust `Vec` first.
 //! The mapping is private copy-on-write, so a donated buffer written by MLX never reaches the file.
 //!
-//! `F8_E4M3` tensors stay FP8 bytes (MLX `uint8`) next to their `weight_scale`; [`Fp8Weight`] decodes
-//! them with MLX's fp8 op where they are used.
+//! `F8_E4M3` tensors stay FP8 bytes (MLX `uint8`) next to their `weight_scale`; the layers that use them
+//! decode them with MLX's fp8 op (`transformer::linear::Linear`).
 //!
 //! Single-file LTX-2 checkpoints hold several components under key prefixes (see [`prefix`]);
 //! [`Checkpoint::load_into`] fills an mlx-rs module whose parameter tree mirrors the keys below a prefix,
@@ -270,29 +270,6 @@ impl fmt::Display for LoadReport {
             "with the wrong shape",
             self.misshaped.iter().map(|(k, got, want)| format!("{k}: file {got:?}, model {want:?}")).collect(),
         )
-    }
-}
-
-/// An FP8 (E4M3) weight kept as its bytes with its per-tensor scale, decoded only where used.
-#[derive(Debug, Clone)]
-pub struct Fp8Weight {
-    /// `uint8` array holding the E4M3 bytes.
-    pub bytes: Array,
-    /// Scalar `f32` scale: `W = decode(bytes) * scale`.
-    pub scale: Array,
-}
-
-impl Fp8Weight {
-    /// Reads `name` and `<layer>.weight_scale` (for `<layer>.weight`).
-    pub fn load(checkpoint: &Checkpoint, name: &str) -> Result<Self, LoadError> {
-        let scale_name = format!("{}_scale", name);
-        Ok(Self { bytes: checkpoint.tensor(name)?, scale: checkpoint.tensor(&scale_name)? })
-    }
-
-    /// The weight in `dtype` (lazy: MLX fuses the decode into the consumer's graph).
-    pub fn decode(&self, dtype: Dtype) -> Result<Array, mlx_rs::error::Exception> {
-        let w = self.bytes.from_fp8(Dtype::Float32)?.multiply(self.scale.as_dtype(Dtype::Float32)?)?;
-        w.as_dtype(dtype)
     }
 }
 
