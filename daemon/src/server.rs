@@ -93,6 +93,7 @@ async fn connection(stream: Stream, shared: Arc<Shared>) {
     let kill = Arc::new(Notify::new());
     let mut subs = JoinSet::new();
     let mut killed = false;
+    let mut shutdown = false;
     loop {
         let msg = tokio::select! {
             m = reader.read::<ClientMsg>() => m,
@@ -100,10 +101,15 @@ async fn connection(stream: Stream, shared: Arc<Shared>) {
         };
         let fatal = match msg {
             Ok(Some(ClientMsg::Request(req))) => {
+                shutdown = matches!(req, Request::Shutdown);
                 if let Some(r) = handle(req, &shared, &tx, &mut subs, &kill).await {
                     if tx.send(Out::Msg(ServerMsg::Reply(r))).await.is_err() {
                         break;
                     }
+                }
+                if shutdown {
+                    tracing::info!("shutdown requested by a client");
+                    break;
                 }
                 continue;
             }
@@ -119,6 +125,10 @@ async fn connection(stream: Stream, shared: Arc<Shared>) {
     drop(tx);
     if killed || tokio::time::timeout(Duration::from_secs(2), &mut writer_task).await.is_err() {
         writer_task.abort();
+    }
+    // Only now: the reply is on the wire before the daemon starts going away.
+    if shutdown {
+        shared.begin_shutdown();
     }
 }
 
@@ -184,11 +194,8 @@ async fn handle(
                 .and(rx.await.map(|_| Reply::Ok).map_err(|_| DaemonError::Internal("the engine worker stopped".into())))
         }
         Request::Status => status(shared).await,
-        Request::Shutdown => {
-            tracing::info!("shutdown requested by a client");
-            shared.begin_shutdown();
-            Ok(Reply::Ok)
-        }
+        // The connection loop begins the shutdown once this reply is written.
+        Request::Shutdown => Ok(Reply::Ok),
     };
     Some(res.unwrap_or_else(Reply::Error))
 }

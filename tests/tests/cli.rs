@@ -160,8 +160,10 @@ fn ctrl_c_on_a_terminal_asks_and_can_cancel() {
     }
     let d = Daemon::start(bins!());
     let gate = d.gate("g");
+    // `exec`, so the pseudo-terminal's Ctrl-C reaches ltxctl alone and not also a shell waiting on it
+    // (a non-interactive sh dies of SIGINT, and `script` then reports 130 whatever ltxctl returns).
     let cmd = format!(
-        "{} --socket {} submit 'held gate={}' --size 256x256 --frames 9 --wait",
+        "exec {} --socket {} submit 'held gate={}' --size 256x256 --frames 9 --wait",
         d.bins.ctl.display(),
         d.socket.display(),
         gate.display()
