@@ -16,7 +16,7 @@ pub use request::*;
 pub use validate::{validate, FsCheck, ValidationError};
 
 /// Bumped on every incompatible wire change (bincode is not self-describing: any change is incompatible).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Version of the crates, reported in the handshake and output sidecars.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
