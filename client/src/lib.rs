@@ -101,11 +101,14 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub front: bool,
     /// Keep the model loaded this long afterwards: 30s, 5m, 2h, 0 (unload), -1 (forever).
-    #[arg(long, value_parser = KeepAlive::parse)]
+    #[arg(long, value_parser = KeepAlive::parse, allow_hyphen_values = true)]
     pub keep_alive: Option<KeepAlive>,
     /// Wait for the job and show its progress.
     #[arg(long, visible_alias = "follow")]
     pub wait: bool,
+    /// Low-memory plan: encode, drop Gemma, denoise, drop the transformer, decode tiled.
+    #[arg(long)]
+    pub low_memory: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,7 +152,7 @@ pub enum Cmd {
     Load {
         #[arg(long, value_enum, default_value = "distilled")]
         variant: VariantArg,
-        #[arg(long, value_parser = KeepAlive::parse)]
+        #[arg(long, value_parser = KeepAlive::parse, allow_hyphen_values = true)]
         keep_alive: Option<KeepAlive>,
     },
     /// Unload a model (all when no variant is given).
@@ -299,6 +302,7 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
         output,
         front: a.front,
         keep_alive: a.keep_alive,
+        low_memory: a.low_memory,
     };
     validate(&req, FsCheck::Probe)?;
     Ok(req)
@@ -351,6 +355,7 @@ pub async fn run(cli: Cli) -> Res {
                 println!("outputs: {}", s.outputs_dir.display());
                 println!("models:  {}", s.models_dir.display());
                 println!("compute: {}", s.compute);
+                println!("memory:  {}", s.memory);
             }
             Ok(EXIT_OK)
         }

@@ -36,6 +36,12 @@ pub struct FileConfig {
     /// "5m", "30s", "-1" (forever), "0" (unload after each job).
     pub keep_alive: Option<String>,
     pub shutdown_grace_secs: Option<u64>,
+    /// "auto" (default: from the machine's memory), "16gb", "32gb", "64gb" or "128gb".
+    pub memory_profile: Option<String>,
+    /// Peak memory a job may use ("24GB", "512MB"), replacing what the machine has free.
+    pub memory_budget: Option<String>,
+    /// Always run the low-memory sequential plan.
+    pub low_memory: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +55,7 @@ pub struct Config {
     pub queue_size: u32,
     pub keep_alive: KeepAlive,
     pub shutdown_grace: Duration,
+    pub memory: crate::memory::MemoryConfig,
 }
 
 impl Config {
@@ -64,6 +71,12 @@ impl Config {
             Some(s) => KeepAlive::parse(s).map_err(|e| format!("{}: {e}", config_path.display()))?,
             None => KeepAlive::Seconds(300),
         };
+        let memory = crate::memory::MemoryConfig::load(
+            file.memory_profile.as_deref(),
+            file.memory_budget.as_deref(),
+            file.low_memory,
+        )
+        .map_err(|e| format!("{}: {e}", config_path.display()))?;
         let queue_size = file.queue_size.unwrap_or(256);
         if queue_size == 0 {
             return Err(format!("{}: queue_size must be at least 1", config_path.display()));
@@ -87,6 +100,7 @@ impl Config {
             queue_size,
             keep_alive,
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
+            memory,
             config_path,
         })
     }

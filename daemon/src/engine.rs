@@ -6,5 +6,9 @@ use ltx_engine::{job::Generator, pipeline::Pipeline, Compute};
 use crate::config::Config;
 
 pub fn shipped(cfg: &Config) -> Box<dyn Generator> {
-    Box::new(Pipeline::from_dir(cfg.models_dir.clone(), Compute::detect()))
+    Box::new(
+        Pipeline::from_dir(cfg.models_dir.clone(), Compute::detect())
+            .with_memory(cfg.memory.settings())
+            .with_low_memory(cfg.memory.low_memory),
+    )
 }

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod engine;
 pub mod logging;
+pub mod memory;
 pub mod output;
 mod scheduler;
 mod server;

@@ -72,6 +72,16 @@ fn deadline(ka: KeepAlive) -> Option<Option<Instant>> {
     }
 }
 
+/// Hands the heap pages freed by an unload back to the system, so the process's memory drops (glibc
+/// keeps freed small blocks, which most of a model's tensors are, for reuse otherwise).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Runs on its own thread until the command channel closes.
 pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared>) {
     // Per variant: `None` = keep forever, `Some(t)` = unload at t.
@@ -84,6 +94,7 @@ pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared
                 Err(RecvTimeoutError::Timeout) => {
                     tracing::info!(variant = v.name(), "keep-alive expired; unloading");
                     engine.unload(Some(v));
+                    release_freed_memory();
                     expiry.remove(&v);
                     None
                 }
@@ -100,6 +111,7 @@ pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared
             }
             None => {
                 engine.unload(Some(v));
+                release_freed_memory();
                 expiry.remove(&v);
             }
         };
@@ -124,6 +136,7 @@ pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared
             }
             Some(Cmd::Unload { variant, done }) => {
                 engine.unload(variant);
+                release_freed_memory();
                 match variant {
                     Some(v) => {
                         expiry.remove(&v);

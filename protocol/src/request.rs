@@ -194,6 +194,10 @@ pub struct GenerationRequest {
     /// Put the job at the front of the queue.
     pub front: bool,
     pub keep_alive: Option<KeepAlive>,
+    /// Run the low-memory sequential plan (encode, drop Gemma, denoise, drop the transformer, decode
+    /// tiled) even when everything would fit.
+    #[serde(default)]
+    pub low_memory: bool,
 }
 
 impl GenerationRequest {
@@ -216,6 +220,7 @@ impl GenerationRequest {
             output: None,
             front: false,
             keep_alive: None,
+            low_memory: false,
         }
     }
 }
@@ -299,6 +304,8 @@ pub struct DaemonStatus {
     pub models_dir: PathBuf,
     /// Where generation runs: backend, compute dtype and MLX version (e.g. `cuda bf16, MLX 0.32.2`).
     pub compute: String,
+    /// The memory profile and budget the preflight holds jobs to.
+    pub memory: String,
 }
 
 /// Typed errors the daemon reports; `Display` is the message a person reads.

@@ -43,6 +43,8 @@ pub struct Components {
     /// Low-memory plan: Gemma is dropped after each encode, the transformer and upscaler before the
     /// decoders run (the next job loads them again).
     pub low_memory: bool,
+    /// Gemma's weights: the compute dtype, or int8/int4 (the memory profile's choice).
+    pub gemma: crate::text::GemmaPrecision,
     /// Decode budget in bytes for the tiling choice; `None`: half the memory the system has free.
     pub decode_budget: Option<usize>,
     pub text: Option<PromptEncoder>,
@@ -75,6 +77,7 @@ impl Components {
             compute,
             max_length,
             low_memory: false,
+            gemma: Default::default(),
             decode_budget: None,
             text: None,
             transformer: None,
@@ -121,11 +124,16 @@ impl Components {
 
     pub fn ensure_text(&mut self, progress: &mut dyn ProgressSink) -> Result<&mut PromptEncoder, EngineError> {
         if self.text.is_none() {
-            let (models, compute, max_length, low_memory) =
-                (&self.models, self.compute, self.max_length, self.low_memory);
+            let (models, compute, max_length, low_memory, gemma) =
+                (&self.models, self.compute, self.max_length, self.low_memory, self.gemma);
             let enc = Self::charge(&mut self.bytes, TEXT_ENCODER, progress, || {
                 let ltx = open(&models.transformer)?;
-                let options = EncoderOptions { max_length, keep_loaded: !low_memory, ..EncoderOptions::on(compute) };
+                let options = EncoderOptions {
+                    max_length,
+                    keep_loaded: !low_memory,
+                    precision: gemma,
+                    ..EncoderOptions::on(compute)
+                };
                 Ok((PromptEncoder::load(&models.text_encoder, &ltx, options).fail("load_failed")?, 0))
             })?;
             self.text = Some(enc);
@@ -143,6 +151,20 @@ impl Components {
             .map(|files| files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum())
             .unwrap_or(0);
         *self.bytes.entry(TEXT_ENCODER).or_default() += measured.max(on_disk);
+    }
+
+    /// The plan of the next job: a prompt encoder loaded for the other plan, or with another Gemma
+    /// precision, is dropped so that it loads again as asked.
+    pub fn set_memory(&mut self, low_memory: bool, gemma: crate::text::GemmaPrecision) {
+        let stale =
+            self.text.as_ref().is_some_and(|t| t.options().keep_loaded == low_memory || t.options().precision != gemma);
+        if stale {
+            self.text = None;
+            self.bytes.remove(TEXT_ENCODER);
+            let _ = mlx_rs::memory::clear_cache();
+        }
+        self.low_memory = low_memory;
+        self.gemma = gemma;
     }
 
     /// Low-memory plan: frees the transformer and the upscaler (before decoding).

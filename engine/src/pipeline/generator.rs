@@ -30,6 +30,10 @@ pub struct Pipeline {
     low_memory: bool,
     decode_budget: Option<usize>,
     loaded: Option<Components>,
+    /// Memory profile and budget for the preflight ([`super::plan`]).
+    memory: super::plan::MemorySettings,
+    /// The plan the last preflight chose (applied to the components the job runs with).
+    planned: Option<super::plan::LoadingPlan>,
 }
 
 /// A sink that drops everything (loading outside a job).
@@ -46,7 +50,34 @@ impl ProgressSink for Quiet {
 
 impl Pipeline {
     pub fn new(source: ModelSource, compute: Compute) -> Self {
-        Self { source, compute, max_length: 1024, low_memory: false, decode_budget: None, loaded: None }
+        Self {
+            source,
+            compute,
+            max_length: 1024,
+            low_memory: false,
+            decode_budget: None,
+            loaded: None,
+            memory: Default::default(),
+            planned: None,
+        }
+    }
+
+    /// The memory profile (Gemma quantisation, forced low-memory plan, decode tiling, peak budget) and a
+    /// fixed budget that replaces what the machine has.
+    pub fn with_memory(mut self, memory: super::plan::MemorySettings) -> Self {
+        self.memory = memory;
+        self
+    }
+
+    /// Estimates the request's peak and picks its loading plan, or refuses it ([`super::plan`]).
+    pub fn preflight(&mut self, r: &ltx_protocol::GenerationRequest) -> Result<(), EngineError> {
+        let models = self.models(r.variant)?;
+        let low_memory = self.low_memory || r.low_memory || self.memory.profile.is_some_and(|p| p.low_memory);
+        let decode = self.decode_budget.or(self.memory.profile.map(|p| p.decode_budget as usize));
+        let flight =
+            super::plan::for_request(&models, r, self.compute, self.max_length, &self.memory, low_memory, decode)?;
+        self.planned = flight.map(|f| f.plan);
+        Ok(())
     }
 
     /// A models directory in the standard layout.
@@ -90,11 +121,16 @@ impl Pipeline {
         if self.loaded.is_none() {
             let models = self.models(variant)?;
             let mut c = Components::new(models, self.compute, self.max_length);
-            c.low_memory = self.low_memory;
-            c.decode_budget = self.decode_budget;
+            c.decode_budget = self.decode_budget.or(self.memory.profile.map(|p| p.decode_budget as usize));
             self.loaded = Some(c);
         }
-        self.loaded.as_mut().ok_or_else(|| unreachable!())
+        let plan = self.planned.take();
+        let low_memory = self.low_memory
+            || self.memory.profile.is_some_and(|p| p.low_memory)
+            || plan == Some(super::plan::LoadingPlan::LowMemory);
+        let c = self.loaded.as_mut().ok_or_else(|| unreachable!())?;
+        c.set_memory(low_memory, self.memory.gemma());
+        Ok(c)
     }
 }
 
@@ -106,6 +142,7 @@ impl Generator for Pipeline {
         cancel: &CancelToken,
     ) -> Result<GenerationOutput, EngineError> {
         let r = job.request;
+        self.preflight(r)?;
         if r.pipeline != PipelineKind::Distilled || r.image.is_some() {
             return Err(EngineError::Failed {
                 code: "unsupported".into(),

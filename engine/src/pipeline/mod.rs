@@ -7,6 +7,8 @@ pub mod distilled;
 pub mod generator;
 pub mod latents;
 pub mod models;
+pub mod plan;
+pub mod profile;
 pub mod tiny;
 
 pub use components::Components;

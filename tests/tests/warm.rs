@@ -1,0 +1,173 @@
+//! The warm model manager end to end: the shipped pipeline over the bundled tiny model set, the real
+//! daemon and CLI. Keep-alive (per request, config default, 0, forever) and idle expiry as `ltxctl ps`
+//! shows them, preloading, the process's memory dropping after an unload, the low-memory switch, and
+//! the preflight refusing a job over the configured memory budget with its reason.
+use ltx_e2e::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// A daemon running the shipped engine over the tiny model set, with `extra` config lines.
+fn daemon(extra: &str) -> Daemon {
+    let opts = Opts {
+        env: vec![("LTX_TEST_ENGINE".into(), "shipped".into())],
+        start: false,
+        extra_config: extra.into(),
+        ..Opts::default()
+    };
+    let mut d = Daemon::with(bins!(), opts);
+    ltx_engine::pipeline::tiny::bundle_tiny(&d.dir.path().join("models")).expect("bundle the tiny model");
+    d.spawn();
+    d.wait_ready();
+    d
+}
+
+const JOB: [&str; 8] = ["submit", "a red fox in the snow", "--size", "128x128", "--frames", "9", "--seed", "3"];
+
+fn submit(d: &Daemon, extra: &[&str]) -> std::process::Output {
+    d.ctl(&[&["--json"][..], &JOB, extra, &["--wait"]].concat())
+}
+
+fn ok(d: &Daemon, o: &std::process::Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "{o:?}\n{}", d.stderr());
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `ltxctl --json ps`: (name, bytes, expires_ms) of each loaded component.
+fn ps(d: &Daemon) -> Vec<(String, u64, Option<u64>)> {
+    let out = ok(d, &d.ctl(&["--json", "ps"]));
+    let v: Value = serde_json::from_str(out.trim()).expect("ps JSON");
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().expect("name").to_string(),
+                c["bytes"].as_u64().expect("bytes"),
+                c["expires_ms"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+fn names(comps: &[(String, u64, Option<u64>)]) -> Vec<&str> {
+    comps.iter().map(|c| c.0.as_str()).collect()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The daemon's resident set in bytes (`VmRSS`).
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).expect("kB") * 1024
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn keep_alive_expiry_unloads_every_component() {
+    let d = daemon("memory_profile = \"128gb\"\nkeep_alive = \"10m\"\n");
+    assert_eq!(ok(&d, &d.ctl(&["ps"])).trim(), "no models loaded");
+
+    // The config default (10 minutes) applies to a job without --keep-alive.
+    ok(&d, &submit(&d, &[]));
+    let comps = ps(&d);
+    for want in ["text_encoder", "transformer", "upscaler", "video_decoder", "audio_decoder", "vocoder"] {
+        assert!(names(&comps).contains(&want), "{want} not loaded: {comps:?}");
+    }
+    for (name, bytes, expires) in &comps {
+        let left = expires.expect("expiry").saturating_sub(now_ms());
+        assert!((590_000..=600_000).contains(&left), "{name}: {left} ms left");
+        assert!(*bytes > 0, "{name} charged no memory");
+    }
+    let table = ok(&d, &d.ctl(&["ps"]));
+    assert!(table.contains("transformer") && table.contains("s from now"), "{table}");
+
+    // A per-request keep-alive replaces it; when it passes, every component unloads.
+    ok(&d, &submit(&d, &["--keep-alive", "2s"]));
+    let comps = ps(&d);
+    assert!(!comps.is_empty());
+    assert!(comps.iter().all(|c| c.2.expect("expiry") <= now_ms() + 2_000), "{comps:?}");
+    assert!(wait_until(Duration::from_secs(20), || ps(&d).is_empty()), "still loaded: {:?}", ps(&d));
+    assert!(d.stderr().contains("keep-alive expired"), "{}", d.stderr());
+}
+
+#[test]
+fn keep_alive_zero_forever_preload_and_memory_after_unload() {
+    let d = daemon("memory_profile = \"128gb\"\n");
+    // 0: unloaded as soon as the job ends.
+    ok(&d, &submit(&d, &["--keep-alive", "0"]));
+    assert!(ps(&d).is_empty(), "{:?}", ps(&d));
+
+    // `ltxctl load` preloads every component; -1 keeps them forever.
+    let before = rss(d.pid());
+    let t = Instant::now();
+    ok(&d, &d.ctl(&["load", "--variant", "distilled", "--keep-alive", "-1"]));
+    let cold = t.elapsed();
+    let comps = ps(&d);
+    assert!(names(&comps).contains(&"transformer") && names(&comps).contains(&"vocoder"), "{comps:?}");
+    assert!(comps.iter().all(|c| c.2.is_none()), "not forever: {comps:?}");
+    assert!(ok(&d, &d.ctl(&["ps"])).contains("forever"));
+    let weights: u64 = comps.iter().map(|c| c.1).sum();
+
+    // Loading again reuses the resident copies: same bytes, nothing reloaded.
+    let t = Instant::now();
+    ok(&d, &d.ctl(&["load", "--variant", "distilled", "--keep-alive", "-1"]));
+    let warm = t.elapsed();
+    assert_eq!(ps(&d), comps);
+    eprintln!("load: cold {cold:?}, again {warm:?}; {weights} B of weights");
+
+    // Unloading gives the memory back to the system.
+    let loaded = rss(d.pid());
+    ok(&d, &d.ctl(&["unload"]));
+    assert!(ps(&d).is_empty());
+    let after = rss(d.pid());
+    eprintln!("rss: before load {before} B, loaded {loaded} B, after unload {after} B; weights {weights} B");
+    assert!(
+        loaded.saturating_sub(after) >= weights / 2,
+        "unload freed {} B of {weights} B of weights (rss {loaded} -> {after})",
+        loaded.saturating_sub(after)
+    );
+}
+
+#[test]
+fn low_memory_request_drops_the_denoisers_before_decoding() {
+    let d = daemon("memory_profile = \"128gb\"\n");
+    ok(&d, &submit(&d, &["--low-memory"]));
+    let comps = ps(&d);
+    let n = names(&comps);
+    assert!(n.contains(&"video_decoder") && !n.contains(&"transformer") && !n.contains(&"upscaler"), "{comps:?}");
+    // Without the switch the same daemon keeps everything.
+    ok(&d, &submit(&d, &[]));
+    assert!(names(&ps(&d)).contains(&"transformer"));
+    assert!(d.stderr().contains("low-memory sequential plan"), "{}", d.stderr());
+}
+
+#[test]
+fn a_job_over_the_memory_budget_is_refused_with_the_reason() {
+    let d = daemon("memory_budget = \"1MB\"\n");
+    let status = ok(&d, &d.ctl(&["status"]));
+    assert!(status.contains("memory:") && status.contains("memory_budget 0.00 GB"), "{status}");
+
+    let o = submit(&d, &[]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(all.contains("not enough memory for 128x128x9 frames"), "{all}");
+    assert!(all.contains("low-memory sequential plan") && all.contains("Try"), "{all}");
+    assert!(all.contains("distilled-fp8"), "no suggestion: {all}");
+    // Nothing was loaded for it.
+    assert!(ps(&d).is_empty());
+    let history = ok(&d, &d.ctl(&["--json", "history"]));
+    assert!(history.contains("insufficient_memory"), "{history}");
+}
