@@ -36,6 +36,8 @@ pub struct FileConfig {
     /// "5m", "30s", "-1" (forever), "0" (unload after each job).
     pub keep_alive: Option<String>,
     pub shutdown_grace_secs: Option<u64>,
+    /// Desktop notifications: "unfollowed" (default: jobs no client follows), "always" or "off".
+    pub notifications: Option<String>,
     /// "auto" (default: from the machine's memory), "16gb", "32gb", "64gb" or "128gb".
     pub memory_profile: Option<String>,
     /// Peak memory a job may use ("24GB", "512MB"), replacing what the machine has free.
@@ -55,6 +57,7 @@ pub struct Config {
     pub queue_size: u32,
     pub keep_alive: KeepAlive,
     pub shutdown_grace: Duration,
+    pub notifications: crate::notify::Mode,
     pub memory: crate::memory::MemoryConfig,
 }
 
@@ -78,6 +81,10 @@ impl Config {
         )
         .map_err(|e| format!("{}: {e}", config_path.display()))?;
         let queue_size = file.queue_size.unwrap_or(256);
+        let notifications = match &file.notifications {
+            Some(s) => crate::notify::Mode::parse(s).map_err(|e| format!("{}: {e}", config_path.display()))?,
+            None => crate::notify::Mode::Unfollowed,
+        };
         if queue_size == 0 {
             return Err(format!("{}: queue_size must be at least 1", config_path.display()));
         }
@@ -100,6 +107,7 @@ impl Config {
             queue_size,
             keep_alive,
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
+            notifications,
             memory,
             config_path,
         })

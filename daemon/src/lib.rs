@@ -2,8 +2,10 @@
 //! every line except the engine they plug in.
 pub mod config;
 pub mod engine;
+mod listen;
 pub mod logging;
 pub mod memory;
+pub mod notify;
 pub mod output;
 mod scheduler;
 mod server;
@@ -42,10 +44,13 @@ pub(crate) struct Shared {
     pub components: Mutex<Vec<ComponentStatus>>,
     pub worker: std::sync::mpsc::SyncSender<worker::Cmd>,
     pub started: Instant,
+    /// Desktop notifications: who follows which job, whether a client shows notifications itself.
+    pub desktop: Arc<notify::Desktop>,
 }
 
 impl Shared {
     pub fn emit(&self, event: Event) {
+        self.desktop.on_event(&event);
         match frame::encode(&ServerMsg::Event(event.clone())) {
             Ok(bytes) => {
                 let _ = self.events.send(Arc::new((event, bytes)));
@@ -134,7 +139,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     // Bind first: a second daemon must stop here, before it touches the database.
-    let listener = ltx_protocol::server::bind(&cfg.socket)?;
+    let listener = listen::listener(&cfg.socket)?;
     if let Some(dir) = cfg.socket.parent().filter(|d| !ltx_protocol::server::dir_is_private(d)) {
         tracing::warn!("{} is accessible to other users; the socket is 0600 and peers are uid-checked", dir.display());
     }
@@ -150,8 +155,10 @@ pub async fn run(
         tracing::warn!("cannot create outputs dir {}: {e}", cfg.outputs_dir.display());
     }
     let (worker_tx, worker_rx) = std::sync::mpsc::sync_channel(4);
+    let store = Arc::new(Mutex::new(store));
     let shared = Arc::new(Shared {
-        store: Arc::new(Mutex::new(store)),
+        desktop: Arc::new(notify::Desktop::start(cfg.notifications, store.clone())),
+        store,
         events: broadcast::channel(4096).0,
         queue: Mutex::default(),
         wake: Notify::new(),

@@ -196,6 +196,15 @@ async fn handle(
         Request::Status => status(shared).await,
         // The connection loop begins the shutdown once this reply is written.
         Request::Shutdown => Ok(Reply::Ok),
+        Request::ShowsNotifications => {
+            // Held by a task of this connection: dropped (notifications resume) when the connection closes.
+            let guard = shared.desktop.client_notifies();
+            subs.spawn(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            });
+            Ok(Reply::Ok)
+        }
     };
     Some(res.unwrap_or_else(Reply::Error))
 }
@@ -334,6 +343,8 @@ async fn subscribe(
     kill: &Arc<Notify>,
 ) -> Result<(), DaemonError> {
     let mut rx = shared.events.subscribe();
+    // Counted as following until the subscription ends: the daemon does not notify for a followed job.
+    let follow = job.map(|id| shared.desktop.follow(id));
     let send = |kind: EventKind, job: JobId| Out::Msg(ServerMsg::Event(Event { job, kind }));
     let closed = |_| DaemonError::Internal("connection closed".into());
     // A job seen running already got `Started` from the record; its broadcast copy may still be queued.
@@ -383,6 +394,7 @@ async fn subscribe(
     let (tx, kill) = (tx.clone(), kill.clone());
     subs.spawn(async move {
         let _guard = guard;
+        let _follow = follow;
         loop {
             let b = match rx.recv().await {
                 Ok(b) => b,

@@ -68,6 +68,8 @@ pub enum Request {
     },
     Status,
     Shutdown,
+    /// This client (the tray) shows completion notifications itself: the daemon posts none while it is connected.
+    ShowsNotifications,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
