@@ -169,6 +169,11 @@ pub enum Cmd {
     Completions {
         shell: clap_complete::Shell,
     },
+    /// Install, remove or inspect the per-user service (launchd / systemd --user) that starts ltxd at login.
+    Service {
+        #[command(subcommand)]
+        action: service::ServiceCmd,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -493,6 +498,7 @@ pub async fn run(cli: Cli) -> Res {
             clap_complete::generate(shell, &mut Cli::command(), "ltxctl", &mut std::io::stdout());
             Ok(EXIT_OK)
         }
+        Cmd::Service { action } => service::command(action, &socket, json).await,
     }
 }
 
@@ -518,7 +524,9 @@ fn run_program(cmd: &[String]) -> Result<(), Failure> {
 async fn wait_until(socket: &std::path::Path, up: bool, timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
     while std::time::Instant::now() < deadline {
-        if connect(socket).await.is_ok() == up {
+        // A socket held by a service manager accepts with no daemon behind it: no handshake within 2 s = down.
+        let answered = matches!(tokio::time::timeout(Duration::from_secs(2), connect(socket)).await, Ok(Ok(_)));
+        if answered == up {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -144,7 +144,8 @@ pub fn service_command(os: Os, action: ServiceAction, uid: u32, unit: &Path) -> 
         }
         (Os::Mac, ServiceAction::Stop) => s(&["launchctl", "bootout", &format!("gui/{uid}/{SERVICE_LABEL}")]),
         (Os::Linux, ServiceAction::Start) => s(&["systemctl", "--user", "start", "ltxd.service"]),
-        (Os::Linux, ServiceAction::Stop) => s(&["systemctl", "--user", "stop", "ltxd.service"]),
+        // The socket too: otherwise the next connection would socket-activate the daemon again.
+        (Os::Linux, ServiceAction::Stop) => s(&["systemctl", "--user", "stop", "ltxd.socket", "ltxd.service"]),
     }
 }
 
