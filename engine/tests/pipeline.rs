@@ -10,13 +10,17 @@ use std::{
 use ltx_engine::{
     job::{CancelToken, EngineError, Generator, Job, ProgressSink},
     pipeline::{
+        conditioning::{encode_first_frame, Pixels},
+        latents::Noiser,
         latents::{
             patchify_audio, patchify_video, round_half_even, unpatchify_audio, unpatchify_video, AudioLatentShape,
             AudioLayout, VideoLatentShape,
         },
+        sample::{sample_one_stage, sample_two_stage, FirstFrame, Guided, Sampling, Shapes, Stage1},
         tiny::{bundle_tiny, tiny_checkpoint},
-        ModelSet, Pipeline,
+        Components, ModelSet, Pipeline,
     },
+    sampling::{ltx2_sigmas, GuiderParams, DISTILLED_SIGMAS},
     Backend, Compute,
 };
 use ltx_protocol::{GenerationRequest, KeepAlive, ModelVariant, Stage};
@@ -26,6 +30,8 @@ use mlx_rs::{random, Array};
 struct Recorder {
     events: Vec<String>,
     cancel_at: Option<(u8, u32, CancelToken)>,
+    want_previews: bool,
+    previews: Vec<(u32, Vec<u8>)>,
 }
 
 impl ProgressSink for Recorder {
@@ -41,9 +47,11 @@ impl ProgressSink for Recorder {
         }
     }
     fn wants_preview(&self) -> bool {
-        false
+        self.want_previews
     }
-    fn preview(&mut self, _: u32, _: Vec<u8>) {}
+    fn preview(&mut self, step: u32, jpeg: Vec<u8>) {
+        self.previews.push((step, jpeg));
+    }
 }
 
 fn tiny() -> (tempfile::TempDir, ModelSet) {
@@ -212,8 +220,77 @@ fn invalid_sizes_are_refused_before_loading() {
         assert_eq!(err.code(), "invalid_request", "{err}");
     }
     let dev = GenerationRequest { variant: ModelVariant::Dev, ..request(true) };
-    assert_eq!(run(&mut p, &dev, 1, &out, &mut Recorder::default()).unwrap_err().code(), "unsupported");
+    let err = run(&mut p, &dev, 1, &out, &mut Recorder::default()).unwrap_err();
+    assert!(err.to_string().contains("distilled pipeline runs the distilled or distilled-fp8 weights"), "{err}");
+    let guided = GenerationRequest { pipeline: ltx_protocol::Pipeline::TwoStage, ..request(true) };
+    let err = run(&mut p, &guided, 1, &out, &mut Recorder::default()).unwrap_err();
+    assert!(err.to_string().contains("two-stage pipeline runs the dev weights, not distilled"), "{err}");
     assert!(p.components().is_empty());
+}
+
+/// A small PNG (a gradient) as a client would send it.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    out.into_inner()
+}
+
+/// Every pipeline with each variant it runs, text- and image-to-video, audio on and off: a playable MP4
+/// with the right streams, the expected step counts per stage, and JPEG previews while wanted.
+#[test]
+fn every_pipeline_and_variant_writes_a_playable_mp4() {
+    use ltx_protocol::{ImageInput, Pipeline as Kind};
+    let (dir, _) = tiny();
+    let mut p = pipeline(dir.path());
+    let image = Some(ImageInput { name: "first.png".into(), bytes: png(50, 40), strength: 1.0 });
+    let cases = [
+        (Kind::Distilled, ModelVariant::Distilled, 8, None, true),
+        (Kind::Distilled, ModelVariant::DistilledFp8, 8, image.clone(), false),
+        (Kind::OneStage, ModelVariant::Dev, 2, None, true),
+        (Kind::OneStage, ModelVariant::Dev, 2, image.clone(), true),
+        (Kind::TwoStage, ModelVariant::Dev, 3, image.clone(), false),
+    ];
+    for (i, (pipeline, variant, steps, image, audio)) in cases.into_iter().enumerate() {
+        let what = format!("{} / {} / image {} / audio {audio}", pipeline.name(), variant.name(), image.is_some());
+        let guided = pipeline != Kind::Distilled;
+        let r = GenerationRequest {
+            pipeline,
+            variant,
+            steps,
+            guidance_scale: if guided { 3.0 } else { 1.0 },
+            image: image.clone(),
+            ..request(audio)
+        };
+        let out = dir.path().join(format!("case{i}.mp4"));
+        let mut rec = Recorder { want_previews: i == 0, ..Recorder::default() };
+        run(&mut p, &r, 7, &out, &mut rec).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let streams = probe(&out);
+        assert_eq!(streams.iter().any(|s| s.starts_with("audio")), audio, "{what}: {streams:?}");
+        assert!(streams.iter().any(|s| s == "video,24/1,9"), "{what}: {streams:?}");
+        let last_step = |stage: u8| {
+            rec.events.iter().rev().find(|e| e.starts_with(&format!("denoising (stage {stage}) "))).cloned()
+        };
+        assert_eq!(last_step(1), Some(format!("denoising (stage 1) {steps}/{steps}")), "{what}");
+        let two_stage = pipeline != Kind::OneStage;
+        assert_eq!(last_step(2), two_stage.then(|| "denoising (stage 2) 3/3".to_string()), "{what}");
+        assert_eq!(rec.events.iter().any(|e| e == "encoding image"), image.is_some(), "{what}");
+        if i == 0 {
+            assert_eq!(rec.previews.len(), 8 + 3, "one preview per step");
+            assert!(rec.previews.iter().all(|(_, j)| j.starts_with(&[0xff, 0xd8, 0xff])), "JPEG previews");
+            let img = image::load_from_memory(&rec.previews[10].1).expect("decodable");
+            assert_eq!((img.width(), img.height()), (128, 128), "stage-2 previews at full size");
+        } else {
+            assert!(rec.previews.is_empty());
+        }
+    }
+    // Image bytes that are not an image: a clear error, nothing loaded beyond what was resident.
+    let bad = GenerationRequest {
+        image: Some(ImageInput { name: "x.png".into(), bytes: b"\x89PNG\r\n\x1a\nnot really".to_vec(), strength: 1.0 }),
+        ..request(false)
+    };
+    let err = run(&mut p, &bad, 1, &dir.path().join("bad.mp4"), &mut Recorder::default()).unwrap_err();
+    assert_eq!(err.code(), "invalid_image", "{err}");
 }
 
 #[test]
@@ -317,46 +394,119 @@ fn latent_layout_matches_ltx_core() {
     assert_eq!(unpatchify_audio(&ty, &a).expect("un").contiguous().expect("c").as_slice::<f32>(), y.as_slice::<f32>());
 }
 
+fn assert_close(got: &Array, want: &Array, what: &str) {
+    assert_eq!(got.shape(), want.shape(), "{what}");
+    let got = got.contiguous().expect("contiguous");
+    let (got, want) = (got.as_slice::<f32>().to_vec(), want.as_slice::<f32>());
+    let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let scale = want.iter().map(|v| v.abs()).fold(0f32, f32::max);
+    eprintln!("{what}: max |Δ| {err:.2e} of max |x| {scale:.2}");
+    assert!(err <= 1e-4 * scale.max(1.0), "{what}: max |Δ| {err} vs {scale}");
+}
+
+fn tiny_shapes(one_stage: bool) -> Shapes {
+    let full = VideoLatentShape::from_pixels(8, 9, 128, 128);
+    Shapes {
+        stage1: if one_stage { full } else { VideoLatentShape::from_pixels(8, 9, 64, 64) },
+        stage2: full,
+        audio: AudioLatentShape { channels: 1, frames: 9, mel_bins: 16 },
+        fps: 24.0,
+    }
+}
+
 /// Goldens from `engine/goldens/pipeline_goldens.py`: ltx-pipelines' two-stage distilled sampling on
-/// the bundled tiny model set with recorded noise and contexts.
+/// the bundled tiny model set with recorded noise and contexts. Tolerance: 1e-4 of the largest value.
 #[test]
 fn two_stage_sampling_matches_ltx_pipelines() {
-    use ltx_engine::pipeline::{
-        distilled::{sample_two_stage, Shapes},
-        latents::Noiser,
-        Components,
-    };
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipeline/goldens.safetensors");
     let g = Array::load_safetensors(&path).expect("goldens");
     let (_dir, set) = tiny();
     let mut c = Components::new(set, Compute::on(Backend::Cpu), 16);
-    let shapes = Shapes {
-        stage1: VideoLatentShape::from_pixels(8, 9, 64, 64),
-        stage2: VideoLatentShape::from_pixels(8, 9, 128, 128),
-        audio: AudioLatentShape { channels: 1, frames: 9, mel_bins: 16 },
-        fps: 24.0,
-    };
     let noise = ["noise_video_1", "noise_audio_1", "noise_video_2", "noise_audio_2"].map(|k| g[k].clone()).to_vec();
     let mut noiser = Noiser::given(0, noise);
-    let (video, audio) = sample_two_stage(
-        &mut c,
-        &shapes,
-        (&g["video_context"], &g["audio_context"]),
-        &mut noiser,
-        &mut Recorder::default(),
-        &CancelToken::new(),
-        &mut Vec::new(),
-    )
-    .expect("sample");
-    for (got, want, what) in [(&video, &g["video"], "video"), (&audio, &g["audio"], "audio")] {
-        assert_eq!(got.shape(), want.shape(), "{what}");
-        let got = got.contiguous().expect("contiguous");
-        let (got, want) = (got.as_slice::<f32>().to_vec(), want.as_slice::<f32>());
-        let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        let scale = want.iter().map(|v| v.abs()).fold(0f32, f32::max);
-        eprintln!("{what}: max |Δ| {err:.2e} of max |x| {scale:.2}");
-        assert!(err <= 1e-4 * scale.max(1.0), "{what}: max |Δ| {err} vs {scale}");
-    }
+    let s = Sampling {
+        shapes: tiny_shapes(false),
+        contexts: (&g["video_context"], &g["audio_context"]),
+        stage1: Stage1 { sigmas: DISTILLED_SIGMAS.to_vec(), guided: None },
+        first_frame: [None, None],
+    };
+    let mut rec = Recorder::default();
+    let (video, audio) =
+        sample_two_stage(&mut c, &s, false, &mut noiser, &mut rec, &CancelToken::new(), &mut Vec::new(), None)
+            .expect("sample");
+    assert_close(&video, &g["video"], "video");
+    assert_close(&audio, &g["audio"], "audio");
+}
+
+/// Goldens from `engine/goldens/pipelines_goldens.py` (ltx-pipelines 1.0.0 on the tiny model set, recorded
+/// noise and contexts): the one-stage guided sampling (CFG, STG on block 1, rescale, modality guidance), the
+/// two-stage dev flow (guided stage 1, upscale, stage 2 with the distilled LoRA — the reference fuses it,
+/// the engine attaches it at run time), and image-to-video (first-frame image resized, cropped and encoded
+/// here, strength 0.8, both stages). Tolerance: 1e-4 of the largest value.
+#[test]
+fn guided_pipelines_and_image_to_video_match_ltx_pipelines() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipeline/guided.safetensors");
+    let g = Array::load_safetensors(&path).expect("goldens");
+    let (dir, _) = tiny();
+    let set = ModelSet::in_dir(&dir.path().join("models"), ModelVariant::Dev);
+    let mut c = Components::new(set, Compute::on(Backend::Cpu), 16);
+    let noise = |run: &str, stages: usize| {
+        let keys = ["noise_video_1", "noise_audio_1", "noise_video_2", "noise_audio_2"];
+        Noiser::given(0, keys[..2 * stages].iter().map(|k| g[&format!("{run}.{k}")].clone()).collect())
+    };
+    let guided = || {
+        let (mut video, mut audio) = (GuiderParams::ltx2_video(), GuiderParams::ltx2_audio());
+        (video.stg_blocks, audio.stg_blocks) = (vec![1], vec![1]);
+        Some(Guided { video_negative: &g["video_negative"], audio_negative: &g["audio_negative"], video, audio })
+    };
+    let contexts = (&g["video_context"], &g["audio_context"]);
+    let cancel = CancelToken::new();
+
+    let mut rec = Recorder::default();
+    let s = Sampling {
+        shapes: tiny_shapes(true),
+        contexts,
+        stage1: Stage1 { sigmas: ltx2_sigmas(3, None), guided: guided() },
+        first_frame: [None, None],
+    };
+    let (v, a) = sample_one_stage(&mut c, &s, &mut noise("one_stage", 1), &mut rec, &cancel, &mut Vec::new(), None)
+        .expect("one-stage");
+    assert_close(&v, &g["one_stage.video"], "one-stage video");
+    assert_close(&a, &g["one_stage.audio"], "one-stage audio");
+    let steps: Vec<_> = rec.events.iter().filter(|e| e.starts_with("denoising")).cloned().collect();
+    assert_eq!(
+        steps,
+        ["denoising (stage 1)", "denoising (stage 1) 1/3", "denoising (stage 1) 2/3", "denoising (stage 1) 3/3"]
+    );
+
+    let s =
+        Sampling { shapes: tiny_shapes(false), stage1: Stage1 { sigmas: ltx2_sigmas(3, None), guided: guided() }, ..s };
+    let mut noiser = noise("two_stage", 2);
+    let (v, a) =
+        sample_two_stage(&mut c, &s, true, &mut noiser, &mut rec, &cancel, &mut Vec::new(), None).expect("two-stage");
+    assert_close(&v, &g["two_stage.video"], "two-stage video");
+    assert_close(&a, &g["two_stage.audio"], "two-stage audio");
+    let model = c.transformer.as_ref().expect("resident");
+    let attached =
+        model.transformer_blocks.iter().flat_map(|b| [&b.attn1.to_q, &b.ff.net.out]).any(|l| l.lora.is_some());
+    assert!(!attached, "the LoRA must be detached after stage 2");
+
+    let image = g["image"].as_dtype(mlx_rs::Dtype::Uint8).expect("u8");
+    let pixels = Pixels { width: 70, height: 50, rgb: image.as_slice::<u8>().to_vec() };
+    let encoder = c.ensure_video_encoder(&mut rec).expect("encoder").clone();
+    let first = |size: usize| FirstFrame {
+        latent: encode_first_frame(&encoder, &pixels, size, size).expect("encode"),
+        strength: 0.8,
+    };
+    let s = Sampling {
+        stage1: Stage1 { sigmas: DISTILLED_SIGMAS.to_vec(), guided: None },
+        first_frame: [Some(first(64)), Some(first(128))],
+        ..s
+    };
+    let (v, a) = sample_two_stage(&mut c, &s, false, &mut noise("i2v", 2), &mut rec, &cancel, &mut Vec::new(), None)
+        .expect("i2v");
+    assert_close(&v, &g["i2v.video"], "image-to-video video");
+    assert_close(&a, &g["i2v.audio"], "image-to-video audio");
 }
 
 #[test]

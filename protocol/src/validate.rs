@@ -1,5 +1,5 @@
 //! The one validation function shared by `ltxctl` (before sending) and `ltxd` (before accepting).
-use crate::request::{GenerationRequest, ImageInput, Pipeline};
+use crate::request::{GenerationRequest, ImageInput, ModelVariant, Pipeline};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,9 @@ pub const MAX_FPS: u32 = 60;
 pub const MAX_STEPS: u32 = 100;
 pub const MAX_GUIDANCE: f32 = 20.0;
 pub const MAX_IMAGE_BYTES: usize = 8 << 20;
+/// The distilled pipeline's stage-1 step count (its fixed sigma schedule).
+pub const DISTILLED_STEPS: u32 = 8;
+pub const MAX_STG_BLOCKS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum ValidationError {
@@ -38,6 +41,8 @@ pub enum ValidationError {
     OutputExists(PathBuf),
     #[error("the output directory {path} is not writable: {reason}")]
     OutputNotWritable { path: PathBuf, reason: String },
+    #[error("the {pipeline} pipeline {requirement}")]
+    Pipeline { pipeline: String, requirement: String },
 }
 
 /// Whether [`validate`] may touch the file system (the fuzzer and pure checks use `Skip`).
@@ -71,7 +76,8 @@ pub fn validate(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationEr
             return Err(ValidationError::PromptTooLong { field: field.into(), len, max: MAX_PROMPT_CHARS });
         }
     }
-    let multiple = if req.pipeline == Pipeline::TwoStage { 64 } else { 32 };
+    // Both two-stage flows (distilled and two-stage) render stage 1 at half size.
+    let multiple = if req.pipeline == Pipeline::OneStage { 32 } else { 64 };
     for (field, value) in [("width", req.width), ("height", req.height)] {
         range(field, value, MIN_SIDE, MAX_SIDE)?;
         if value % multiple != 0 {
@@ -89,6 +95,7 @@ pub fn validate(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationEr
     range("fps", req.fps, 1, MAX_FPS)?;
     range("steps", req.steps, 1, MAX_STEPS)?;
     range("guidance scale", req.guidance_scale, 0.0, MAX_GUIDANCE)?;
+    check_pipeline(req)?;
     if let Some(img) = &req.image {
         check_image(img)?;
     }
@@ -97,6 +104,49 @@ pub fn validate(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationEr
     } else if let Some(out) = &req.output {
         if !out.is_absolute() {
             return Err(ValidationError::OutputNotAbsolute(out.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Which variants and settings each pipeline takes: distilled runs the distilled weights with their
+/// fixed 8 + 3 steps and no guidance; one-stage and two-stage run the dev weights, guided.
+fn check_pipeline(req: &GenerationRequest) -> Result<(), ValidationError> {
+    let fail =
+        |requirement: String| Err(ValidationError::Pipeline { pipeline: req.pipeline.name().into(), requirement });
+    if req.pipeline == Pipeline::Distilled {
+        if req.variant == ModelVariant::Dev {
+            return fail(
+                "runs the distilled weights (variant distilled or distilled-fp8), not dev; \
+                         use --pipeline one-stage or two-stage for dev"
+                    .into(),
+            );
+        }
+        if req.steps != DISTILLED_STEPS {
+            return fail(format!("has a fixed {DISTILLED_STEPS}-step schedule; got {} steps", req.steps));
+        }
+        if req.guidance_scale != 1.0 {
+            return fail(format!("runs without guidance (scale 1); got {}", req.guidance_scale));
+        }
+    } else if req.variant != ModelVariant::Dev {
+        return fail(format!(
+            "runs the dev weights (guided sampling); {} is for --pipeline distilled",
+            req.variant.name()
+        ));
+    }
+    if let Some(g) = &req.guidance {
+        for (field, v) in [("audio guidance", g.audio_cfg), ("STG scale", g.stg), ("modality guidance", g.modality)] {
+            if let Some(v) = v {
+                range(field, v, 0.0, MAX_GUIDANCE)?;
+            }
+        }
+        if let Some(r) = g.rescale {
+            range("guidance rescale", r, 0.0, 1.0)?;
+        }
+        if let Some(blocks) = &g.stg_blocks {
+            if blocks.len() > MAX_STG_BLOCKS {
+                return fail(format!("takes at most {MAX_STG_BLOCKS} STG blocks; got {}", blocks.len()));
+            }
         }
     }
     Ok(())
@@ -176,11 +226,41 @@ pub fn probe_writable(dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::Guidance;
 
     fn bad(f: impl FnOnce(&mut GenerationRequest)) -> ValidationError {
         let mut r = GenerationRequest::new("a cat");
         f(&mut r);
         validate(&r, FsCheck::Probe).unwrap_err()
+    }
+
+    #[test]
+    fn pipelines_take_their_variants_and_settings() {
+        let guided = |p: Pipeline| {
+            let mut r = GenerationRequest::new("a cat");
+            (r.pipeline, r.variant, r.steps, r.guidance_scale) = (p, ModelVariant::Dev, 40, 3.0);
+            r
+        };
+        for p in [Pipeline::OneStage, Pipeline::TwoStage] {
+            assert_eq!(validate(&guided(p), FsCheck::Skip), Ok(()));
+            let mut r = guided(p);
+            r.variant = ModelVariant::DistilledFp8;
+            let e = validate(&r, FsCheck::Skip).unwrap_err();
+            assert!(e.to_string().contains("runs the dev weights"), "{e}");
+        }
+        let e = bad(|r| r.variant = ModelVariant::Dev);
+        assert!(e.to_string().contains("not dev; use --pipeline one-stage or two-stage"), "{e}");
+        assert!(bad(|r| r.steps = 12).to_string().contains("fixed 8-step schedule; got 12"));
+        assert!(bad(|r| r.guidance_scale = 3.0).to_string().contains("without guidance"));
+        let mut r = guided(Pipeline::OneStage);
+        r.guidance = Some(Guidance { rescale: Some(1.5), ..Guidance::default() });
+        assert!(matches!(validate(&r, FsCheck::Skip), Err(ValidationError::OutOfRange { .. })));
+        r.guidance = Some(Guidance { stg: Some(f32::NAN), ..Guidance::default() });
+        assert!(matches!(validate(&r, FsCheck::Skip), Err(ValidationError::OutOfRange { .. })));
+        r.guidance = Some(Guidance { stg_blocks: Some(vec![29; 65]), ..Guidance::default() });
+        assert!(validate(&r, FsCheck::Skip).unwrap_err().to_string().contains("at most 64 STG blocks"));
+        r.guidance = Some(Guidance { stg: Some(0.0), stg_blocks: Some(vec![1, 2]), ..Guidance::default() });
+        assert_eq!(validate(&r, FsCheck::Skip), Ok(()));
     }
 
     #[test]
@@ -199,6 +279,8 @@ mod tests {
             r.width = 736
         });
         assert!(e.to_string().contains("multiple of 64"), "{e}");
+        let e = bad(|r| r.width = 736);
+        assert!(e.to_string().contains("multiple of 64 for the distilled pipeline"), "{e}");
         assert!(matches!(bad(|r| r.fps = 0), ValidationError::OutOfRange { .. }));
         assert!(matches!(bad(|r| r.steps = 101), ValidationError::OutOfRange { .. }));
         assert!(matches!(bad(|r| r.guidance_scale = f32::NAN), ValidationError::OutOfRange { .. }));

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! ltx-generate --models DIR --prompt TEXT [--width 768] [--height 512] [--frames 121] [--fps 24]
-//!              [--seed 0] [--out out.mp4] [--no-audio] [--variant distilled|distilled-fp8] [--low-memory]
+//!              [--seed 0] [--out out.mp4] [--no-audio] [--variant distilled|distilled-fp8|dev]
+//!              [--pipeline distilled|one-stage|two-stage] [--steps N] [--guidance CFG] [--image FILE]
+//!              [--low-memory]
 //! ltx-generate bundle-tiny DIR
 //! ```
 use std::{path::PathBuf, process::ExitCode, time::Instant};
@@ -12,11 +14,13 @@ use ltx_engine::{
     pipeline::{tiny::bundle_tiny, Pipeline},
     Compute,
 };
-use ltx_protocol::{GenerationRequest, ModelVariant, Stage};
+use ltx_protocol::{validate, GenerationRequest, ModelVariant, Pipeline as Kind, Stage};
 
 const USAGE: &str =
     "usage:\n  ltx-generate --models DIR --prompt TEXT [--width W] [--height H] [--frames N] [--fps F] \
-                     [--seed S] [--out FILE.mp4] [--no-audio] [--variant distilled|distilled-fp8] [--low-memory]\n  ltx-generate bundle-tiny DIR";
+                     [--seed S] [--out FILE.mp4] [--no-audio] [--variant distilled|distilled-fp8|dev] \
+                     [--pipeline distilled|one-stage|two-stage] [--steps N] [--guidance CFG] [--image FILE] \
+                     [--low-memory]\n  ltx-generate bundle-tiny DIR";
 
 struct Printer;
 
@@ -61,7 +65,26 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 request.variant = ModelVariant::ALL
                     .into_iter()
                     .find(|m| m.name() == v)
-                    .ok_or_else(|| format!("unknown variant {v} (distilled, distilled-fp8)"))?;
+                    .ok_or_else(|| format!("unknown variant {v} (distilled, distilled-fp8, dev)"))?;
+            }
+            "--pipeline" => {
+                let v = value()?;
+                request.pipeline = [Kind::Distilled, Kind::OneStage, Kind::TwoStage]
+                    .into_iter()
+                    .find(|p| p.name() == v)
+                    .ok_or_else(|| format!("unknown pipeline {v} (distilled, one-stage, two-stage)"))?;
+                if request.pipeline != Kind::Distilled {
+                    (request.variant, request.steps, request.guidance_scale) = (ModelVariant::Dev, 40, 3.0);
+                }
+            }
+            "--steps" => request.steps = num(value()?)? as u32,
+            "--guidance" => {
+                let v = value()?;
+                request.guidance_scale = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;
+            }
+            "--image" => {
+                let path = PathBuf::from(value()?);
+                request.image = Some(validate::load_image(&path, 1.0).map_err(|e| e.to_string())?);
             }
             "--low-memory" => low_memory = true,
             "-h" | "--help" => return Err(USAGE.into()),

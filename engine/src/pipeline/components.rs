@@ -16,7 +16,7 @@ use crate::{
     text::{EncoderOptions, PromptEncoder},
     transformer::LtxModel,
     upsampler::LatentUpsampler,
-    video_vae::{ops::PerChannelStatistics, VideoDecoder},
+    video_vae::{encoder::VideoEncoder, ops::PerChannelStatistics, VideoDecoder},
 };
 use ltx_protocol::Stage;
 
@@ -24,8 +24,10 @@ pub const TEXT_ENCODER: &str = "text_encoder";
 pub const TRANSFORMER: &str = "transformer";
 pub const UPSCALER: &str = "upscaler";
 pub const VIDEO_DECODER: &str = "video_decoder";
+pub const VIDEO_ENCODER: &str = "video_encoder";
 pub const AUDIO_DECODER: &str = "audio_decoder";
 pub const VOCODER: &str = "vocoder";
+pub const DISTILLED_LORA: &str = "distilled_lora";
 
 /// Latent layouts read from the checkpoint's configs (header only).
 #[derive(Debug, Clone)]
@@ -51,8 +53,12 @@ pub struct Components {
     pub transformer: Option<LtxModel>,
     pub upsampler: Option<(LatentUpsampler, PerChannelStatistics)>,
     pub video_decoder: Option<VideoDecoder>,
+    /// Image-to-video only: encodes the first-frame image.
+    pub video_encoder: Option<VideoEncoder>,
     pub audio_decoder: Option<AudioDecoder>,
     pub vocoder: Option<Vocoder>,
+    /// The distilled LoRA's tensors (two-stage stage 2), attached to the transformer while it runs.
+    pub lora: Option<std::collections::HashMap<String, mlx_rs::Array>>,
     layouts: Option<Layouts>,
     bytes: BTreeMap<&'static str, u64>,
 }
@@ -83,8 +89,10 @@ impl Components {
             transformer: None,
             upsampler: None,
             video_decoder: None,
+            video_encoder: None,
             audio_decoder: None,
             vocoder: None,
+            lora: None,
             layouts: None,
             bytes: BTreeMap::new(),
         }
@@ -171,8 +179,10 @@ impl Components {
     pub fn drop_denoisers(&mut self) {
         self.transformer = None;
         self.upsampler = None;
+        self.lora = None;
         self.bytes.remove(TRANSFORMER);
         self.bytes.remove(UPSCALER);
+        self.bytes.remove(DISTILLED_LORA);
         let _ = mlx_rs::memory::clear_cache();
     }
 
@@ -188,6 +198,23 @@ impl Components {
             self.transformer = Some(model);
         }
         self.transformer.as_ref().ok_or_else(|| unreachable!())
+    }
+
+    pub fn ensure_lora(
+        &mut self,
+        progress: &mut dyn ProgressSink,
+    ) -> Result<&std::collections::HashMap<String, mlx_rs::Array>, EngineError> {
+        if self.lora.is_none() {
+            let path = self.models.distilled_lora.clone();
+            let lora = Self::charge(&mut self.bytes, DISTILLED_LORA, progress, || {
+                let lora = super::sample::load_lora(&path)?;
+                mlx_rs::transforms::eval(lora.values()).fail("load_failed")?;
+                let b = lora.values().map(|a| a.nbytes() as u64).sum();
+                Ok((lora, b))
+            })?;
+            self.lora = Some(lora);
+        }
+        self.lora.as_ref().ok_or_else(|| unreachable!())
     }
 
     pub fn ensure_upsampler(
@@ -222,6 +249,20 @@ impl Components {
             self.video_decoder = Some(d);
         }
         self.video_decoder.as_ref().ok_or_else(|| unreachable!())
+    }
+
+    pub fn ensure_video_encoder(&mut self, progress: &mut dyn ProgressSink) -> Result<&VideoEncoder, EngineError> {
+        if self.video_encoder.is_none() {
+            let (path, dtype) = (self.models.video_vae.clone(), self.compute.dtype);
+            let e = Self::charge(&mut self.bytes, VIDEO_ENCODER, progress, || {
+                let e = VideoEncoder::from_checkpoint(&open(&path)?, dtype).fail("load_failed")?;
+                crate::memory::materialize(&e).fail("load_failed")?;
+                let b = param_bytes(&e);
+                Ok((e, b))
+            })?;
+            self.video_encoder = Some(e);
+        }
+        self.video_encoder.as_ref().ok_or_else(|| unreachable!())
     }
 
     pub fn ensure_audio(&mut self, progress: &mut dyn ProgressSink) -> Result<(&AudioDecoder, &Vocoder), EngineError> {

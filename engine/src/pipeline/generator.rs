@@ -6,12 +6,13 @@ use ltx_protocol::{ComponentStatus, KeepAlive, ModelVariant, Pipeline as Pipelin
 
 use super::{
     components::Components,
-    distilled::{generate_distilled, Settings},
     models::ModelSet,
+    run::{generate, Image, Settings},
 };
 use crate::{
     device::Compute,
     job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink},
+    sampling::GuiderParams,
 };
 
 /// Where each variant's files are.
@@ -72,7 +73,9 @@ impl Pipeline {
     /// Estimates the request's peak and picks its loading plan, or refuses it ([`super::plan`]).
     pub fn preflight(&mut self, r: &ltx_protocol::GenerationRequest) -> Result<(), EngineError> {
         let models = self.models(r.variant)?;
-        let low_memory = self.low_memory || r.low_memory || self.memory.profile.is_some_and(|p| p.low_memory);
+        // The profile's plan is what its machine size ends up with for the real weights; the estimate decides
+        // per job, so a job that fits (a small size, the tiny model) stays warm.
+        let low_memory = self.low_memory || r.low_memory;
         let decode = self.decode_budget.or(self.memory.profile.map(|p| p.decode_budget as usize));
         let flight =
             super::plan::for_request(&models, r, self.compute, self.max_length, &self.memory, low_memory, decode)?;
@@ -125,13 +128,62 @@ impl Pipeline {
             self.loaded = Some(c);
         }
         let plan = self.planned.take();
-        let low_memory = self.low_memory
-            || self.memory.profile.is_some_and(|p| p.low_memory)
-            || plan == Some(super::plan::LoadingPlan::LowMemory);
+        let low_memory = self.low_memory || plan == Some(super::plan::LoadingPlan::LowMemory);
         let c = self.loaded.as_mut().ok_or_else(|| unreachable!())?;
         c.set_memory(low_memory, self.memory.gemma());
         Ok(c)
     }
+}
+
+/// The pipeline settings of a request: the variant each pipeline runs, and the guidance (LTX-2's
+/// multi-modal defaults with the request's overrides; `guidance_scale` is the video CFG scale).
+pub fn settings(r: &ltx_protocol::GenerationRequest, seed: u64) -> Result<Settings, EngineError> {
+    let unsupported = |message: String| Err(EngineError::Failed { code: "invalid_request".into(), message });
+    match (r.pipeline, r.variant) {
+        (PipelineKind::Distilled, ModelVariant::Dev) => {
+            return unsupported("the distilled pipeline runs the distilled or distilled-fp8 weights, not dev".into())
+        }
+        (PipelineKind::OneStage | PipelineKind::TwoStage, v) if v != ModelVariant::Dev => {
+            return unsupported(format!("the {} pipeline runs the dev weights, not {}", r.pipeline.name(), v.name()))
+        }
+        _ => {}
+    }
+    let g = r.guidance.clone().unwrap_or_default();
+    let mut video = GuiderParams::ltx2_video();
+    let mut audio = GuiderParams::ltx2_audio();
+    video.cfg_scale = r.guidance_scale;
+    if let Some(v) = g.audio_cfg {
+        audio.cfg_scale = v;
+    }
+    for p in [&mut video, &mut audio] {
+        if let Some(v) = g.stg {
+            p.stg_scale = v;
+        }
+        if let Some(v) = g.rescale {
+            p.rescale_scale = v;
+        }
+        if let Some(v) = g.modality {
+            p.modality_scale = v;
+        }
+        if let Some(blocks) = &g.stg_blocks {
+            p.stg_blocks = blocks.iter().map(|b| *b as usize).collect();
+        }
+    }
+    Ok(Settings {
+        pipeline: r.pipeline,
+        prompt: r.prompt.clone(),
+        negative: r.negative_prompt.clone(),
+        width: r.width,
+        height: r.height,
+        frames: r.frames,
+        fps: r.fps as f64,
+        seed,
+        audio: r.audio,
+        steps: r.steps,
+        video_guider: video,
+        audio_guider: audio,
+        image: r.image.as_ref().map(|i| Image { bytes: i.bytes.clone(), strength: i.strength }),
+    })
 }
 
 impl Generator for Pipeline {
@@ -143,40 +195,16 @@ impl Generator for Pipeline {
     ) -> Result<GenerationOutput, EngineError> {
         let r = job.request;
         self.preflight(r)?;
-        if r.pipeline != PipelineKind::Distilled || r.image.is_some() {
-            return Err(EngineError::Failed {
-                code: "unsupported".into(),
-                message: format!(
-                    "the {:?} pipeline{} is not implemented yet",
-                    r.pipeline,
-                    if r.image.is_some() { " with an image" } else { "" }
-                ),
-            });
-        }
-        if r.variant == ModelVariant::Dev {
-            return Err(EngineError::Failed {
-                code: "unsupported".into(),
-                message: "the distilled pipeline runs the distilled or distilled-fp8 variant, not dev".into(),
-            });
-        }
-        let settings = Settings {
-            prompt: r.prompt.clone(),
-            width: r.width,
-            height: r.height,
-            frames: r.frames,
-            fps: r.fps as f64,
-            seed: job.seed,
-            audio: r.audio,
-        };
+        let settings = settings(r, job.seed)?;
         self.compute.activate();
         let components = self.resident_for(r.variant)?;
-        generate_distilled(components, &settings, job.output, progress, cancel)
+        generate(components, &settings, job.output, progress, cancel)
     }
 
     fn load(&mut self, variant: ModelVariant, _keep_alive: KeepAlive) -> Result<(), EngineError> {
         self.compute.activate();
         let c = self.resident_for(variant)?;
-        c.models.check(true)?;
+        c.models.check(true, false)?;
         let mut quiet = Quiet;
         c.layouts()?;
         c.ensure_text(&mut quiet)?;

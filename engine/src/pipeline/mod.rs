@@ -1,18 +1,22 @@
 //! Generation pipelines (ltx-pipelines 1.0.0), one concern per file: latent shapes, patchifiers and
 //! seeded noise ([`latents`]), the model files of a variant ([`models`]), per-component residency
-//! ([`components`]), the two-stage distilled text-to-video+audio flow ([`distilled`]), the daemon's
+//! ([`components`]), the denoising stages of every pipeline ([`sample`]), one job end to end ([`run`]),
+//! image-to-video preprocessing ([`conditioning`]), step previews ([`preview`]), the daemon's
 //! [`crate::job::Generator`] ([`generator`]) and the bundled tiny model set ([`tiny`]).
 pub mod components;
-pub mod distilled;
+pub mod conditioning;
 pub mod generator;
 pub mod latents;
 pub mod models;
 pub mod plan;
+pub mod preview;
 pub mod profile;
+pub mod run;
+pub mod sample;
 pub mod tiny;
 
 pub use components::Components;
-pub use distilled::{generate_distilled, Settings};
+pub use run::{generate, Settings};
 pub use generator::Pipeline;
 pub use models::ModelSet;
 

@@ -10,6 +10,8 @@ use crate::job::EngineError;
 pub const GEMMA_DIR: &str = "gemma-3-12b-it-qat-q4_0-unquantized";
 /// The spatial ×2 upscaler's file name.
 pub const UPSCALER_FILE: &str = "ltx-2-spatial-upscaler-x2-1.0.safetensors";
+/// The distilled LoRA the two-stage pipeline's stage 2 applies to the dev transformer (strength 1).
+pub const DISTILLED_LORA_FILE: &str = "ltx-2-19b-distilled-lora-384.safetensors";
 
 /// Paths of every file a variant's pipeline reads. In production `video_vae`, `audio_vae` and
 /// `vocoder` are the transformer checkpoint itself.
@@ -24,6 +26,8 @@ pub struct ModelSet {
     pub audio_vae: PathBuf,
     pub vocoder: PathBuf,
     pub upscaler: PathBuf,
+    /// The distilled LoRA (two-stage pipeline only).
+    pub distilled_lora: PathBuf,
 }
 
 impl ModelSet {
@@ -38,6 +42,7 @@ impl ModelSet {
             audio_vae: checkpoint.clone(),
             vocoder: checkpoint,
             upscaler: dir.join(UPSCALER_FILE),
+            distilled_lora: dir.join(DISTILLED_LORA_FILE),
         }
     }
 
@@ -63,9 +68,11 @@ impl ModelSet {
         files
     }
 
-    /// `ModelNotInstalled` naming the first missing file (Gemma's shards are checked when it loads).
-    pub fn check(&self, audio: bool) -> Result<(), EngineError> {
-        match self.required_files(audio).into_iter().find(|f| !f.is_file()) {
+    /// `ModelNotInstalled` naming the first missing file (Gemma's shards are checked when it loads);
+    /// `lora`: the pipeline also needs the distilled LoRA.
+    pub fn check(&self, audio: bool, lora: bool) -> Result<(), EngineError> {
+        let lora = lora.then(|| self.distilled_lora.clone());
+        match self.required_files(audio).into_iter().chain(lora).find(|f| !f.is_file()) {
             Some(expected) => Err(EngineError::ModelNotInstalled { variant: self.variant, expected }),
             None => Ok(()),
         }

@@ -1,5 +1,5 @@
 //! Named memory profiles: what a 16, 32, 64 or 128 GB machine runs by default. Each names the
-//! variant it suits, Gemma's quantisation, whether the low-memory sequential plan is forced, the video
+//! variant it suits, Gemma's quantisation, the plan its real weights end up with, the video
 //! decode's tiling budget and the peak the preflight holds a job to.
 //!
 //! LTX-2's weights for scale (from the committed manifests): the 19B transformer is 37.8 GB in bf16 and
@@ -22,7 +22,8 @@ pub struct MemoryProfile {
     /// The variant that fits (what `ltxctl load` and the refusal suggest).
     pub variant: ModelVariant,
     pub gemma: GemmaPrecision,
-    /// Force the low-memory sequential plan.
+    /// The plan the real weights end up with on this machine size (the preflight still decides per job
+    /// from its estimate: what fits stays resident).
     pub low_memory: bool,
     /// Memory one video decode tile may use.
     pub decode_budget: u64,

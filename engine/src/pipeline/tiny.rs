@@ -12,7 +12,7 @@ use ltx_protocol::ModelVariant;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde_json::Value;
 
-use super::models::{ModelSet, GEMMA_DIR, UPSCALER_FILE};
+use super::models::{ModelSet, DISTILLED_LORA_FILE, GEMMA_DIR, UPSCALER_FILE};
 
 const TRANSFORMER: &[u8] = include_bytes!("../../tests/fixtures/transformer/tiny_av.safetensors");
 /// The same transformer with its block linears in FP8 E4M3 + `weight_scale` (the distilled-fp8 variant).
@@ -135,8 +135,48 @@ pub fn tiny_checkpoint(variant: ModelVariant) -> std::io::Result<Vec<u8>> {
     safetensors::serialize(views, Some(metadata)).map_err(io)
 }
 
-/// Writes the tiny model set into `dir` (created if needed): the distilled and distilled-fp8
-/// checkpoints, Gemma, the upscaler. Returns the distilled variant's [`ModelSet`].
+/// Rank of the tiny distilled LoRA.
+pub const TINY_LORA_RANK: usize = 4;
+
+/// A deterministic rank-[`TINY_LORA_RANK`] LoRA over every Linear of the tiny transformer's blocks, in
+/// the real file's layout (`diffusion_model.<module>.lora_{A,B}.weight`, A: (r, in), B: (out, r)):
+/// safetensors bytes. Values are uniform in ±0.25 (A) and ±0.1 (B) from a fixed SplitMix64 stream.
+pub fn tiny_lora() -> std::io::Result<Vec<u8>> {
+    let mut tensors = Vec::new();
+    tensors_of(TRANSFORMER, &mut tensors)?;
+    let mut state = 0x4c54_5832_u64;
+    let mut uniform = move |scale: f32| {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+    };
+    let mut out: Vec<(String, Owned)> = Vec::new();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, (_, shape, _)) in &tensors {
+        let Some(module) = name.strip_prefix("model.diffusion_model.").and_then(|n| n.strip_suffix(".weight")) else {
+            continue;
+        };
+        if !module.starts_with("transformer_blocks.") || shape.len() != 2 {
+            continue;
+        }
+        let (rows, cols, r) = (shape[0], shape[1], TINY_LORA_RANK);
+        let a: Vec<f32> = (0..r * cols).map(|_| uniform(0.25)).collect();
+        let b: Vec<f32> = (0..rows * r).map(|_| uniform(0.1)).collect();
+        out.push((format!("diffusion_model.{module}.lora_A.weight"), (Dtype::F32, vec![r, cols], bytes(&a))));
+        out.push((format!("diffusion_model.{module}.lora_B.weight"), (Dtype::F32, vec![rows, r], bytes(&b))));
+    }
+    let views = out
+        .iter()
+        .map(|(n, (d, s, b))| Ok((n.clone(), TensorView::new(*d, s.clone(), b).map_err(io)?)))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    safetensors::serialize(views, None).map_err(io)
+}
+
+/// Writes the tiny model set into `dir` (created if needed): the distilled, distilled-fp8 and dev
+/// checkpoints, Gemma, the upscaler and the distilled LoRA. Returns the distilled variant's [`ModelSet`].
 pub fn bundle_tiny(dir: &Path) -> std::io::Result<ModelSet> {
     let set = ModelSet::in_dir(dir, ModelVariant::Distilled);
     std::fs::create_dir_all(dir.join(GEMMA_DIR))?;
@@ -144,8 +184,9 @@ pub fn bundle_tiny(dir: &Path) -> std::io::Result<ModelSet> {
         std::fs::write(dir.join(GEMMA_DIR).join(name), data)?;
     }
     std::fs::write(dir.join(UPSCALER_FILE), UPSCALER)?;
-    for variant in [ModelVariant::Distilled, ModelVariant::DistilledFp8] {
+    for variant in ModelVariant::ALL {
         std::fs::write(dir.join(variant.checkpoint()), tiny_checkpoint(variant)?)?;
     }
+    std::fs::write(dir.join(DISTILLED_LORA_FILE), tiny_lora()?)?;
     Ok(set)
 }

@@ -20,6 +20,10 @@ pub struct Linear {
     /// Per-tensor dequantisation scale of an FP8 weight; 1 (and absent from the file) otherwise.
     #[param]
     pub weight_scale: Param<Array>,
+    /// A LoRA applied at run time as `x·Aᵀ·(s·B)ᵀ` (A: (r, in), s·B: (out, r), in the compute dtype):
+    /// the same product as the reference's fused `W + s·B·A`, with the resident weights left exact
+    /// (see `lora::attach_lora`).
+    pub lora: Option<(Array, Array)>,
 }
 
 impl Linear {
@@ -30,6 +34,7 @@ impl Linear {
             weight: Param::new(Array::zeros::<f32>(&[o, i])?),
             bias: Param::new(if bias { Some(Array::zeros::<f32>(&[o])?) } else { None }),
             weight_scale: Param::new(Array::from_f32(1.0)),
+            lora: None,
         })
     }
 
@@ -60,9 +65,13 @@ impl Linear {
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let w = self.dense_weight(x.dtype())?;
         // Bias folded into the GEMM (as mlx.nn.Linear does): one pass over the output, not two.
-        Ok(match self.bias.as_ref() {
+        let y = match self.bias.as_ref() {
             Some(b) => ops::addmm(b, x, w.t(), None, None)?,
             None => ops::matmul(x, w.t())?,
+        };
+        Ok(match &self.lora {
+            Some((a, b)) => y.add(ops::matmul(&ops::matmul(x, a.t())?, b.t())?)?,
+            None => y,
         })
     }
 }

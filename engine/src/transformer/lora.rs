@@ -56,3 +56,85 @@ pub fn fuse_lora(model: &mut LtxModel, lora: &HashMap<String, Array>, strength: 
     mlx_rs::transforms::eval(model.parameters().flatten().values().copied())?;
     Ok(targets.len())
 }
+
+/// Every Linear of the transformer blocks with its key path (`transformer_blocks.3.attn1.to_q`).
+fn block_linears(model: &mut LtxModel) -> Vec<(String, &mut super::linear::Linear)> {
+    let mut out = Vec::new();
+    for (i, b) in model.transformer_blocks.iter_mut().enumerate() {
+        let attns = [
+            ("attn1", &mut b.attn1),
+            ("attn2", &mut b.attn2),
+            ("audio_attn1", &mut b.audio_attn1),
+            ("audio_attn2", &mut b.audio_attn2),
+            ("audio_to_video_attn", &mut b.audio_to_video_attn),
+            ("video_to_audio_attn", &mut b.video_to_audio_attn),
+        ];
+        for (name, a) in attns {
+            out.push((format!("transformer_blocks.{i}.{name}.to_q"), &mut a.to_q));
+            out.push((format!("transformer_blocks.{i}.{name}.to_k"), &mut a.to_k));
+            out.push((format!("transformer_blocks.{i}.{name}.to_v"), &mut a.to_v));
+            for (j, o) in a.to_out.iter_mut().enumerate() {
+                out.push((format!("transformer_blocks.{i}.{name}.to_out.{j}"), o));
+            }
+        }
+        for (name, f) in [("ff", &mut b.ff), ("audio_ff", &mut b.audio_ff)] {
+            out.push((format!("transformer_blocks.{i}.{name}.net.0.proj"), &mut f.net.gelu.proj));
+            out.push((format!("transformer_blocks.{i}.{name}.net.2"), &mut f.net.out));
+        }
+    }
+    out
+}
+
+/// Attaches one LoRA at `strength` as run-time adapters on the blocks' Linears (replacing any attached
+/// before); returns how many Linears got one. Equivalent to [`fuse_lora`] without changing the weights, so
+/// the same resident model serves the un-adapted stage 1 of the next job ([`detach_lora`]). A LoRA key for
+/// a module outside the blocks, half a pair or a shape mismatch is an error and nothing is attached.
+pub fn attach_lora(model: &mut LtxModel, lora: &HashMap<String, Array>, strength: f32) -> Result<usize> {
+    let dtype = model.dtype;
+    let mut pairs = HashMap::new();
+    for key in lora.keys() {
+        let Some(module) = key.strip_prefix(LORA_PREFIX).unwrap_or(key).strip_suffix(".lora_A.weight") else {
+            continue;
+        };
+        let b = lora
+            .get(&key.replace(".lora_A.weight", ".lora_B.weight"))
+            .ok_or_else(|| TransformerError::Input(format!("LoRA {module}: lora_B missing")))?;
+        let (a, b) = (lora[key].as_dtype(dtype)?, b.multiply(Array::from_f32(strength))?.as_dtype(dtype)?);
+        pairs.insert(module.to_string(), (a, b));
+    }
+    if lora.keys().filter(|k| k.ends_with(".lora_B.weight")).count() != pairs.len() {
+        return Err(TransformerError::Input("LoRA: a lora_B weight without its lora_A".into()));
+    }
+    let mut linears = block_linears(model);
+    let mut plan = Vec::with_capacity(pairs.len());
+    for (module, (a, b)) in pairs {
+        let Some(idx) = linears.iter().position(|(k, _)| *k == module) else {
+            return Err(TransformerError::Input(format!("LoRA targets {module}, which the model does not have")));
+        };
+        let w = linears[idx].1.weight.shape().to_vec();
+        if a.ndim() != 2 || b.ndim() != 2 || b.shape()[1] != a.shape()[0] || [b.shape()[0], a.shape()[1]] != w[..] {
+            return Err(TransformerError::Input(format!(
+                "LoRA {module}: B {:?} · A {:?} does not match the weight {w:?}",
+                b.shape(),
+                a.shape()
+            )));
+        }
+        plan.push((idx, a, b));
+    }
+    mlx_rs::transforms::eval(plan.iter().flat_map(|(_, a, b)| [a, b]))?;
+    for (_, l) in linears.iter_mut() {
+        l.lora = None;
+    }
+    let n = plan.len();
+    for (idx, a, b) in plan {
+        linears[idx].1.lora = Some((a, b));
+    }
+    Ok(n)
+}
+
+/// Removes every adapter [`attach_lora`] put on.
+pub fn detach_lora(model: &mut LtxModel) {
+    for (_, l) in block_linears(model) {
+        l.lora = None;
+    }
+}

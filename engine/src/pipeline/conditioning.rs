@@ -1,0 +1,115 @@
+//! Image-to-video preprocessing (ltx-pipelines `load_image_conditioning`): decode the image, round-trip it
+//! through H.264 (`preprocess`, which mimics the compression artefacts the model was trained on), resize to
+//! fill the target aspect (bilinear, torch's `interpolate(align_corners=False)`) and centre-crop, scale to
+//! [−1, 1] and encode one frame with the video VAE.
+use mlx_rs::Array;
+use openh264::{
+    decoder::Decoder,
+    encoder::{Encoder, EncoderConfig, QpRange, RateControlMode},
+    formats::{RgbSliceU8, YUVBuffer, YUVSource},
+    OpenH264API,
+};
+
+use super::Fail;
+use crate::{job::EngineError, video_vae::VideoEncoder};
+
+/// The quantiser of the H.264 round trip. The reference encodes with x264 at CRF 33
+/// (`DEFAULT_IMAGE_CRF`); for a lone I-frame x264 lowers that by its I/P ratio (1.4 ⇒ ≈ 3 QP), so openh264
+/// with rate control off runs at a fixed QP 30.
+pub const ROUND_TRIP_QP: u8 = 30;
+
+/// RGB24 pixels, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pixels {
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+fn bad(message: String) -> EngineError {
+    EngineError::Failed { code: "invalid_image".into(), message }
+}
+
+/// Decodes a PNG, JPEG or WebP image and applies the H.264 round trip.
+pub fn prepare_image(bytes: &[u8]) -> Result<Pixels, EngineError> {
+    let img = image::load_from_memory(bytes).map_err(|e| bad(format!("cannot decode the image: {e}")))?.to_rgb8();
+    let (width, height) = (img.width() as usize, img.height() as usize);
+    if width < 2 || height < 2 {
+        return Err(bad(format!("the image is {width}x{height}; it needs at least 2x2 pixels")));
+    }
+    h264_round_trip(&Pixels { width, height, rgb: img.into_raw() })
+}
+
+/// `preprocess`: one intra frame through the encoder and back, at even dimensions (the odd last row or
+/// column is dropped, as the reference does).
+pub fn h264_round_trip(p: &Pixels) -> Result<Pixels, EngineError> {
+    let (w, h) = (p.width / 2 * 2, p.height / 2 * 2);
+    let rgb: Vec<u8> = (0..h).flat_map(|y| &p.rgb[y * p.width * 3..(y * p.width + w) * 3]).copied().collect();
+    let config =
+        EncoderConfig::new().rate_control_mode(RateControlMode::Off).qp(QpRange::new(ROUND_TRIP_QP, ROUND_TRIP_QP));
+    let mut encoder = Encoder::with_api_config(OpenH264API::from_source(), config).fail("invalid_image")?;
+    let yuv = YUVBuffer::from_rgb8_source(RgbSliceU8::new(&rgb, (w, h)));
+    let stream = encoder.encode(&yuv).fail("invalid_image")?.to_vec();
+    let mut decoder = Decoder::new().fail("invalid_image")?;
+    let decoded = match decoder.decode(&stream).fail("invalid_image")? {
+        Some(frame) => Some(frame_rgb(&frame)),
+        None => decoder.flush_remaining().fail("invalid_image")?.first().map(frame_rgb),
+    };
+    let (dw, dh, rgb) = decoded.ok_or_else(|| bad("the H.264 round trip produced no frame".into()))?;
+    if (dw, dh) != (w, h) {
+        return Err(bad(format!("the H.264 round trip returned {dw}x{dh} for {w}x{h}")));
+    }
+    Ok(Pixels { width: w, height: h, rgb })
+}
+
+fn frame_rgb(frame: &openh264::decoder::DecodedYUV<'_>) -> (usize, usize, Vec<u8>) {
+    let (w, h) = frame.dimensions();
+    let mut rgb = vec![0; w * h * 3];
+    frame.write_rgb8(&mut rgb);
+    (w, h, rgb)
+}
+
+/// `resize_and_center_crop`: scale by max(height/src_h, width/src_w) to ⌈src·scale⌉ (bilinear,
+/// `align_corners=False`, no antialias), then crop the centre `height`×`width`. Returns f32 in 0…255,
+/// (height, width, 3) row-major.
+pub fn resize_and_center_crop(p: &Pixels, width: usize, height: usize) -> Vec<f32> {
+    let (sw, sh) = (p.width, p.height);
+    let scale = (height as f64 / sh as f64).max(width as f64 / sw as f64);
+    let (nh, nw) = ((sh as f64 * scale).ceil() as usize, (sw as f64 * scale).ceil() as usize);
+    let (top, left) = ((nh - height) / 2, (nw - width) / 2);
+    // torch: src = (dst + 0.5)·(in/out) − 0.5, clamped at 0; neighbours i0 and min(i0 + 1, in − 1).
+    let taps = |dst: usize, out: usize, input: usize| {
+        let src = (((dst as f32) + 0.5) * (input as f32 / out as f32) - 0.5).max(0.0);
+        let i0 = (src.floor() as usize).min(input - 1);
+        let i1 = (i0 + 1).min(input - 1);
+        let l1 = src - i0 as f32;
+        (i0, i1, 1.0 - l1, l1)
+    };
+    let cols: Vec<_> = (0..width).map(|x| taps(x + left, nw, sw)).collect();
+    let mut out = Vec::with_capacity(height * width * 3);
+    for y in 0..height {
+        let (y0, y1, wy0, wy1) = taps(y + top, nh, sh);
+        for &(x0, x1, wx0, wx1) in &cols {
+            for c in 0..3 {
+                let px = |yy: usize, xx: usize| p.rgb[(yy * sw + xx) * 3 + c] as f32;
+                let v = wy0 * (wx0 * px(y0, x0) + wx1 * px(y0, x1)) + wy1 * (wx0 * px(y1, x0) + wx1 * px(y1, x1));
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// The first frame's normalised VAE latent (1, C, 1, H/32, W/32) at `width`×`height`.
+pub fn encode_first_frame(
+    encoder: &VideoEncoder,
+    pixels: &Pixels,
+    width: usize,
+    height: usize,
+) -> Result<Array, EngineError> {
+    let data: Vec<f32> = resize_and_center_crop(pixels, width, height).into_iter().map(|v| v / 127.5 - 1.0).collect();
+    let frame = Array::from_slice(&data, &[1, 1, height as i32, width as i32, 3]);
+    let latent = encoder.forward(&frame).fail("encode_image_failed")?;
+    latent.eval().fail("encode_image_failed")?;
+    Ok(latent)
+}
