@@ -3,6 +3,8 @@
 //! Exit codes: 0 done, 1 failed, 2 cancelled, 3 daemon unavailable, 4 busy or invalid request.
 pub mod follow;
 pub mod service;
+#[cfg(feature = "tray")]
+pub mod tray;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ltx_protocol::client::{Client, ClientError};

@@ -1,0 +1,293 @@
+//! The tray's connection to the daemon, on its own thread (tokio, current-thread runtime): one connection
+//! subscribed to every event (and telling the daemon the tray shows notifications), one for requests. Updates
+//! are pushed to the UI as whole [`State`]s; the UI sends [`Cmd`]s over a bounded channel with `try_send`, so the
+//! menu bar never waits on the daemon. When the daemon goes away the tray shows "not running" and reconnects
+//! every 2 s (unless the person stopped it from the tray).
+use super::model::{Recent, Running, State};
+use ltx_protocol::client::{Client, ClientError};
+use ltx_protocol::{EventKind, GenerationRequest, JobState, ModelVariant, Reply, Request};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Debug)]
+pub enum Cmd {
+    Cancel,
+    Pause,
+    Resume,
+    Submit(Box<GenerationRequest>),
+    UnloadAll,
+    Pull(ModelVariant),
+    SetModelsDir(PathBuf),
+    StartDaemon,
+    StopDaemon,
+    SetLaunchAtLogin(bool),
+    Quit,
+}
+
+pub struct Config {
+    pub socket: PathBuf,
+    /// Passed on to `ltxctl daemon start|stop` when the socket was given on the command line.
+    pub explicit_socket: bool,
+    /// Post notifications here (and tell the daemon not to).
+    pub notifications: bool,
+}
+
+const RECENT: usize = 10;
+
+/// Starts the IPC thread; `push` delivers each new state to the UI.
+pub fn spawn(cfg: Config, push: impl Fn(State) + Send + 'static) -> std::io::Result<mpsc::Sender<Cmd>> {
+    let (tx, rx) = mpsc::channel(64);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("ltx-tray-ipc".into()).spawn(move || rt.block_on(run(cfg, rx, push)))?;
+    Ok(tx)
+}
+
+async fn run(cfg: Config, mut rx: mpsc::Receiver<Cmd>, push: impl Fn(State)) {
+    let layout = super::layout(&cfg.socket);
+    let mut st = State { launch_at_login: ltx_service::manage::tray_login_enabled(&layout), ..Default::default() };
+    loop {
+        if !st.stopped_by_user {
+            match session(&cfg, &mut st, &mut rx, &push).await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => tracing_line(&format!("daemon connection: {e}")),
+            }
+        }
+        st.connected = false;
+        st.running = None;
+        st.components.clear();
+        push(st.clone());
+        let wait = tokio::time::sleep(Duration::from_secs(2));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait, if !st.stopped_by_user => break,
+                cmd = rx.recv() => match cmd {
+                    None | Some(Cmd::Quit) => return,
+                    Some(Cmd::StartDaemon) => {
+                        st.stopped_by_user = false;
+                        if let Err(e) = ltxctl(&cfg, "start").await {
+                            st.error = Some(e);
+                        }
+                        break;
+                    }
+                    Some(Cmd::SetLaunchAtLogin(on)) => {
+                        set_login(&layout, on, &mut st);
+                        push(st.clone());
+                    }
+                    Some(_) => {
+                        st.error = Some("the daemon is not running".into());
+                        push(st.clone());
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn tracing_line(msg: &str) {
+    eprintln!("ltx-tray: {msg}");
+}
+
+fn set_login(layout: &ltx_service::Layout, on: bool, st: &mut State) {
+    if on && !layout.tray().is_file() {
+        st.error = Some(format!("install first (`ltxctl service install`): {} is missing", layout.tray().display()));
+    } else if let Err(e) = ltx_service::manage::set_tray_login(layout, on) {
+        st.error = Some(e.to_string());
+    }
+    st.launch_at_login = ltx_service::manage::tray_login_enabled(layout);
+}
+
+/// `ltxctl daemon start|stop` beside this executable (or the installed one, or on `PATH`).
+async fn ltxctl(cfg: &Config, verb: &str) -> Result<(), String> {
+    let exe = std::env::current_exe().ok();
+    let beside = exe.as_deref().and_then(std::path::Path::parent).map(|d| d.join("ltxctl"));
+    let installed = super::layout(&cfg.socket).bin_dir.join("ltxctl");
+    let prog = beside.filter(|p| p.is_file()).or(installed.is_file().then_some(installed)).unwrap_or("ltxctl".into());
+    let mut cmd = tokio::process::Command::new(&prog);
+    if cfg.explicit_socket {
+        cmd.arg("--socket").arg(&cfg.socket);
+    }
+    let out = cmd
+        .args(["daemon", verb])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", prog.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("ltxctl: ").to_string())
+    }
+}
+
+/// One connected session; `Ok(true)` = quit, `Ok(false)` = the connection ended.
+async fn session(
+    cfg: &Config,
+    st: &mut State,
+    rx: &mut mpsc::Receiver<Cmd>,
+    push: &impl Fn(State),
+) -> Result<bool, ClientError> {
+    let mut events = Client::connect(&cfg.socket, "ltx-tray").await?;
+    if cfg.notifications {
+        events.request(Request::ShowsNotifications).await?;
+    }
+    events.request(Request::Subscribe { job: None, previews: false }).await?;
+    let mut ctl = Client::connect(&cfg.socket, "ltx-tray").await?;
+    // The frame reader is not cancel-safe: events are read by their own task and arrive over a channel.
+    let (etx, mut erx) = mpsc::channel(256);
+    let reader = tokio::spawn(async move {
+        loop {
+            let ev = events.next_event().await;
+            let end = ev.is_err();
+            if etx.send(ev).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    let _abort = AbortOnDrop(reader);
+    st.connected = true;
+    refresh(&mut ctl, st).await?;
+    push(st.clone());
+    loop {
+        tokio::select! {
+            ev = erx.recv() => {
+                let ev = match ev {
+                    Some(Ok(ev)) => ev,
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(false),
+                };
+                let mut need_refresh = true;
+                match ev.kind {
+                    EventKind::Started => st.error = None,
+                    EventKind::Stage(stage) => {
+                        if let Some(r) = st.running.as_mut().filter(|r| r.id == ev.job) {
+                            r.stage = Some(stage.to_string());
+                            need_refresh = false;
+                        }
+                    }
+                    EventKind::Step { stage, step, total, eta_ms, .. } => {
+                        if let Some(r) = st.running.as_mut().filter(|r| r.id == ev.job) {
+                            *r = Running { stage: Some(stage.to_string()), step, total, eta_ms, ..r.clone() };
+                            need_refresh = false;
+                        }
+                    }
+                    EventKind::Completed { output, duration_ms, .. } if cfg.notifications => {
+                        let prompt = prompt_of(&mut ctl, ev.job).await;
+                        let note = ltx_service::desktop::completed(&prompt, duration_ms, &output);
+                        super::notes::post(note, Some(output));
+                    }
+                    EventKind::Failed { message, .. } => {
+                        if cfg.notifications {
+                            let prompt = prompt_of(&mut ctl, ev.job).await;
+                            super::notes::post(ltx_service::desktop::failed(&prompt, &message), None);
+                        }
+                        st.error = Some(message);
+                    }
+                    EventKind::Preview { .. } => need_refresh = false,
+                    _ => {}
+                }
+                if need_refresh {
+                    refresh(&mut ctl, st).await?;
+                }
+                push(st.clone());
+            }
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { return Ok(true) };
+                match command(cfg, &mut ctl, st, cmd).await {
+                    Ok(true) => return Ok(true),
+                    Ok(false) => {}
+                    Err(ClientError::Daemon(e)) => st.error = Some(e.to_string()),
+                    Err(e) => return Err(e),
+                }
+                if st.stopped_by_user {
+                    return Ok(false);
+                }
+                refresh(&mut ctl, st).await?;
+                push(st.clone());
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn prompt_of(ctl: &mut Client, job: u64) -> String {
+    match ctl.request(Request::Job { job }).await {
+        Ok(Reply::Job(r)) => r.request.prompt,
+        _ => String::new(),
+    }
+}
+
+/// Runs one command; `Ok(true)` = quit.
+async fn command(cfg: &Config, ctl: &mut Client, st: &mut State, cmd: Cmd) -> Result<bool, ClientError> {
+    match cmd {
+        Cmd::Quit => return Ok(true),
+        Cmd::Cancel => {
+            if let Some(r) = &st.running {
+                ctl.request(Request::Cancel { job: r.id }).await?;
+            }
+        }
+        Cmd::Pause => drop(ctl.request(Request::Pause).await?),
+        Cmd::Resume => drop(ctl.request(Request::Resume).await?),
+        Cmd::Submit(req) => {
+            st.error = None;
+            ctl.request(Request::Submit(*req)).await?;
+        }
+        Cmd::UnloadAll => drop(ctl.request(Request::Unload { variant: None }).await?),
+        Cmd::Pull(variant) => drop(ctl.request(Request::ModelsPull { variant, pipeline: None }).await?),
+        Cmd::SetModelsDir(path) => {
+            if let Reply::ModelsDir { restart_needed: true, path, .. } =
+                ctl.request(Request::ModelsDir { path: Some(path) }).await?
+            {
+                st.error = Some(format!("models folder set to {}: restart the daemon to use it", path.display()));
+            }
+        }
+        Cmd::StartDaemon => {}
+        Cmd::StopDaemon => match ltxctl(cfg, "stop").await {
+            Ok(()) => st.stopped_by_user = true,
+            Err(e) => st.error = Some(e),
+        },
+        Cmd::SetLaunchAtLogin(on) => set_login(&super::layout(&cfg.socket), on, st),
+    }
+    Ok(false)
+}
+
+/// Re-reads status, queue, history, loaded components and models.
+async fn refresh(ctl: &mut Client, st: &mut State) -> Result<(), ClientError> {
+    if let Reply::Status(s) = ctl.request(Request::Status).await? {
+        st.outputs_dir = Some(s.outputs_dir.clone());
+    }
+    if let Reply::Queue(q) = ctl.request(Request::Queue).await? {
+        st.paused = q.paused;
+        st.pending = q.pending.len() as u32;
+        st.running = q.running.map(|r| match st.running.take() {
+            Some(old) if old.id == r.id => old,
+            _ => Running { id: r.id, prompt: r.request.prompt, ..Default::default() },
+        });
+    }
+    if let Reply::History(h) = ctl.request(Request::History { limit: 50 }).await? {
+        st.recent = h
+            .into_iter()
+            .filter(|r| r.state == JobState::Completed)
+            .filter_map(|r| Some(Recent { id: r.id, prompt: r.request.prompt, output: r.output? }))
+            .take(RECENT)
+            .collect();
+    }
+    if let Reply::Ps(c) = ctl.request(Request::Ps).await? {
+        st.components = c;
+    }
+    // A daemon without model management answers with an error: the Models submenu then says "unknown".
+    st.models = match ctl.request(Request::ModelsList).await {
+        Ok(Reply::Models(m)) => Some(*m),
+        Ok(_) | Err(ClientError::Daemon(_)) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(())
+}
