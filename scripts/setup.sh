@@ -28,6 +28,10 @@ fi
 #    SQLite's build needs nothing extra (bundled). Only missing packages are installed.
 if [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null && [ -z "${SKIP_APT:-}" ]; then
   want=(g++ libclang-dev python3-pip libopenblas0-pthread pkg-config ffmpeg nasm)
+  # ltx-tray (GTK, libayatana-appindicator) and its tests: Xvfb, a D-Bus session, python3-dbus/gi fakes of the
+  # StatusNotifierWatcher and notification server, gdbus, xdotool; systemd-analyze verifies the user units.
+  want+=(libgtk-3-dev libayatana-appindicator3-dev xvfb xauth dbus-daemon dbus-x11 libglib2.0-bin xdotool
+    python3-dbus python3-gi systemd)
   missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
