@@ -319,6 +319,8 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
         .envs(desk.env())
         .env("HOME", d.dir.path())
         .env("LTX_CONFIG", &d.config)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_DATA_HOME")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(desk.dir.path().join("tray.err")).map(Stdio::from).expect("log"));
     procs.add(tray.spawn().expect("spawn ltx-tray"));
@@ -418,6 +420,12 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
     wait_until("recent outputs", Duration::from_secs(10), || {
         has_label(&layout(&desk, &sender, &menu), &format!("{done}: an owl at dusk")).then_some(())
     });
+    // Open outputs folder: the opener gets the daemon's outputs folder.
+    click(&desk, &sender, &menu, "Open outputs folder");
+    let outputs = d.outputs().display().to_string();
+    wait_until("the outputs folder to open", Duration::from_secs(10), || {
+        desk.file("opened.log").lines().any(|l| l == outputs).then_some(())
+    });
     // Quick generate: a real GTK dialog; type a prompt and press Return.
     click(&desk, &sender, &menu, "Quick generate");
     let win = wait_until("the quick-generate dialog", Duration::from_secs(10), || {
@@ -438,6 +446,16 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
             .any(|r| r["request"]["prompt"] == "a heron from the tray steps=1" && r["request"]["width"] == 768)
             .then_some(())
     });
+    // Launch at login: writes the tray's XDG autostart entry for the installed tray, and removes it again.
+    let installed_tray = d.dir.path().join(".local/share/ltx/bin/ltx-tray");
+    std::fs::create_dir_all(installed_tray.parent().unwrap()).unwrap();
+    std::fs::copy(TRAY, &installed_tray).unwrap();
+    let autostart = d.dir.path().join(".config/autostart/ltx-tray.desktop");
+    click(&desk, &sender, &menu, "Launch at login");
+    let entry = wait_until("the autostart entry", Duration::from_secs(10), || std::fs::read_to_string(&autostart).ok());
+    assert!(entry.contains(&format!("Exec=\"{}\"", installed_tray.display())), "{entry}");
+    click(&desk, &sender, &menu, "Launch at login");
+    wait_until("the autostart entry to go", Duration::from_secs(10), || (!autostart.exists()).then_some(()));
     // Quit from the menu ends the tray.
     click(&desk, &sender, &menu, "Quit");
     let tray = &mut procs.0[0];
@@ -580,7 +598,11 @@ fn socket_activation_adopts_the_listening_fd() {
 /// binaries and MLX runtime copied: the installed `ltxd` resolves libmlx from its own folder.
 #[test]
 fn service_install_status_uninstall_with_a_fake_systemctl() {
-    let d = Daemon::with(bins!(), Opts { start: false, ..Default::default() });
+    // A daemon started by hand holds the socket: install stops it first.
+    let mut d = Daemon::start(bins!());
+    let hand_started = d.pid();
+    let mut hand = Procs::default();
+    hand.add(d.child.take().expect("daemon child"));
     let home = d.dir.path().join("home");
     let fake = d.dir.path().join("fakebin");
     std::fs::create_dir_all(&fake).unwrap();
@@ -622,7 +644,7 @@ esac
     let ctl = |args: &[&str]| {
         let out = Command::new(&d.bins.ctl)
             .arg("--socket")
-            .arg(d.dir.path().join("run/ltxd.sock"))
+            .arg(&d.socket)
             .args(args)
             .env("HOME", &home)
             .env("PATH", format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default()))
@@ -642,7 +664,10 @@ esac
     let out = ctl(&["service", "install", "--from", from.to_str().unwrap()]);
     let bin = home.join(".local/share/ltx/bin");
     let units = home.join(".config/systemd/user");
+    let st = wait_until("the hand-started daemon to stop", Duration::from_secs(10), || hand.0[0].try_wait().ok()?);
+    assert!(st.success(), "{st}");
     for line in [
+        format!("stopped the ltxd started outside the service (pid {hand_started})"),
         format!("installed {}", bin.join("ltxd").display()),
         format!("installed {}", bin.join("ltxctl").display()),
         format!("installed {}", bin.join("mlx/lib/libmlx.so").display()),
