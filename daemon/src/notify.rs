@@ -32,6 +32,7 @@ impl Mode {
 /// Notifications waiting to be posted; beyond this they are dropped (and logged).
 const QUEUE: usize = 32;
 /// Notifications whose click/action is still awaited at once; older ones stay on screen without an action.
+#[cfg_attr(target_os = "macos", allow(dead_code))]
 const MAX_WAITING: usize = 16;
 
 struct Note {
