@@ -722,3 +722,44 @@ esac
     assert!(!bin.exists() && !units.join("ltxd.service").exists());
     assert_eq!(ctl(&["service", "uninstall"]).trim(), "the ltxd service is not installed; nothing changed");
 }
+
+/// The same through systemd's own tool: `systemd-socket-activate -l PATH ltxd-test …` binds, sets
+/// `LISTEN_FDS`/`LISTEN_PID`/`LISTEN_FDNAMES` and execs the daemon, which serves on that socket.
+#[test]
+fn systemd_socket_activate_runs_the_daemon_on_its_socket() {
+    if !have("systemd-socket-activate", "--version") {
+        eprintln!("SKIP systemd_socket_activate_runs_the_daemon_on_its_socket: systemd-socket-activate is missing");
+        return;
+    }
+    let d = Daemon::with(bins!(), Opts { start: false, ..Default::default() });
+    let path = d.dir.path().join("sd.sock");
+    let cmd = d.command();
+    let mut sd = Command::new("systemd-socket-activate");
+    sd.arg("-l").arg(&path).arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sd.env(k, v),
+            None => sd.env_remove(k),
+        };
+    }
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(d.dir.path().join("stderr.log"));
+    sd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log.map(Stdio::from).expect("log"));
+    let mut procs = Procs::default();
+    procs.add(sd.spawn().expect("systemd-socket-activate"));
+    wait_until("the socket", Duration::from_secs(10), || path.exists().then_some(()));
+    // The first connection execs the daemon on the inherited socket.
+    let out = wait_until("the activated daemon", Duration::from_secs(20), || {
+        let out = Command::new(&d.bins.ctl)
+            .arg("--socket")
+            .arg(&path)
+            .args(["--json", "status"])
+            .env("HOME", d.dir.path())
+            .output()
+            .ok()?;
+        out.status.success().then_some(out)
+    });
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(status["pid"].as_u64(), Some(procs.0[0].id() as u64), "not the exec'd process");
+    assert!(d.stderr().contains("handed over by the service manager"), "{}", d.stderr());
+    assert!(!d.socket.exists(), "the daemon bound its own socket as well");
+}
