@@ -1,7 +1,9 @@
 //! `ltxctl`, the command-line client of `ltxd` (the tray will be another binary of this crate).
 //!
 //! Exit codes: 0 done, 1 failed, 2 cancelled, 3 daemon unavailable, 4 busy or invalid request.
+pub mod doctor;
 pub mod follow;
+pub mod models;
 pub mod service;
 #[cfg(feature = "tray")]
 pub mod tray;
@@ -171,6 +173,13 @@ pub enum Cmd {
     Completions {
         shell: clap_complete::Shell,
     },
+    /// Model files: list, pull, rm, verify, dir.
+    Models {
+        #[command(subcommand)]
+        cmd: models::ModelsCmd,
+    },
+    /// Check the installation: daemon, compute backend, memory, disk, socket, models, config — with fixes.
+    Doctor,
     /// Install, remove or inspect the per-user service (launchd / systemd --user) that starts ltxd at login.
     Service {
         #[command(subcommand)]
@@ -199,7 +208,8 @@ impl From<ClientError> for Failure {
                 DaemonError::Busy { .. }
                 | DaemonError::Invalid(_)
                 | DaemonError::NotFound(_)
-                | DaemonError::NotCancellable { .. },
+                | DaemonError::NotCancellable { .. }
+                | DaemonError::ModelsMissing { .. },
             ) => EXIT_INVALID,
             _ => EXIT_FAILED,
         };
@@ -253,7 +263,7 @@ pub async fn connect(socket: &std::path::Path) -> Result<Client, ClientError> {
     Client::connect(socket, "ltxctl").await
 }
 
-fn print_json<T: serde::Serialize>(v: &T) {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) {
     match serde_json::to_string(v) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("ltxctl: cannot print JSON: {e}"),
@@ -273,6 +283,14 @@ fn job_line(r: &JobRecord) -> String {
     format!("{:>6}  {:<11}  {:<40}  {}", r.id, r.state.name(), short(&r.request.prompt, 40), out)
 }
 
+pub(crate) fn pipeline_of(p: PipelineArg) -> Pipeline {
+    match p {
+        PipelineArg::Distilled => Pipeline::Distilled,
+        PipelineArg::OneStage => Pipeline::OneStage,
+        PipelineArg::TwoStage => Pipeline::TwoStage,
+    }
+}
+
 /// Builds the request from the command line (the image is read here: the daemon may not read user folders).
 pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
     let (w, h) = a
@@ -280,11 +298,7 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
         .split_once(['x', 'X'])
         .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)))
         .ok_or_else(|| Failure(EXIT_INVALID, format!("invalid --size {:?}: use WIDTHxHEIGHT, e.g. 768x512", a.size)))?;
-    let pipeline = match a.pipeline {
-        PipelineArg::Distilled => Pipeline::Distilled,
-        PipelineArg::OneStage => Pipeline::OneStage,
-        PipelineArg::TwoStage => Pipeline::TwoStage,
-    };
+    let pipeline = pipeline_of(a.pipeline);
     let distilled = pipeline == Pipeline::Distilled;
     let output = match &a.output {
         Some(p) if p.is_relative() => {
@@ -495,6 +509,8 @@ pub async fn run(cli: Cli) -> Res {
         }
         Cmd::Daemon { action: DaemonCmd::Start } => daemon_start(&socket, cli.socket.is_some(), json).await,
         Cmd::Daemon { action: DaemonCmd::Stop } => daemon_stop(&socket, json).await,
+        Cmd::Models { cmd } => models::run(cmd, &socket, json).await,
+        Cmd::Doctor => doctor::run(&socket, json).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "ltxctl", &mut std::io::stdout());

@@ -21,6 +21,9 @@ pub struct Args {
     /// Directory for the job database and lock (default: $LTX_STATE_DIR or the platform state dir).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Load the configuration, report the first problem (exit 2) or `ok` (exit 0), and exit.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// The config file: every key optional.
@@ -38,6 +41,12 @@ pub struct FileConfig {
     pub shutdown_grace_secs: Option<u64>,
     /// Desktop notifications: "unfollowed" (default: jobs no client follows), "always" or "off".
     pub notifications: Option<String>,
+    /// Hugging Face endpoint for model downloads (`$HF_ENDPOINT` wins).
+    pub hf_endpoint: Option<String>,
+    /// Token for gated repositories (Gemma); `$HF_TOKEN` wins, then this, then `huggingface-cli login`'s file.
+    pub hf_token: Option<String>,
+    /// Seconds without a byte before a download is retried (default 30).
+    pub download_stall_secs: Option<u64>,
     /// "auto" (default: from the machine's memory), "16gb", "32gb", "64gb" or "128gb".
     pub memory_profile: Option<String>,
     /// Peak memory a job may use ("24GB", "512MB"), replacing what the machine has free.
@@ -58,6 +67,7 @@ pub struct Config {
     pub keep_alive: KeepAlive,
     pub shutdown_grace: Duration,
     pub notifications: crate::notify::Mode,
+    pub hf: crate::models::HfConfig,
     pub memory: crate::memory::MemoryConfig,
 }
 
@@ -108,6 +118,7 @@ impl Config {
             keep_alive,
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
             notifications,
+            hf: crate::models::HfConfig::load(env, file.hf_endpoint, file.hf_token, file.download_stall_secs),
             memory,
             config_path,
         })

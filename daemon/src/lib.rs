@@ -5,6 +5,7 @@ pub mod engine;
 mod listen;
 pub mod logging;
 pub mod memory;
+pub mod models;
 pub mod notify;
 pub mod output;
 mod scheduler;
@@ -46,6 +47,7 @@ pub(crate) struct Shared {
     pub started: Instant,
     /// Desktop notifications: who follows which job, whether a client shows notifications itself.
     pub desktop: Arc<notify::Desktop>,
+    pub models: models::Models,
 }
 
 impl Shared {
@@ -101,6 +103,10 @@ pub fn main_with(make_engine: impl FnOnce(&Config) -> Box<dyn Generator> + Send 
             return ExitCode::from(2);
         }
     };
+    if args.check_config {
+        println!("ok: {}", cfg.config_path.display());
+        return ExitCode::SUCCESS;
+    }
     let _guard = logging::init(&cfg.log_dir);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -168,6 +174,7 @@ pub async fn run(
         components: Mutex::default(),
         worker: worker_tx,
         started: Instant::now(),
+        models: models::Models::start()?,
         cfg,
     });
     let engine = make_engine(&shared.cfg);

@@ -196,6 +196,11 @@ async fn handle(
         Request::Status => status(shared).await,
         // The connection loop begins the shutdown once this reply is written.
         Request::Shutdown => Ok(Reply::Ok),
+        r @ (Request::ModelsList
+        | Request::ModelsPull { .. }
+        | Request::ModelsRemove { .. }
+        | Request::ModelsVerify { .. }
+        | Request::ModelsDir { .. }) => crate::models::request(shared, r).await,
         Request::ShowsNotifications => {
             // Held by a task of this connection: dropped (notifications resume) when the connection closes.
             let guard = shared.desktop.client_notifies();
@@ -232,6 +237,10 @@ async fn submit(shared: &Arc<Shared>, req: ltx_protocol::GenerationRequest) -> R
         .await
         .map_err(|e| DaemonError::Internal(e.to_string()))?
         .map_err(DaemonError::Invalid)?;
+    let sh = shared.clone();
+    let req = tokio::task::spawn_blocking(move || crate::models::check_job(&sh, &req).map(|()| req))
+        .await
+        .map_err(|e| DaemonError::Internal(e.to_string()))??;
     let seed = req.seed.unwrap_or_else(random_seed);
     let capacity = shared.cfg.queue_size;
     match shared.db(move |s| s.insert(&req, seed, req.front, capacity)).await? {

@@ -69,6 +69,8 @@ pub enum EventKind {
     Interrupted {
         reason: String,
     },
+    /// Model download progress (job [`crate::models::MODEL_EVENTS`]).
+    Download(crate::models::DownloadEvent),
 }
 
 impl EventKind {

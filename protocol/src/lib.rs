@@ -2,10 +2,12 @@
 //!
 //! Frames are a little-endian `u32` length followed by a bincode 2.0.1 (serde API, `config::standard()`)
 //! payload. Every connection starts with [`Hello`] → [`Welcome`]; the codec lives in [`frame`] only.
+pub mod catalogue;
 pub mod client;
 pub mod connection;
 pub mod event;
 pub mod frame;
+pub mod models;
 pub mod paths;
 pub mod request;
 pub mod server;

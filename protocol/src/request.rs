@@ -70,6 +70,25 @@ pub enum Request {
     Shutdown,
     /// This client (the tray) shows completion notifications itself: the daemon posts none while it is connected.
     ShowsNotifications,
+    /// Model files: installed / partial / downloading / missing, disk free.
+    ModelsList,
+    /// Download (or link from a Hugging Face cache) what `variant` needs for `pipeline` (its default when absent).
+    ModelsPull {
+        variant: ModelVariant,
+        pipeline: Option<Pipeline>,
+    },
+    /// Delete a variant's files (and shared ones no other installed variant needs), partial downloads included.
+    ModelsRemove {
+        variant: ModelVariant,
+    },
+    /// Re-hash installed files against the published sha256 (one variant's files, or all).
+    ModelsVerify {
+        variant: Option<ModelVariant>,
+    },
+    /// Show or set the models directory (setting writes the config file; used after a restart).
+    ModelsDir {
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +103,11 @@ pub enum Reply {
     Ps(Vec<ComponentStatus>),
     Status(Box<DaemonStatus>),
     Error(DaemonError),
+    Models(Box<crate::models::ModelsInfo>),
+    Pulling(Vec<crate::models::PullFile>),
+    Removed { files: Vec<String>, bytes: u64 },
+    Verified(Vec<crate::models::VerifyResult>),
+    ModelsDir { path: PathBuf, configured: PathBuf, restart_needed: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -335,4 +359,8 @@ pub enum DaemonError {
     Engine(String),
     #[error("internal daemon error: {0}")]
     Internal(String),
+    #[error("model files missing from {}: {} — run `{command}`", dir.display(), missing.join(", "))]
+    ModelsMissing { dir: PathBuf, missing: Vec<String>, command: String },
+    #[error("{0}")]
+    Models(String),
 }

@@ -1,6 +1,7 @@
 //! End-to-end harness: real `ltxd-test` processes on a real socket, each with its own temporary directories.
 //! Tests live in `tests/tests/`; the engine test double lives in [`engine`] and only in the test daemon.
 pub mod engine;
+pub mod hub;
 
 use ltx_protocol::client::Client;
 use ltx_protocol::{Event, EventKind, GenerationRequest, JobId, Reply, Request};
@@ -22,6 +23,19 @@ macro_rules! bins {
     };
 }
 
+/// Environment variables that steer Hugging Face downloads.
+pub const HF_VARS: [&str; 9] = [
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_TOKEN_PATH",
+    "HF_ENDPOINT",
+    "XDG_CACHE_HOME",
+    "LTX_TEST_WRITE_QUOTA",
+];
+
 pub struct Daemon {
     pub bins: Bins,
     pub dir: tempfile::TempDir,
@@ -39,11 +53,14 @@ pub struct Opts {
     pub env: Vec<(String, String)>,
     pub prefix: Vec<String>,
     pub start: bool,
+    /// Put an empty file at every catalogue path in the models directory, so submits pass the daemon's
+    /// installed-models check (the test engine reads no weights). Off for daemons running the shipped engine.
+    pub placeholder_models: bool,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Self { extra_config: String::new(), env: Vec::new(), prefix: Vec::new(), start: true }
+        Self { extra_config: String::new(), env: Vec::new(), prefix: Vec::new(), start: true, placeholder_models: true }
     }
 }
 
@@ -67,6 +84,14 @@ impl Daemon {
             opts.extra_config
         );
         std::fs::write(&config, text).expect("write config");
+        let shipped = opts.env.iter().any(|(k, v)| k == "LTX_TEST_ENGINE" && v == "shipped");
+        if opts.placeholder_models && !shipped {
+            for f in ltx_protocol::catalogue::FILES {
+                let path = p.join("models").join(f.local);
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("models dir");
+                std::fs::write(path, b"").expect("placeholder model file");
+            }
+        }
         let mut d = Daemon { bins, dir, socket, config, child: None, env: opts.env, prefix: opts.prefix };
         if opts.start {
             d.spawn();
@@ -85,6 +110,10 @@ impl Daemon {
         let mut c = Command::new(&args[0]);
         c.args(&args[1..]).arg("--config").arg(&self.config);
         for k in ["LTX_SOCKET", "LTX_CONFIG", "LTX_STATE_DIR", "LTX_OUTPUTS_DIR", "LTX_MODELS_DIR", "LTX_LOG_DIR"] {
+            c.env_remove(k);
+        }
+        // Hugging Face settings of the machine running the tests must not leak in (cache, token, endpoint).
+        for k in HF_VARS {
             c.env_remove(k);
         }
         c.envs(self.env.iter().map(|(k, v)| (k, v)));

@@ -233,18 +233,18 @@ async fn load_ps_keep_alive_unload() {
 }
 
 #[tokio::test]
-async fn shipped_engine_fails_with_model_not_installed() {
+async fn shipped_engine_refuses_a_job_whose_model_is_not_installed() {
     let opts = Opts { env: vec![("LTX_TEST_ENGINE".into(), "shipped".into())], ..Opts::default() };
     let d = Daemon::with(bins!(), opts);
     let mut c = d.client().await;
     let mut r = req("a cat");
     r.variant = ModelVariant::DistilledFp8;
-    let job = submit(&mut c, r).await;
-    let evs = events(&mut c, job).await;
-    let EventKind::Failed { code, message } = &evs.last().unwrap().kind else { panic!("{evs:?}") };
-    assert_eq!(code, "model_not_installed");
-    assert!(message.contains("distilled-fp8") && message.contains("ltx-2-19b-distilled-fp8.safetensors"), "{message}");
+    // Refused at submit (the catalogue check), with the command that installs it; no job is queued.
+    let message = c.request(Request::Submit(r)).await.unwrap_err().to_string();
+    assert!(message.contains("ltx-2-19b-distilled-fp8.safetensors"), "{message}");
+    assert!(message.contains("run `ltxctl models pull distilled-fp8`"), "{message}");
     assert!(message.contains(&d.dir.path().join("models").display().to_string()), "{message}");
+    assert!(matches!(c.request(Request::History { limit: 10 }).await.unwrap(), Reply::History(h) if h.is_empty()));
     assert_eq!(std::fs::read_dir(d.outputs()).unwrap().count(), 0, "no fake output");
     let err = c.request(Request::Load { variant: ModelVariant::Dev, keep_alive: None }).await.unwrap_err();
     assert!(err.to_string().contains("model not installed"), "{err}");

@@ -1,0 +1,411 @@
+//! `ltxctl models …`: list, pull (with confirmation and progress), rm, verify, dir.
+use crate::{connect, print_json, Failure, Res, VariantArg, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
+use clap::Subcommand;
+use ltx_protocol::catalogue::{self, ModelFile};
+use ltx_protocol::models::*;
+use ltx_protocol::{EventKind, ModelVariant, Pipeline, Reply, Request, ServerMsg};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCmd {
+    /// Every known model file: installed, partial, downloading, in a Hugging Face cache, or missing.
+    List,
+    /// Download what a variant needs (asks first, with the total size). Runs in the daemon: Ctrl-C detaches.
+    Pull {
+        #[arg(value_enum)]
+        variant: VariantArg,
+        /// The pipeline to fetch for (default: distilled for distilled variants, two-stage for dev).
+        #[arg(long, value_enum)]
+        pipeline: Option<crate::PipelineArg>,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Delete a variant's files (shared files stay while another installed variant needs them).
+    Rm {
+        #[arg(value_enum)]
+        variant: VariantArg,
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Re-hash installed files against the sha256 the Hub publishes (one variant's files, or all installed).
+    Verify {
+        #[arg(value_enum)]
+        variant: Option<VariantArg>,
+    },
+    /// Show the models directory, or set it (written to the config file; ltxd uses it after a restart).
+    Dir { path: Option<PathBuf> },
+}
+
+fn unexpected(r: Reply) -> Failure {
+    Failure(EXIT_FAILED, format!("unexpected reply: {r:?}"))
+}
+
+pub async fn list_info(socket: &Path) -> Result<ModelsInfo, Failure> {
+    match connect(socket).await?.request(Request::ModelsList).await? {
+        Reply::Models(m) => Ok(*m),
+        r => Err(unexpected(r)),
+    }
+}
+
+/// Bytes still to fetch for `f` in this state (0 when installed or linkable).
+fn to_fetch(f: &ModelFile, state: &FileState) -> u64 {
+    match state {
+        FileState::Missing => f.size,
+        FileState::Partial { bytes } => f.size.saturating_sub(*bytes),
+        FileState::Downloading { done, total } => total.saturating_sub(*done),
+        FileState::Installed { .. } | FileState::InHfCache { .. } => 0,
+    }
+}
+
+fn state_text(i: &ModelFileInfo) -> String {
+    match &i.state {
+        FileState::Installed { .. } if i.verified => "installed, verified".into(),
+        FileState::Installed { .. } => "installed".into(),
+        FileState::Partial { bytes } => format!("partial ({} of ≈{})", human_bytes(*bytes), human_bytes(i.size)),
+        FileState::Downloading { done, total } => {
+            format!("downloading {}%", if *total > 0 { done * 100 / total } else { 0 })
+        }
+        FileState::InHfCache { path, .. } => format!("in the Hugging Face cache ({})", path.display()),
+        FileState::Missing => "missing".into(),
+    }
+}
+
+/// Per variant (default pipeline): ready, and what is left to fetch.
+pub fn variant_summary(info: &ModelsInfo) -> Vec<(ModelVariant, Vec<String>, u64)> {
+    let by_name: BTreeMap<&str, &ModelFileInfo> = info.files.iter().map(|f| (f.name.as_str(), f)).collect();
+    ModelVariant::ALL
+        .into_iter()
+        .map(|v| {
+            let (mut missing, mut bytes) = (Vec::new(), 0);
+            for f in catalogue::needs(v, catalogue::default_pipeline(v)) {
+                let state = by_name.get(f.local).map_or(FileState::Missing, |i| i.state.clone());
+                if !matches!(state, FileState::Installed { .. }) {
+                    missing.push(f.local.to_string());
+                    bytes += to_fetch(f, &state);
+                }
+            }
+            (v, missing, bytes)
+        })
+        .collect()
+}
+
+pub async fn run(cmd: ModelsCmd, socket: &Path, json: bool) -> Res {
+    match cmd {
+        ModelsCmd::List => list(socket, json).await,
+        ModelsCmd::Pull { variant, pipeline, yes } => {
+            let variant = ModelVariant::from(variant);
+            let pipeline = pipeline.map(crate::pipeline_of).unwrap_or(catalogue::default_pipeline(variant));
+            pull(socket, variant, pipeline, yes, json).await
+        }
+        ModelsCmd::Rm { variant, yes } => remove(socket, variant.into(), yes, json).await,
+        ModelsCmd::Verify { variant } => verify(socket, variant.map(Into::into), json).await,
+        ModelsCmd::Dir { path } => dir(socket, path, json).await,
+    }
+}
+
+async fn list(socket: &Path, json: bool) -> Res {
+    let info = list_info(socket).await?;
+    let summary = variant_summary(&info);
+    if json {
+        let variants: Vec<_> = summary
+            .iter()
+            .map(|(v, missing, bytes)| {
+                serde_json::json!({ "variant": v.name(), "ready": missing.is_empty(), "missing": missing, "missing_bytes": bytes })
+            })
+            .collect();
+        print_json(&serde_json::json!({
+            "dir": info.dir, "disk_free": info.disk_free, "hf_cache": info.hf_cache,
+            "variants": variants, "files": info.files,
+        }));
+        return Ok(EXIT_OK);
+    }
+    let free = info.disk_free.map_or("unknown".into(), human_bytes);
+    println!("models directory: {} ({free} free)", info.dir.display());
+    if let Some(c) = &info.hf_cache {
+        println!("Hugging Face cache (reused, not copied): {}", c.display());
+    }
+    println!();
+    for (v, missing, bytes) in &summary {
+        if missing.is_empty() {
+            println!("{:<14} ready", v.name());
+        } else {
+            println!(
+                "{:<14} {} file(s) to fetch (≈{}) — `{}`",
+                v.name(),
+                missing.len(),
+                human_bytes(*bytes),
+                catalogue::pull_command(*v, catalogue::default_pipeline(*v))
+            );
+        }
+    }
+    println!();
+    println!("{:<70} {:>9}  STATE", "FILE", "SIZE");
+    for i in &info.files {
+        let size = match i.state {
+            FileState::Installed { bytes } | FileState::InHfCache { bytes, .. } if bytes > 0 => human_bytes(bytes),
+            _ => format!("≈{}", human_bytes(i.size)),
+        };
+        println!("{:<70} {:>9}  {}", i.name, size, state_text(i));
+    }
+    Ok(EXIT_OK)
+}
+
+fn confirm(question: &str) -> Result<bool, Failure> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure(EXIT_INVALID, format!("{question} — pass -y to confirm without a terminal")));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| Failure(EXIT_FAILED, e.to_string()))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: bool, json: bool) -> Res {
+    let info = list_info(socket).await?;
+    let by_name: BTreeMap<&str, &ModelFileInfo> = info.files.iter().map(|f| (f.name.as_str(), f)).collect();
+    let needs = catalogue::needs(variant, pipeline);
+    let (mut count, mut bytes) = (0, 0);
+    for f in &needs {
+        let state = by_name.get(f.local).map_or(FileState::Missing, |i| i.state.clone());
+        let b = to_fetch(f, &state);
+        if b > 0 {
+            count += 1;
+            bytes += b;
+        }
+    }
+    let what = format!("{} ({} pipeline)", variant.name(), pipeline.name());
+    if count > 0 && !yes {
+        let free = info.disk_free.map_or("unknown".into(), human_bytes);
+        let q = format!(
+            "Download {count} file(s) for {what}, ≈{} into {} ({free} free)?",
+            human_bytes(bytes),
+            info.dir.display()
+        );
+        if !confirm(&q)? {
+            eprintln!("nothing downloaded");
+            return Ok(EXIT_OK);
+        }
+    }
+    let mut c = connect(socket).await?;
+    // Subscribe first, so no event of a download (ours or one we join) is missed.
+    c.request(Request::Subscribe { job: None, previews: false }).await?;
+    c.send(Request::ModelsPull { variant, pipeline: Some(pipeline) }).await?;
+    let mut early = Vec::new();
+    let files = loop {
+        match c.recv().await? {
+            ServerMsg::Reply(Reply::Pulling(files)) => break files,
+            ServerMsg::Reply(Reply::Error(e)) => return Err(ltx_protocol::client::ClientError::Daemon(e).into()),
+            ServerMsg::Reply(r) => return Err(unexpected(r)),
+            ServerMsg::Event(e) => early.push(e),
+            other => return Err(Failure(EXIT_FAILED, format!("unexpected message: {other:?}"))),
+        }
+    };
+    if json {
+        print_json(&serde_json::json!({ "variant": variant.name(), "pipeline": pipeline.name(), "files": files }));
+    }
+    let mut waiting: BTreeSet<String> = BTreeSet::new();
+    for f in &files {
+        match &f.action {
+            PullAction::Started | PullAction::Joined => {
+                waiting.insert(f.name.clone());
+            }
+            PullAction::Linked(src) if !json => println!("{}: linked from {}", f.name, src.display()),
+            _ => {}
+        }
+    }
+    if waiting.is_empty() {
+        if !json {
+            println!("{what} is installed in {}", info.dir.display());
+        }
+        return Ok(EXIT_OK);
+    }
+    if !json {
+        println!(
+            "downloading {} file(s) in ltxd (Ctrl-C detaches; the download goes on — run this again to watch)",
+            waiting.len()
+        );
+    }
+    let mut view = Progress::new(json);
+    let mut failed = Vec::new();
+    let mut pending = early.into_iter();
+    while !waiting.is_empty() {
+        let e = match pending.next() {
+            Some(e) => e,
+            None => c.next_event().await?,
+        };
+        let (MODEL_EVENTS, EventKind::Download(ev)) = (e.job, &e.kind) else { continue };
+        if !waiting.contains(ev.file()) {
+            continue;
+        }
+        view.show(ev);
+        match ev {
+            DownloadEvent::Done { file, .. } => {
+                waiting.remove(file);
+            }
+            DownloadEvent::Failed { file, message } => {
+                failed.push(format!("{file}: {message}"));
+                waiting.remove(file);
+            }
+            _ => {}
+        }
+    }
+    view.finish();
+    if !failed.is_empty() {
+        return Err(Failure(EXIT_FAILED, format!("download failed:\n  {}", failed.join("\n  "))));
+    }
+    if !json {
+        println!("{what} is installed and verified");
+    }
+    Ok(EXIT_OK)
+}
+
+/// Progress: NDJSON, one bar per file on a terminal, else a line per 10 %.
+struct Progress {
+    json: bool,
+    bars: Option<(indicatif::MultiProgress, BTreeMap<String, indicatif::ProgressBar>)>,
+    printed: BTreeMap<String, u64>,
+}
+
+impl Progress {
+    fn new(json: bool) -> Self {
+        let bars =
+            (!json && std::io::stdout().is_terminal()).then(|| (indicatif::MultiProgress::new(), BTreeMap::new()));
+        Self { json, bars, printed: BTreeMap::new() }
+    }
+
+    fn show(&mut self, ev: &DownloadEvent) {
+        if self.json {
+            return print_json(ev);
+        }
+        if let Some((multi, bars)) = &mut self.bars {
+            let bar = bars.entry(ev.file().to_string()).or_insert_with(|| {
+                let b = multi.add(indicatif::ProgressBar::new(0));
+                let style = indicatif::ProgressStyle::with_template(
+                    "{prefix:40!} {bar:30} {bytes:>10}/{total_bytes:10} {bytes_per_sec:>12} {eta:>4} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                b.set_style(style);
+                b.set_prefix(ev.file().rsplit('/').next().unwrap_or_default().to_string());
+                b
+            });
+            match ev {
+                DownloadEvent::Progress { done, total, .. } => {
+                    bar.set_length(*total);
+                    bar.set_position(*done);
+                    bar.set_message("");
+                }
+                DownloadEvent::Retrying { attempt, delay_ms, reason, .. } => {
+                    bar.set_message(format!("retry {attempt} in {}s: {reason}", delay_ms / 1000))
+                }
+                DownloadEvent::Done { .. } => bar.finish_with_message("verified"),
+                DownloadEvent::Failed { message, .. } => bar.abandon_with_message(format!("failed: {message}")),
+            }
+            return;
+        }
+        match ev {
+            DownloadEvent::Progress { file, done, total } => {
+                let pct = if *total > 0 { done * 100 / total } else { 100 };
+                let last = self.printed.get(file).copied();
+                if last.is_none_or(|l| pct >= l + 10 || (pct == 100 && l < 100)) {
+                    self.printed.insert(file.clone(), pct);
+                    println!("{file}: {pct}% ({} of {})", human_bytes(*done), human_bytes(*total));
+                }
+            }
+            DownloadEvent::Retrying { file, attempt, delay_ms, reason } => {
+                println!("{file}: {reason}; retry {attempt} in {:.1}s", *delay_ms as f64 / 1000.0)
+            }
+            DownloadEvent::Done { file, bytes, sha256 } => {
+                println!("{file}: done, {} (sha256 {sha256} verified)", human_bytes(*bytes))
+            }
+            DownloadEvent::Failed { file, message } => println!("{file}: FAILED: {message}"),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((multi, _)) = &self.bars {
+            let _ = multi.clear();
+        }
+    }
+}
+
+async fn remove(socket: &Path, variant: ModelVariant, yes: bool, json: bool) -> Res {
+    if !yes && !confirm(&format!("Delete the {} model files?", variant.name()))? {
+        eprintln!("nothing deleted");
+        return Ok(EXIT_OK);
+    }
+    let Reply::Removed { files, bytes } = connect(socket).await?.request(Request::ModelsRemove { variant }).await?
+    else {
+        return Err(Failure(EXIT_FAILED, "unexpected reply".into()));
+    };
+    if json {
+        print_json(&serde_json::json!({ "removed": files, "bytes": bytes }));
+    } else if files.is_empty() {
+        println!("nothing of {} to remove (files shared with another installed variant are kept)", variant.name());
+    } else {
+        for f in &files {
+            println!("removed {f}");
+        }
+        println!("freed {}", human_bytes(bytes));
+    }
+    Ok(EXIT_OK)
+}
+
+async fn verify(socket: &Path, variant: Option<ModelVariant>, json: bool) -> Res {
+    if !json {
+        eprintln!("verifying (this reads every file once)…");
+    }
+    let Reply::Verified(results) = connect(socket).await?.request(Request::ModelsVerify { variant }).await? else {
+        return Err(Failure(EXIT_FAILED, "unexpected reply".into()));
+    };
+    let bad = results.iter().filter(|r| r.outcome != VerifyOutcome::Ok).count();
+    if json {
+        print_json(&results);
+    } else {
+        if results.is_empty() {
+            println!("no model files installed");
+        }
+        for r in &results {
+            match &r.outcome {
+                VerifyOutcome::Ok => println!("ok        {}", r.name),
+                VerifyOutcome::Mismatch { expected, actual } => println!(
+                    "CORRUPT   {}: sha256 {actual}, the Hub publishes {expected} — delete it and run `ltxctl models pull …` again",
+                    r.name
+                ),
+                VerifyOutcome::Missing => println!("missing   {}", r.name),
+                VerifyOutcome::Unverifiable(why) => println!("unchecked {}: {why}", r.name),
+            }
+        }
+    }
+    Ok(if bad == 0 { EXIT_OK } else { EXIT_FAILED })
+}
+
+async fn dir(socket: &Path, path: Option<PathBuf>, json: bool) -> Res {
+    let path = match path {
+        Some(p) if p.is_relative() => {
+            Some(std::env::current_dir().map_err(|e| Failure(EXIT_FAILED, e.to_string()))?.join(p))
+        }
+        p => p,
+    };
+    let set = path.is_some();
+    let Reply::ModelsDir { path, configured, restart_needed } =
+        connect(socket).await?.request(Request::ModelsDir { path }).await?
+    else {
+        return Err(Failure(EXIT_FAILED, "unexpected reply".into()));
+    };
+    if json {
+        print_json(&serde_json::json!({ "dir": path, "configured": configured, "restart_needed": restart_needed }));
+    } else if restart_needed {
+        println!(
+            "models directory {} {}; ltxd uses {} until it restarts (`ltxctl daemon stop && ltxctl daemon start`)",
+            configured.display(),
+            if set { "saved in the config file" } else { "is configured" },
+            path.display()
+        );
+    } else {
+        println!("{}", path.display());
+    }
+    Ok(EXIT_OK)
+}

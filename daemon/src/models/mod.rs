@@ -1,0 +1,406 @@
+//! Model management in the daemon: listing, pulls (downloads on their own runtime thread, one download per
+//! file however many pulls ask for it), removal, verification, the models-directory setting, reuse of a
+//! Hugging Face cache and the submit-time check that a job's files are installed.
+mod download;
+mod hf;
+mod seal;
+
+pub use download::set_test_write_quota;
+pub use hf::HfConfig;
+
+use crate::Shared;
+use ltx_protocol::catalogue::{self, ModelFile};
+use ltx_protocol::models::*;
+use ltx_protocol::{DaemonError, Event, EventKind, GenerationRequest, ModelVariant, Pipeline, Reply, Request};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Files downloaded at the same time (the rest wait their turn).
+const PARALLEL_DOWNLOADS: usize = 2;
+
+/// One file being downloaded; every pull of it shares this.
+#[derive(Default)]
+pub(crate) struct Active {
+    pub done: AtomicU64,
+    pub total: AtomicU64,
+    /// Bytes that came over the network in this daemon's lifetime (resumed bytes are not counted).
+    pub received: AtomicU64,
+    pub cancel: AtomicBool,
+}
+
+pub struct Models {
+    rt: tokio::runtime::Handle,
+    client: reqwest::Client,
+    active: Mutex<HashMap<&'static str, Arc<Active>>>,
+    slots: Arc<tokio::sync::Semaphore>,
+    seals: Mutex<()>,
+}
+
+impl Models {
+    /// Starts the download runtime on its own thread (not the engine's, not the request handlers').
+    pub fn start() -> anyhow::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = rt.handle().clone();
+        std::thread::Builder::new().name("ltxd-download".into()).spawn(move || {
+            rt.block_on(std::future::pending::<()>());
+        })?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .user_agent(concat!("ltxd/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            rt: handle,
+            client,
+            active: Mutex::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(PARALLEL_DOWNLOADS)),
+            seals: Mutex::default(),
+        })
+    }
+
+    fn active(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Arc<Active>>> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn emit(shared: &Shared, ev: DownloadEvent) {
+    shared.emit(Event { job: MODEL_EVENTS, kind: EventKind::Download(ev) });
+}
+
+fn models_err(e: impl std::fmt::Display) -> DaemonError {
+    DaemonError::Models(e.to_string())
+}
+
+/// Handles the `Models*` requests.
+pub(crate) async fn request(shared: &Arc<Shared>, req: Request) -> Result<Reply, DaemonError> {
+    match req {
+        Request::ModelsList => {
+            let sh = shared.clone();
+            blocking(move || Ok(Reply::Models(Box::new(list(&sh))))).await
+        }
+        Request::ModelsPull { variant, pipeline } => {
+            let sh = shared.clone();
+            blocking(move || pull(&sh, variant, pipeline.unwrap_or(catalogue::default_pipeline(variant)))).await
+        }
+        Request::ModelsRemove { variant } => {
+            let sh = shared.clone();
+            blocking(move || remove(&sh, variant)).await
+        }
+        Request::ModelsVerify { variant } => verify(shared, variant).await,
+        Request::ModelsDir { path } => {
+            let sh = shared.clone();
+            blocking(move || set_dir(&sh, path)).await
+        }
+        other => Err(DaemonError::Internal(format!("not a models request: {other:?}"))),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DaemonError> + Send + 'static,
+) -> Result<T, DaemonError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| DaemonError::Internal(e.to_string()))?
+}
+
+fn part_path(target: &Path) -> PathBuf {
+    let mut s = target.as_os_str().to_owned();
+    s.push(".part");
+    PathBuf::from(s)
+}
+
+fn list(shared: &Shared) -> ModelsInfo {
+    let dir = &shared.cfg.models_dir;
+    let hf = &shared.cfg.hf;
+    let active = shared.models.active().clone();
+    let files = catalogue::FILES
+        .iter()
+        .map(|f| {
+            let path = dir.join(f.local);
+            let state = if let Some(a) = active.get(f.local) {
+                FileState::Downloading { done: a.done.load(Ordering::Relaxed), total: a.total.load(Ordering::Relaxed) }
+            } else if catalogue::is_present(dir, f) {
+                FileState::Installed { bytes: std::fs::metadata(&path).map_or(0, |m| m.len()) }
+            } else if let Ok(m) = std::fs::metadata(part_path(&path)) {
+                FileState::Partial { bytes: m.len() }
+            } else if let Some(p) = hf::cached(&hf.cache, f) {
+                FileState::InHfCache { bytes: std::fs::metadata(&p).map_or(0, |m| m.len()), path: p }
+            } else {
+                FileState::Missing
+            };
+            let verified =
+                matches!(state, FileState::Installed { .. }) && seal::is_sealed(&shared.cfg.state_dir, &path);
+            ModelFileInfo {
+                name: f.local.into(),
+                repo: f.repo.into(),
+                component: f.component.name(),
+                size: f.size,
+                state,
+                verified,
+            }
+        })
+        .collect();
+    ModelsInfo {
+        dir: dir.clone(),
+        disk_free: disk_free(dir),
+        hf_cache: hf.cache.is_dir().then(|| hf.cache.clone()),
+        files,
+    }
+}
+
+/// Links `f` from the Hugging Face cache into the models directory, if the cache has it.
+fn link_from_cache(shared: &Shared, f: &ModelFile) -> Option<PathBuf> {
+    let src = hf::cached(&shared.cfg.hf.cache, f)?;
+    let src = std::fs::canonicalize(&src).ok()?;
+    let target = shared.cfg.models_dir.join(f.local);
+    std::fs::create_dir_all(target.parent()?).ok()?;
+    // A dangling link (the cache was cleaned) is replaced.
+    if std::fs::symlink_metadata(&target).is_ok() && !target.exists() {
+        let _ = std::fs::remove_file(&target);
+    }
+    match std::os::unix::fs::symlink(&src, &target) {
+        Ok(()) => {
+            tracing::info!(file = f.local, from = %src.display(), "linked from the Hugging Face cache");
+            Some(src)
+        }
+        Err(e) => {
+            tracing::warn!(file = f.local, "cannot link {} from the Hugging Face cache: {e}", src.display());
+            None
+        }
+    }
+}
+
+fn pull(shared: &Arc<Shared>, variant: ModelVariant, pipeline: Pipeline) -> Result<Reply, DaemonError> {
+    if shared.shutting_down.load(Ordering::SeqCst) {
+        return Err(DaemonError::ShuttingDown);
+    }
+    let dir = &shared.cfg.models_dir;
+    std::fs::create_dir_all(dir).map_err(|e| models_err(format!("cannot create {}: {e}", dir.display())))?;
+    let mut out = Vec::new();
+    for f in catalogue::needs(variant, pipeline) {
+        let action = {
+            let mut active = shared.models.active();
+            if active.contains_key(f.local) {
+                PullAction::Joined
+            } else if catalogue::is_present(dir, f) {
+                PullAction::AlreadyInstalled
+            } else if let Some(src) = link_from_cache(shared, f) {
+                PullAction::Linked(src)
+            } else {
+                let a = Arc::new(Active::default());
+                active.insert(f.local, a.clone());
+                start(shared.clone(), f, a);
+                PullAction::Started
+            }
+        };
+        out.push(PullFile { name: f.local.into(), action });
+    }
+    Ok(Reply::Pulling(out))
+}
+
+fn start(shared: Arc<Shared>, f: &'static ModelFile, act: Arc<Active>) {
+    let models = &shared.models;
+    let (rt, slots, client) = (models.rt.clone(), models.slots.clone(), models.client.clone());
+    rt.spawn(async move {
+        let _permit = slots.acquire_owned().await;
+        let ctx = download::Ctx { client, hf: shared.cfg.hf.clone(), dir: shared.cfg.models_dir.clone() };
+        let sh = shared.clone();
+        let res = download::fetch(&ctx, f, &act, &move |ev| emit(&sh, ev)).await;
+        shared.models.active().remove(f.local);
+        match res {
+            Ok(done) => {
+                let path = shared.cfg.models_dir.join(f.local);
+                seal::seal(&shared.models.seals, &shared.cfg.state_dir, &path, &done.sha256);
+                tracing::info!(file = f.local, bytes = done.bytes, "downloaded and verified");
+                emit(&shared, DownloadEvent::Done { file: f.local.into(), bytes: done.bytes, sha256: done.sha256 });
+            }
+            Err(message) => {
+                tracing::warn!(file = f.local, "download failed: {message}");
+                emit(&shared, DownloadEvent::Failed { file: f.local.into(), message });
+            }
+        }
+    });
+}
+
+/// Whether every file `variant`'s default pipeline needs is present.
+fn installed(dir: &Path, variant: ModelVariant) -> bool {
+    catalogue::missing(dir, variant, catalogue::default_pipeline(variant)).is_empty()
+}
+
+fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> {
+    let dir = &shared.cfg.models_dir;
+    let keep: HashSet<&str> = ModelVariant::ALL
+        .into_iter()
+        .filter(|&v| v != variant && installed(dir, v))
+        .flat_map(|v| catalogue::needs(v, catalogue::default_pipeline(v)))
+        .map(|f| f.local)
+        .collect();
+    let (mut files, mut bytes) = (Vec::new(), 0);
+    for f in catalogue::needs(variant, catalogue::default_pipeline(variant)) {
+        if keep.contains(f.local) {
+            continue;
+        }
+        if let Some(a) = shared.models.active().get(f.local) {
+            a.cancel.store(true, Ordering::SeqCst);
+        }
+        let target = dir.join(f.local);
+        for p in [target.clone(), part_path(&target)] {
+            // symlink_metadata: a link into a Hugging Face cache is removed, its target is left alone.
+            let Ok(meta) = std::fs::symlink_metadata(&p) else { continue };
+            std::fs::remove_file(&p).map_err(|e| models_err(format!("cannot remove {}: {e}", p.display())))?;
+            if meta.is_file() {
+                bytes += meta.len();
+            }
+            files.push(p.strip_prefix(dir).unwrap_or(&p).display().to_string());
+        }
+        seal::unseal(&shared.models.seals, &shared.cfg.state_dir, &target);
+    }
+    // The Gemma directory goes when it is empty (remove_dir refuses otherwise).
+    let _ = std::fs::remove_dir(dir.join(catalogue::GEMMA_DIR));
+    tracing::info!(variant = variant.name(), removed = files.len(), bytes, "removed model files");
+    Ok(Reply::Removed { files, bytes })
+}
+
+async fn verify(shared: &Arc<Shared>, variant: Option<ModelVariant>) -> Result<Reply, DaemonError> {
+    let dir = shared.cfg.models_dir.clone();
+    let files: Vec<&'static ModelFile> = match variant {
+        Some(v) => catalogue::needs(v, catalogue::default_pipeline(v)),
+        None => catalogue::FILES.iter().filter(|f| dir.join(f.local).is_file()).collect(),
+    };
+    let ctx = download::Ctx { client: shared.models.client.clone(), hf: shared.cfg.hf.clone(), dir: dir.clone() };
+    let mut results = Vec::new();
+    for f in files {
+        let path = dir.join(f.local);
+        if !path.is_file() {
+            let outcome = if catalogue::is_present(&dir, f) {
+                VerifyOutcome::Unverifiable("not in the catalogue's shard split (the directory's own index)".into())
+            } else {
+                VerifyOutcome::Missing
+            };
+            results.push(VerifyResult { name: f.local.into(), sha256: None, outcome });
+            continue;
+        }
+        let expected = match expected_hash(shared, &ctx, f, &path).await {
+            Ok(e) => e,
+            Err(reason) => {
+                results.push(VerifyResult {
+                    name: f.local.into(),
+                    sha256: None,
+                    outcome: VerifyOutcome::Unverifiable(reason),
+                });
+                continue;
+            }
+        };
+        let p = path.clone();
+        let git = matches!(expected, download::Expected::GitSha1(_));
+        let hashed = tokio::task::spawn_blocking(move || download::hash_file(&p, git))
+            .await
+            .map_err(|e| DaemonError::Internal(e.to_string()))?
+            .map_err(|e| models_err(format!("cannot read {}: {e}", path.display())))?;
+        let (want, got) = match &expected {
+            download::Expected::Sha256(s) => (s.clone(), hashed.sha256.clone()),
+            download::Expected::GitSha1(s) => (s.clone(), hashed.git_sha1.clone().unwrap_or_default()),
+        };
+        let outcome = if want == got {
+            seal::seal(&shared.models.seals, &shared.cfg.state_dir, &path, &hashed.sha256);
+            VerifyOutcome::Ok
+        } else {
+            seal::unseal(&shared.models.seals, &shared.cfg.state_dir, &path);
+            tracing::warn!(file = f.local, "checksum mismatch: expected {want}, got {got}");
+            VerifyOutcome::Mismatch { expected: want, actual: got }
+        };
+        results.push(VerifyResult { name: f.local.into(), sha256: Some(hashed.sha256), outcome });
+    }
+    Ok(Reply::Verified(results))
+}
+
+/// The checksum to verify an installed file against: the catalogue's pin, the Hugging Face cache blob it links
+/// to (blobs are named by their sha256), the sha256 recorded when it was downloaded and verified, or the Hub.
+async fn expected_hash(
+    shared: &Shared,
+    ctx: &download::Ctx,
+    f: &ModelFile,
+    path: &Path,
+) -> Result<download::Expected, String> {
+    if let Some(s) = f.sha256 {
+        return Ok(download::Expected::Sha256(s.into()));
+    }
+    if let Ok(target) = std::fs::read_link(path) {
+        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if download::is_hex(name, 64) {
+            return Ok(download::Expected::Sha256(name.into()));
+        }
+    }
+    if let Some(s) = seal::recorded(&shared.cfg.state_dir, path) {
+        return Ok(download::Expected::Sha256(s));
+    }
+    download::published(ctx, f).await.map(|m| m.expected).map_err(|e| {
+        format!("no recorded checksum and the Hub's could not be fetched ({e}); connect and run `ltxctl models verify` again")
+    })
+}
+
+fn set_dir(shared: &Shared, path: Option<PathBuf>) -> Result<Reply, DaemonError> {
+    let current = shared.cfg.models_dir.clone();
+    let Some(path) = path else {
+        let configured = configured_dir(&shared.cfg.config_path).unwrap_or_else(|| current.clone());
+        let restart_needed = configured != current;
+        return Ok(Reply::ModelsDir { path: current, configured, restart_needed });
+    };
+    if !path.is_absolute() {
+        return Err(models_err(format!("the models directory must be an absolute path; got {}", path.display())));
+    }
+    std::fs::create_dir_all(&path).map_err(|e| models_err(format!("cannot create {}: {e}", path.display())))?;
+    let probe = path.join(".ltx-write-probe");
+    std::fs::write(&probe, b"").map_err(|e| models_err(format!("{} is not writable: {e}", path.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    if std::env::var_os("LTX_MODELS_DIR").is_some() {
+        return Err(models_err(
+            "LTX_MODELS_DIR is set in the daemon's environment and overrides the config file; change or unset it there",
+        ));
+    }
+    write_config_key(&shared.cfg.config_path, "models_dir", &path.display().to_string())?;
+    tracing::info!(dir = %path.display(), "models directory set in the config file");
+    Ok(Reply::ModelsDir { restart_needed: path != current, path: current, configured: path })
+}
+
+fn configured_dir(config: &Path) -> Option<PathBuf> {
+    let doc: toml_edit::DocumentMut = std::fs::read_to_string(config).ok()?.parse().ok()?;
+    doc.get("models_dir")?.as_str().map(PathBuf::from)
+}
+
+/// Sets one string key in the TOML config file, keeping its comments and layout; atomic replace.
+fn write_config_key(config: &Path, key: &str, value: &str) -> Result<(), DaemonError> {
+    let text = match std::fs::read_to_string(config) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(models_err(format!("cannot read {}: {e}", config.display()))),
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| models_err(format!("{}: {e}", config.display())))?;
+    doc[key] = toml_edit::value(value);
+    if let Some(parent) = config.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| models_err(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let tmp = part_path(config);
+    std::fs::write(&tmp, doc.to_string())
+        .and_then(|()| std::fs::rename(&tmp, config))
+        .map_err(|e| models_err(format!("cannot write {}: {e}", config.display())))
+}
+
+/// Submit-time check: every file the job's pipeline needs is installed (linking from a Hugging Face cache
+/// where it has them), else the exact pull command.
+pub(crate) fn check_job(shared: &Shared, req: &GenerationRequest) -> Result<(), DaemonError> {
+    let dir = &shared.cfg.models_dir;
+    let missing: Vec<String> = catalogue::missing(dir, req.variant, req.pipeline)
+        .into_iter()
+        .filter(|f| link_from_cache(shared, f).is_none())
+        .map(|f| f.local.to_string())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(DaemonError::ModelsMissing {
+        dir: dir.clone(),
+        missing,
+        command: catalogue::pull_command(req.variant, req.pipeline),
+    })
+}

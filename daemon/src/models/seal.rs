@@ -1,0 +1,70 @@
+//! A record of files whose sha256 was checked (at download or by `models verify`): path → size, mtime, sha256,
+//! in `models-verified.json` in the state directory. A file whose size or mtime changed since is not sealed.
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Seal {
+    size: u64,
+    mtime_ns: u64,
+    sha256: String,
+}
+
+fn file(state_dir: &Path) -> PathBuf {
+    state_dir.join("models-verified.json")
+}
+
+fn load(state_dir: &Path) -> BTreeMap<String, Seal> {
+    std::fs::read(file(state_dir)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+fn store(state_dir: &Path, map: &BTreeMap<String, Seal>) {
+    let path = file(state_dir);
+    let tmp = path.with_extension("json.tmp");
+    let res = serde_json::to_vec_pretty(map)
+        .map_err(std::io::Error::other)
+        .and_then(|b| std::fs::write(&tmp, b))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = res {
+        tracing::warn!("cannot record verified models in {}: {e}", path.display());
+    }
+}
+
+fn stat(path: &Path) -> Option<(u64, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    let mtime = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as u64;
+    Some((m.len(), mtime))
+}
+
+fn key(path: &Path) -> String {
+    path.display().to_string()
+}
+
+pub fn seal(lock: &Mutex<()>, state_dir: &Path, path: &Path, sha256: &str) {
+    let Some((size, mtime_ns)) = stat(path) else { return };
+    let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = load(state_dir);
+    map.insert(key(path), Seal { size, mtime_ns, sha256: sha256.into() });
+    store(state_dir, &map);
+}
+
+pub fn unseal(lock: &Mutex<()>, state_dir: &Path, path: &Path) {
+    let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = load(state_dir);
+    if map.remove(&key(path)).is_some() {
+        store(state_dir, &map);
+    }
+}
+
+/// Whether `path` was verified and has not changed since.
+pub fn is_sealed(state_dir: &Path, path: &Path) -> bool {
+    let Some((size, mtime_ns)) = stat(path) else { return false };
+    load(state_dir).get(&key(path)).is_some_and(|s| s.size == size && s.mtime_ns == mtime_ns)
+}
+
+/// The sha256 recorded for `path` when it was last verified (whether or not it changed since).
+pub fn recorded(state_dir: &Path, path: &Path) -> Option<String> {
+    load(state_dir).remove(&key(path)).map(|s| s.sha256)
+}

@@ -1,0 +1,258 @@
+//! The known model files: which Hugging Face file lands where in the models directory, and which files a
+//! pipeline + variant needs (`ensure`). Pure data, no I/O beyond [`is_present`]: the daemon downloads, the
+//! client shows, both resolve through here.
+//!
+//! Sizes are the published sizes rounded (the Hub's `x-linked-size` is authoritative at download time), and
+//! no sha256 is pinned here: every LFS file is checked against the sha256 the Hub publishes with it
+//! (`x-linked-etag`), every small git file against its git blob id (`etag`). A `sha256` given here must also
+//! match, so a pinned catalogue can refuse a file the Hub replaced.
+use crate::request::{ModelVariant, Pipeline};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// What a file is part of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Component {
+    /// The single-file checkpoint of a variant: transformer, connectors, video VAE, audio VAE, vocoder.
+    Checkpoint(ModelVariant),
+    /// The distilled LoRA the two-stage dev pipeline applies in its second stage.
+    DistilledLora,
+    /// The spatial ×2 latent upscaler (two-stage pipelines).
+    SpatialUpscaler,
+    /// Gemma 3 12B: config, tokenizer and weight shards (gated on the Hub: accept its licence, set a token).
+    TextEncoder,
+}
+
+impl Component {
+    pub fn name(self) -> String {
+        match self {
+            Self::Checkpoint(v) => format!("{} checkpoint", v.name()),
+            Self::DistilledLora => "distilled LoRA".into(),
+            Self::SpatialUpscaler => "spatial upscaler".into(),
+            Self::TextEncoder => "Gemma 3 text encoder".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelFile {
+    pub component: Component,
+    /// Hugging Face repository (`owner/name`).
+    pub repo: &'static str,
+    /// Branch, tag or commit the file is resolved at.
+    pub revision: &'static str,
+    /// Path inside the repository.
+    pub remote: &'static str,
+    /// Path inside the models directory.
+    pub local: &'static str,
+    /// Published size in bytes (approximate where the Hub rounds it).
+    pub size: u64,
+    /// Stored through Git LFS (so the Hub publishes its sha256 in `x-linked-etag`).
+    pub lfs: bool,
+    /// A pinned sha256 (lowercase hex), where known.
+    pub sha256: Option<&'static str>,
+}
+
+pub const LTX_REPO: &str = "Lightricks/LTX-2";
+pub const GEMMA_REPO: &str = "google/gemma-3-12b-it-qat-q4_0-unquantized";
+/// Gemma's directory inside the models directory (same as the engine's `GEMMA_DIR`).
+pub const GEMMA_DIR: &str = "gemma-3-12b-it-qat-q4_0-unquantized";
+/// Gemma's shard index: when present, the shards it names are the ones that must exist.
+pub const GEMMA_INDEX: &str = "gemma-3-12b-it-qat-q4_0-unquantized/model.safetensors.index.json";
+
+const GB: u64 = 1_000_000_000;
+const MB: u64 = 1_000_000;
+
+const fn ltx(component: Component, file: &'static str, size: u64) -> ModelFile {
+    ModelFile { component, repo: LTX_REPO, revision: "main", remote: file, local: file, size, lfs: true, sha256: None }
+}
+
+const fn gemma(remote: &'static str, local: &'static str, size: u64, lfs: bool) -> ModelFile {
+    ModelFile {
+        component: Component::TextEncoder,
+        repo: GEMMA_REPO,
+        revision: "main",
+        remote,
+        local,
+        size,
+        lfs,
+        sha256: None,
+    }
+}
+
+/// Every file the daemon knows how to fetch.
+pub const FILES: &[ModelFile] = &[
+    ltx(Component::Checkpoint(ModelVariant::Distilled), "ltx-2-19b-distilled.safetensors", 43 * GB),
+    ltx(Component::Checkpoint(ModelVariant::DistilledFp8), "ltx-2-19b-distilled-fp8.safetensors", 27 * GB),
+    ltx(Component::Checkpoint(ModelVariant::Dev), "ltx-2-19b-dev.safetensors", 43 * GB),
+    ltx(Component::DistilledLora, "ltx-2-19b-distilled-lora-384.safetensors", 1_500 * MB),
+    ltx(Component::SpatialUpscaler, "ltx-2-spatial-upscaler-x2-1.0.safetensors", 995 * MB),
+    gemma("config.json", "gemma-3-12b-it-qat-q4_0-unquantized/config.json", 2_000, false),
+    gemma("tokenizer.json", "gemma-3-12b-it-qat-q4_0-unquantized/tokenizer.json", 33 * MB, true),
+    gemma("tokenizer_config.json", "gemma-3-12b-it-qat-q4_0-unquantized/tokenizer_config.json", 1_200_000, false),
+    gemma("model.safetensors.index.json", GEMMA_INDEX, 110_000, false),
+    gemma(
+        "model-00001-of-00005.safetensors",
+        "gemma-3-12b-it-qat-q4_0-unquantized/model-00001-of-00005.safetensors",
+        4_980 * MB,
+        true,
+    ),
+    gemma(
+        "model-00002-of-00005.safetensors",
+        "gemma-3-12b-it-qat-q4_0-unquantized/model-00002-of-00005.safetensors",
+        4_930 * MB,
+        true,
+    ),
+    gemma(
+        "model-00003-of-00005.safetensors",
+        "gemma-3-12b-it-qat-q4_0-unquantized/model-00003-of-00005.safetensors",
+        4_930 * MB,
+        true,
+    ),
+    gemma(
+        "model-00004-of-00005.safetensors",
+        "gemma-3-12b-it-qat-q4_0-unquantized/model-00004-of-00005.safetensors",
+        4_930 * MB,
+        true,
+    ),
+    gemma(
+        "model-00005-of-00005.safetensors",
+        "gemma-3-12b-it-qat-q4_0-unquantized/model-00005-of-00005.safetensors",
+        4_600 * MB,
+        true,
+    ),
+];
+
+/// The pipeline a variant runs when none is named: distilled variants the distilled pipeline, dev two-stage.
+pub fn default_pipeline(variant: ModelVariant) -> Pipeline {
+    match variant {
+        ModelVariant::Distilled | ModelVariant::DistilledFp8 => Pipeline::Distilled,
+        ModelVariant::Dev => Pipeline::TwoStage,
+    }
+}
+
+/// The components a pipeline running `variant` reads.
+pub fn components(variant: ModelVariant, pipeline: Pipeline) -> Vec<Component> {
+    let mut c = vec![Component::Checkpoint(variant), Component::TextEncoder];
+    match pipeline {
+        Pipeline::Distilled => c.push(Component::SpatialUpscaler),
+        Pipeline::OneStage => {}
+        Pipeline::TwoStage => {
+            c.push(Component::SpatialUpscaler);
+            // The dev two-stage pipeline refines with the distilled LoRA; a distilled checkpoint needs none.
+            if variant == ModelVariant::Dev {
+                c.push(Component::DistilledLora);
+            }
+        }
+    }
+    c
+}
+
+/// `ensure`: every file a pipeline running `variant` needs, in download order (small files first per component).
+pub fn needs(variant: ModelVariant, pipeline: Pipeline) -> Vec<&'static ModelFile> {
+    let comps = components(variant, pipeline);
+    FILES.iter().filter(|f| comps.contains(&f.component)).collect()
+}
+
+/// The variants whose default pipeline reads `file` (for listings).
+pub fn needed_by(file: &ModelFile) -> Vec<ModelVariant> {
+    ModelVariant::ALL.into_iter().filter(|&v| components(v, default_pipeline(v)).contains(&file.component)).collect()
+}
+
+/// Looks a file up by its path in the models directory.
+pub fn by_local(local: &str) -> Option<&'static ModelFile> {
+    FILES.iter().find(|f| f.local == local)
+}
+
+/// The exact command that installs what a job needs.
+pub fn pull_command(variant: ModelVariant, pipeline: Pipeline) -> String {
+    if pipeline == default_pipeline(variant) {
+        format!("ltxctl models pull {}", variant.name())
+    } else {
+        format!("ltxctl models pull {} --pipeline {}", variant.name(), pipeline.name())
+    }
+}
+
+/// Whether `file` is usable in `dir`. Gemma's shards count as present when the directory's own index names
+/// other shards that all exist (a converted or smaller Gemma with a different split is accepted as it is).
+pub fn is_present(dir: &Path, file: &ModelFile) -> bool {
+    if dir.join(file.local).is_file() {
+        return true;
+    }
+    if file.component == Component::TextEncoder && file.local.ends_with(".safetensors") {
+        return indexed_shards(dir).is_some_and(|shards| {
+            !shards.iter().any(|s| format!("{GEMMA_DIR}/{s}") == file.local)
+                && shards.iter().all(|s| dir.join(GEMMA_DIR).join(s).is_file())
+        });
+    }
+    false
+}
+
+/// The shard names Gemma's index in `dir` lists (`None` without a readable index).
+pub fn indexed_shards(dir: &Path) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join(GEMMA_INDEX)).ok()?;
+    // `"weight_map": {"key": "model-00001-of-00002.safetensors", …}`: every value ending in `.safetensors`.
+    let map = &text[text.find("\"weight_map\"")?..];
+    let mut shards: Vec<String> = map
+        .split('"')
+        .filter(|s| s.ends_with(".safetensors") && !s.contains('/') && !s.contains(".."))
+        .map(str::to_string)
+        .collect();
+    shards.sort();
+    shards.dedup();
+    (!shards.is_empty()).then_some(shards)
+}
+
+/// The files of `needs(variant, pipeline)` missing from `dir`.
+pub fn missing(dir: &Path, variant: ModelVariant, pipeline: Pipeline) -> Vec<&'static ModelFile> {
+    needs(variant, pipeline).into_iter().filter(|f| !is_present(dir, f)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ensure_resolves_each_pipeline() {
+        let locals = |v, p| needs(v, p).iter().map(|f| f.local).collect::<Vec<_>>();
+        let d = locals(ModelVariant::Distilled, Pipeline::Distilled);
+        assert!(d.contains(&"ltx-2-19b-distilled.safetensors"));
+        assert!(d.contains(&"ltx-2-spatial-upscaler-x2-1.0.safetensors"));
+        assert!(d.contains(&GEMMA_INDEX));
+        assert!(!d.iter().any(|f| f.contains("lora") || f.contains("dev")));
+        let two = locals(ModelVariant::Dev, Pipeline::TwoStage);
+        assert!(
+            two.contains(&"ltx-2-19b-distilled-lora-384.safetensors") && two.contains(&"ltx-2-19b-dev.safetensors")
+        );
+        let one = locals(ModelVariant::Dev, Pipeline::OneStage);
+        assert!(!one.iter().any(|f| f.contains("upscaler") || f.contains("lora")));
+        assert_eq!(pull_command(ModelVariant::Dev, Pipeline::TwoStage), "ltxctl models pull dev");
+        assert_eq!(pull_command(ModelVariant::Dev, Pipeline::OneStage), "ltxctl models pull dev --pipeline one-stage");
+        assert_eq!(needed_by(by_local(GEMMA_INDEX).unwrap()), ModelVariant::ALL);
+        // Every local path is unique and inside the models directory.
+        for f in FILES {
+            assert_eq!(FILES.iter().filter(|g| g.local == f.local).count(), 1);
+            assert!(!f.local.starts_with('/') && !f.local.contains(".."));
+        }
+    }
+
+    #[test]
+    fn presence_follows_gemmas_own_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        let missing_names =
+            || missing(p, ModelVariant::Distilled, Pipeline::Distilled).iter().map(|f| f.local).collect::<Vec<_>>();
+        assert_eq!(missing_names().len(), needs(ModelVariant::Distilled, Pipeline::Distilled).len());
+        std::fs::create_dir_all(p.join(GEMMA_DIR)).unwrap();
+        for f in ["config.json", "tokenizer.json", "tokenizer_config.json", "model-00001-of-00002.safetensors"] {
+            std::fs::write(p.join(GEMMA_DIR).join(f), b"x").unwrap();
+        }
+        let index = r#"{"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#;
+        std::fs::write(p.join(GEMMA_INDEX), index).unwrap();
+        // The index names a shard that is not there: the catalogue's shards stay missing.
+        assert!(missing_names().iter().any(|f| f.ends_with("model-00001-of-00005.safetensors")));
+        std::fs::write(p.join(GEMMA_DIR).join("model-00002-of-00002.safetensors"), b"x").unwrap();
+        std::fs::write(p.join("ltx-2-19b-distilled.safetensors"), b"x").unwrap();
+        assert_eq!(missing_names(), ["ltx-2-spatial-upscaler-x2-1.0.safetensors"]);
+    }
+}

@@ -1,0 +1,121 @@
+//! `ltxctl doctor` end to end: a healthy setup, then each broken condition it detects, with its fix.
+use ltx_e2e::hub::Hub;
+use ltx_e2e::*;
+use ltx_protocol::ModelVariant;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+fn doctor(d: &Daemon, json: bool) -> Output {
+    let args: &[&str] = if json { &["--json", "doctor"] } else { &["doctor"] };
+    d.ctl_cmd(args).env("LTXD_BIN", &d.bins.daemon).env("LTX_CONFIG", &d.config).output().unwrap()
+}
+
+/// (check, status, detail, fix)
+type Row = (String, String, String, String);
+
+/// The rows of `--json doctor` and its exit code.
+fn checks(d: &Daemon) -> (Option<i32>, Vec<Row>) {
+    let o = doctor(d, true);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {o:?}"));
+    let rows = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (s("check"), s("status"), s("detail"), s("fix"))
+        })
+        .collect();
+    (o.status.code(), rows)
+}
+
+fn failing(rows: &[Row]) -> Vec<&Row> {
+    rows.iter().filter(|r| r.1 == "fail").collect()
+}
+
+fn healthy() -> (Hub, Daemon) {
+    let hub = Hub::start();
+    hub.add_variant(ModelVariant::Distilled, 200_000);
+    let opts =
+        Opts { env: vec![("HF_ENDPOINT".into(), hub.url.clone())], placeholder_models: false, ..Opts::default() };
+    let d = Daemon::with(bins!(), opts);
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    (hub, d)
+}
+
+#[test]
+fn healthy_setup_has_no_problems() {
+    let (_hub, d) = healthy();
+    let o = doctor(&d, false);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.contains("FAIL"), "{out}");
+    for line in ["ok    config", "ok    daemon", "ok    socket", "ok    disk", "ok    models   installed: distilled"] {
+        assert!(out.contains(line), "no {line:?} in\n{out}");
+    }
+    // This machine computes on the CPU: a warning with a fix, not a failure.
+    assert!(out.contains("warn  compute  cpu f32"), "{out}");
+    let (code, rows) = checks(&d);
+    assert_eq!(code, Some(0));
+    assert!(failing(&rows).is_empty(), "{rows:?}");
+    assert!(rows.iter().any(|r| r.0 == "memory"));
+}
+
+#[test]
+fn each_broken_condition_is_reported_with_its_fix() {
+    let (hub, mut d) = healthy();
+    let models = d.dir.path().join("models");
+
+    // A file changed since it was verified, and a partial download.
+    let ck = models.join("ltx-2-19b-distilled.safetensors");
+    let mut bytes = std::fs::read(&ck).unwrap();
+    bytes.push(0);
+    std::fs::write(&ck, bytes).unwrap();
+    std::fs::write(models.join("ltx-2-19b-dev.safetensors.part"), b"abc").unwrap();
+    let (code, rows) = checks(&d);
+    assert_eq!(code, Some(0), "warnings only: {rows:?}");
+    let unverified = rows.iter().find(|r| r.2.contains("ltx-2-19b-distilled.safetensors is not verified")).unwrap();
+    assert_eq!((unverified.1.as_str(), unverified.3.as_str()), ("warn", "ltxctl models verify"));
+    let partial = rows.iter().find(|r| r.2.contains("ltx-2-19b-dev.safetensors is a partial download")).unwrap();
+    assert!(partial.3.contains("ltxctl models pull"), "{partial:?}");
+
+    // The socket directory is open to other users.
+    let sockdir = d.socket.parent().unwrap().to_path_buf();
+    std::fs::set_permissions(&sockdir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, rows) = checks(&d);
+    assert_eq!(code, Some(1));
+    let f = failing(&rows);
+    assert_eq!(f.len(), 1, "{rows:?}");
+    assert_eq!(f[0].0, "socket");
+    assert_eq!(f[0].3, format!("chmod 700 {}", sockdir.display()));
+    std::fs::set_permissions(&sockdir, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    // No model installed.
+    assert!(d.ctl(&["models", "rm", "distilled", "-y"]).status.success());
+    let (code, rows) = checks(&d);
+    assert_eq!(code, Some(1));
+    // (The disk check may fail too where less than a variant's size is free: not this test's business.)
+    let f: Vec<_> = failing(&rows).into_iter().filter(|r| r.0 != "disk").collect();
+    assert_eq!((f.len(), f[0].0.as_str(), f[0].3.as_str()), (1, "models", "ltxctl models pull distilled"), "{rows:?}");
+    drop(hub);
+
+    // A config file ltxd would refuse.
+    let good = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, format!("{good}\nmodel_dir = \"/typo\"\n")).unwrap();
+    let (_, rows) = checks(&d);
+    let cfg = rows.iter().find(|r| r.0 == "config").unwrap();
+    assert_eq!(cfg.1, "fail", "{rows:?}");
+    assert!(cfg.2.contains("model_dir"), "{cfg:?}");
+    assert_eq!(cfg.3, format!("edit {} (keys are listed in the README)", d.config.display()));
+    std::fs::write(&d.config, good).unwrap();
+
+    // The daemon is not running.
+    d.kill9();
+    let o = doctor(&d, false);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL  daemon   ltxd is not running at"), "{out}");
+    assert!(out.contains("fix: ltxctl daemon start"), "{out}");
+    assert!(out.contains("warn  models   unknown"), "{out}");
+}

@@ -1,0 +1,372 @@
+//! Model management end to end: the real daemon downloads from a local Hub in the Hugging Face URL layout
+//! (302 to a file host, `x-linked-etag`, Range), driven by the real `ltxctl models …`.
+use ltx_e2e::hub::{Hub, HubFile};
+use ltx_e2e::*;
+use ltx_protocol::catalogue::{self, GEMMA_REPO, LTX_REPO};
+use ltx_protocol::ModelVariant;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+const CHECKPOINT: &str = "ltx-2-19b-distilled.safetensors";
+const UPSCALER: &str = "ltx-2-spatial-upscaler-x2-1.0.safetensors";
+const MB: usize = 1 << 20;
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A hub serving the distilled files (Gemma gated behind `hf_test`) and a daemon pointed at it.
+fn setup(checkpoint: usize, env: &[(&str, &str)], start: bool) -> (Hub, Daemon) {
+    let hub = Hub::start();
+    hub.add_variant(ModelVariant::Distilled, checkpoint);
+    hub.state.lock().unwrap().gated.insert(GEMMA_REPO.into(), "hf_test".into());
+    let mut e: Vec<(String, String)> = vec![("HF_ENDPOINT".into(), hub.url.clone())];
+    e.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let opts = Opts {
+        extra_config: "download_stall_secs = 1".into(),
+        env: e,
+        start,
+        placeholder_models: false,
+        ..Opts::default()
+    };
+    (hub, Daemon::with(bins!(), opts))
+}
+
+fn token() -> &'static [(&'static str, &'static str)] {
+    &[("HF_TOKEN", "hf_test")]
+}
+
+fn models(d: &Daemon) -> PathBuf {
+    d.dir.path().join("models")
+}
+
+fn list_json(d: &Daemon) -> serde_json::Value {
+    let o = d.ctl(&["--json", "models", "list"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    serde_json::from_slice(&o.stdout).expect("list JSON")
+}
+
+fn file_state<'a>(list: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    list["files"].as_array().unwrap().iter().find(|f| f["name"] == name).expect("file in list")
+}
+
+fn served(hub: &Hub, repo: &str, file: &str) -> u64 {
+    let sha = hub::sha256_hex(&hub.body(repo, file));
+    hub.state.lock().unwrap().served.get(&format!("/cas/{sha}")).copied().unwrap_or(0)
+}
+
+fn distilled_bytes(hub: &Hub) -> u64 {
+    catalogue::needs(ModelVariant::Distilled, catalogue::default_pipeline(ModelVariant::Distilled))
+        .iter()
+        .map(|f| hub.body(f.repo, f.remote).len() as u64)
+        .sum()
+}
+
+fn assert_installed(hub: &Hub, d: &Daemon) {
+    for f in catalogue::needs(ModelVariant::Distilled, catalogue::default_pipeline(ModelVariant::Distilled)) {
+        let got = std::fs::read(models(d).join(f.local)).unwrap_or_else(|e| panic!("{}: {e}", f.local));
+        assert!(got == hub.body(f.repo, f.remote), "{} differs from the hub's", f.local);
+        assert!(!Path::new(&format!("{}.part", models(d).join(f.local).display())).exists());
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn part_len(d: &Daemon, local: &str) -> u64 {
+    std::fs::metadata(format!("{}.part", models(d).join(local).display())).map_or(0, |m| m.len())
+}
+
+#[test]
+fn pull_list_verify_remove_and_the_submit_check() {
+    let (hub, d) = setup(3 * MB, token(), true);
+    let l = list_json(&d);
+    assert_eq!(l["variants"][0]["variant"], "distilled");
+    assert_eq!(l["variants"][0]["ready"], false);
+    assert_eq!(file_state(&l, CHECKPOINT)["state"], "Missing");
+    assert!(l["disk_free"].as_u64().is_some_and(|f| f > 0));
+
+    // A job for a model that is not installed fails at submit with the command that installs it.
+    let o = d.ctl(&["submit", "a fox", "--size", "256x256", "--frames", "9"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("run `ltxctl models pull distilled`"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(CHECKPOINT));
+    let o = d.ctl(&[
+        "submit",
+        "a fox",
+        "--size",
+        "256x256",
+        "--frames",
+        "9",
+        "--variant",
+        "dev",
+        "--pipeline",
+        "one-stage",
+    ]);
+    assert!(stderr(&o).contains("ltxctl models pull dev --pipeline one-stage"), "{}", stderr(&o));
+
+    // No terminal and no -y: nothing is downloaded.
+    let o = d.ctl(&["models", "pull", "distilled"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("pass -y"), "{}", stderr(&o));
+    assert_eq!(hub.served_total(), 0);
+
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}\n{}", d.stderr());
+    assert!(stdout(&o).contains("is installed and verified"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(&format!("{CHECKPOINT}: done")), "{}", stdout(&o));
+    assert_installed(&hub, &d);
+    assert_eq!(hub.served_total(), distilled_bytes(&hub), "every byte exactly once");
+    // The LFS files went through the 302 to the file host; the small git files were served directly.
+    let log = hub.log();
+    assert!(log.iter().any(|l| l.starts_with(&format!("HEAD /{LTX_REPO}/resolve/main/{CHECKPOINT}"))), "{log:?}");
+    assert!(log.iter().any(|l| l.starts_with("GET /cas/")), "{log:?}");
+    assert!(log.iter().any(|l| l.starts_with(&format!("GET /{GEMMA_REPO}/resolve/main/config.json"))), "{log:?}");
+
+    let l = list_json(&d);
+    assert_eq!(l["variants"][0]["ready"], true, "{l}");
+    let ck = file_state(&l, CHECKPOINT);
+    assert_eq!(ck["state"]["Installed"]["bytes"].as_u64(), Some(3 * MB as u64));
+    assert_eq!(ck["verified"], true);
+    let plain = stdout(&d.ctl(&["models", "list"]));
+    assert!(plain.contains("distilled      ready") && plain.contains("installed, verified"), "{plain}");
+
+    // Installed now: submit passes the check; a second pull downloads nothing.
+    assert_eq!(d.ctl(&["submit", "a fox", "--size", "256x256", "--frames", "9"]).status.code(), Some(0));
+    let before = hub.served_total();
+    let o = d.ctl(&["models", "pull", "distilled"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("is installed"));
+    assert_eq!(hub.served_total(), before);
+
+    // verify re-hashes against the Hub; a flipped byte is caught.
+    let o = d.ctl(&["models", "verify", "distilled"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains(&format!("ok        {CHECKPOINT}")), "{}", stdout(&o));
+    let path = models(&d).join(CHECKPOINT);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[12345] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(file_state(&list_json(&d), CHECKPOINT)["verified"], false);
+    let o = d.ctl(&["--json", "models", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bad = v.as_array().unwrap().iter().find(|r| r["name"] == CHECKPOINT).unwrap();
+    assert_eq!(
+        bad["outcome"]["Mismatch"]["expected"].as_str(),
+        Some(hub::sha256_hex(&hub.body(LTX_REPO, CHECKPOINT)).as_str())
+    );
+
+    // rm deletes the variant's files (nothing else is installed, so the shared ones go too).
+    let o = d.ctl(&["--json", "models", "rm", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let all = catalogue::needs(ModelVariant::Distilled, catalogue::default_pipeline(ModelVariant::Distilled));
+    assert_eq!(r["removed"].as_array().unwrap().len(), all.len(), "{r}");
+    assert_eq!(r["bytes"].as_u64(), Some(distilled_bytes(&hub)));
+    assert!(!path.exists() && !models(&d).join(catalogue::GEMMA_DIR).exists());
+    assert_eq!(d.ctl(&["submit", "a fox", "--size", "256x256", "--frames", "9"]).status.code(), Some(4));
+}
+
+#[test]
+fn gated_repo_without_a_token_says_what_to_do() {
+    let (_hub, d) = setup(100_000, &[], true);
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = stderr(&o);
+    assert!(err.contains("is gated") && err.contains("HF_TOKEN"), "{err}");
+    assert!(err.contains("https://huggingface.co/google/gemma-3-12b-it-qat-q4_0-unquantized"), "{err}");
+    // The ungated files still arrived.
+    assert!(models(&d).join(CHECKPOINT).is_file());
+}
+
+#[test]
+fn interrupted_download_resumes_without_refetching() {
+    let (hub, d) = setup(3 * MB, token(), true);
+    hub.faults(|f| f.cut_after = Some(MB as u64));
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}\n{}", d.stderr());
+    assert_installed(&hub, &d);
+    assert!(stdout(&o).contains("retry 1"), "{}", stdout(&o));
+    assert!(hub.log().iter().any(|l| l.ends_with(&format!("bytes={MB}-"))), "{:?}", hub.log());
+    assert_eq!(served(&hub, LTX_REPO, CHECKPOINT), 3 * MB as u64, "resumed bytes were fetched again");
+}
+
+#[test]
+fn server_errors_and_stalls_are_retried() {
+    let (hub, d) = setup(2 * MB, token(), true);
+    hub.faults(|f| {
+        f.fail_next = 2;
+        f.stall_after = Some(700_000);
+    });
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}\n{}", d.stderr());
+    let out = stdout(&o);
+    assert!(out.contains("server error (HTTP 503"), "{out}");
+    assert!(out.contains("stalled: no data for 1s"), "{out}");
+    assert_installed(&hub, &d);
+    assert_eq!(served(&hub, LTX_REPO, CHECKPOINT), 2 * MB as u64);
+}
+
+#[test]
+fn corrupt_and_unverifiable_downloads_are_refused() {
+    let (hub, d) = setup(MB, token(), true);
+    let mut ck = HubFile { body: hub.body(LTX_REPO, CHECKPOINT), lfs: true, ..HubFile::default() };
+    ck.corrupt = true;
+    hub.add(LTX_REPO, CHECKPOINT, ck);
+    let up = HubFile { body: hub.body(LTX_REPO, UPSCALER), lfs: true, no_checksum: true, ..HubFile::default() };
+    hub.add(LTX_REPO, UPSCALER, up);
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = stderr(&o);
+    assert!(err.contains(&format!("checksum mismatch for {CHECKPOINT}")), "{err}");
+    assert!(err.contains(&format!("published no sha256 (x-linked-etag) for {LTX_REPO}/{UPSCALER}")), "{err}");
+    for f in [CHECKPOINT, UPSCALER] {
+        assert!(!models(&d).join(f).exists(), "{f} must not be installed");
+    }
+    assert_eq!(part_len(&d, CHECKPOINT), 0, "the corrupt partial is deleted");
+    assert!(models(&d).join(catalogue::GEMMA_DIR).join("config.json").is_file(), "the good files are kept");
+}
+
+#[test]
+fn disk_full_is_clear_and_the_partial_resumes() {
+    let (hub, mut d) = setup(3 * MB, &[("HF_TOKEN", "hf_test"), ("LTX_TEST_WRITE_QUOTA", "1000000")], true);
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{CHECKPOINT}: disk full")), "{err}");
+    assert!(err.contains("ltxctl models dir PATH") && err.contains("the partial download is kept"), "{err}");
+    let kept = part_len(&d, CHECKPOINT);
+    assert!(kept > 0 && kept < 3 * MB as u64, "{kept}");
+    assert!(!models(&d).join(CHECKPOINT).exists());
+    let l = list_json(&d);
+    assert_eq!(file_state(&l, CHECKPOINT)["state"]["Partial"]["bytes"].as_u64(), Some(kept));
+
+    // Space again (a daemon without the quota): the pull resumes from the partial file.
+    d.kill9();
+    d.env.retain(|(k, _)| k != "LTX_TEST_WRITE_QUOTA");
+    d.spawn();
+    d.wait_ready();
+    let before = served(&hub, LTX_REPO, CHECKPOINT);
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}\n{}", d.stderr());
+    assert_installed(&hub, &d);
+    assert!(hub.log().iter().any(|l| l.ends_with(&format!("bytes={kept}-"))), "{:?}", hub.log());
+    assert_eq!(served(&hub, LTX_REPO, CHECKPOINT) - before, 3 * MB as u64 - kept);
+}
+
+#[test]
+fn concurrent_pulls_share_one_download() {
+    let (hub, d) = setup(3 * MB, token(), true);
+    hub.faults(|f| f.throttle = Some(Duration::from_millis(25)));
+    let spawn = || {
+        d.ctl_cmd(&["--json", "models", "pull", "distilled", "-y"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn();
+    wait_until("the first download", Duration::from_secs(20), || part_len(&d, CHECKPOINT) > 0);
+    let b = spawn();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_eq!((a.status.code(), b.status.code()), (Some(0), Some(0)), "{a:?}\n{b:?}");
+    let first: serde_json::Value = serde_json::from_str(stdout(&b).lines().next().unwrap()).unwrap();
+    let ck = first["files"].as_array().unwrap().iter().find(|f| f["name"] == CHECKPOINT).unwrap();
+    assert_eq!(ck["action"], "Joined", "{first}");
+    // Both followed it to the end.
+    for o in [&a, &b] {
+        assert!(stdout(o).contains(&format!("\"Done\":{{\"file\":\"{CHECKPOINT}\"")), "{}", stdout(o));
+    }
+    assert_installed(&hub, &d);
+    assert_eq!(served(&hub, LTX_REPO, CHECKPOINT), 3 * MB as u64, "downloaded once");
+}
+
+#[test]
+fn daemon_restart_mid_download_resumes() {
+    let (hub, mut d) = setup(4 * MB, token(), true);
+    hub.faults(|f| f.throttle = Some(Duration::from_millis(25)));
+    let pull = d.ctl_cmd(&["models", "pull", "distilled", "-y"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    let mut pull = pull.unwrap();
+    wait_until("half a megabyte", Duration::from_secs(30), || part_len(&d, CHECKPOINT) >= 512 * 1024);
+    d.kill9();
+    // The CLI loses its daemon; the partial file stays.
+    assert_ne!(pull.wait().unwrap().code(), Some(0));
+    let kept = part_len(&d, CHECKPOINT);
+    assert!(kept >= 512 * 1024 && kept < 4 * MB as u64);
+    hub.faults(|f| f.throttle = None);
+    d.spawn();
+    d.wait_ready();
+    let l = list_json(&d);
+    assert_eq!(file_state(&l, CHECKPOINT)["state"]["Partial"]["bytes"].as_u64(), Some(kept));
+    let before = served(&hub, LTX_REPO, CHECKPOINT);
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}\n{}", d.stderr());
+    assert_installed(&hub, &d);
+    assert!(hub.log().iter().any(|l| l.ends_with(&format!("bytes={kept}-"))), "{:?}", hub.log());
+    assert_eq!(served(&hub, LTX_REPO, CHECKPOINT) - before, 4 * MB as u64 - kept, "only the rest was fetched");
+}
+
+#[test]
+fn a_hugging_face_cache_is_reused_not_downloaded() {
+    let (hub, mut d) = setup(MB, token(), false);
+    let body = hub.body(LTX_REPO, CHECKPOINT);
+    let sha = hub::sha256_hex(&body);
+    let repo = d.dir.path().join(".cache/huggingface/hub/models--Lightricks--LTX-2");
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::create_dir_all(repo.join("snapshots/0123abcd")).unwrap();
+    std::fs::write(repo.join("refs/main"), "0123abcd").unwrap();
+    std::fs::write(repo.join("blobs").join(&sha), &body).unwrap();
+    std::os::unix::fs::symlink(format!("../../blobs/{sha}"), repo.join("snapshots/0123abcd").join(CHECKPOINT)).unwrap();
+    d.spawn();
+    d.wait_ready();
+    let l = list_json(&d);
+    assert!(file_state(&l, CHECKPOINT)["state"]["InHfCache"].is_object(), "{l}");
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}\n{}", d.stderr());
+    assert!(stdout(&o).contains(&format!("{CHECKPOINT}: linked from")), "{}", stdout(&o));
+    assert_eq!(served(&hub, LTX_REPO, CHECKPOINT), 0, "the cached file was not downloaded");
+    let link = models(&d).join(CHECKPOINT);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_installed(&hub, &d);
+    // Verified against the cache blob's name (its sha256), offline.
+    let o = d.ctl(&["models", "verify", "distilled"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    // rm removes the link, never the user's cache.
+    assert!(d.ctl(&["models", "rm", "distilled", "-y"]).status.success());
+    assert!(!link.exists() && repo.join("blobs").join(&sha).is_file());
+}
+
+#[test]
+fn models_dir_is_saved_in_the_config_file() {
+    let (_hub, mut d) = setup(MB, token(), true);
+    let o = d.ctl(&["models", "dir"]);
+    assert_eq!(stdout(&o).trim(), models(&d).display().to_string());
+    let new = d.dir.path().join("elsewhere");
+    let o = d.ctl(&["--json", "models", "dir", new.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["restart_needed"], true);
+    assert!(new.is_dir());
+    let config = std::fs::read_to_string(&d.config).unwrap();
+    assert!(config.contains(&format!("models_dir = {:?}", new.display().to_string())), "{config}");
+    assert!(config.contains("shutdown_grace_secs = 5"), "the rest of the file is kept: {config}");
+    d.kill9();
+    d.spawn();
+    d.wait_ready();
+    assert_eq!(stdout(&d.ctl(&["models", "dir"])).trim(), new.display().to_string());
+    let o = d.ctl(&["models", "dir", "/proc/no/such/dir"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains("cannot create /proc/no/such/dir"), "{}", stderr(&o));
+}
