@@ -20,7 +20,8 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A hub serving the distilled files (Gemma gated behind `hf_test`) and a daemon pointed at it.
+/// A hub serving the distilled files (Gemma gated behind `hf_test`) and a daemon pointed at it (stall timeout:
+/// 30 s, or 1 s with `LTX_E2E_STALL`).
 fn setup(checkpoint: usize, env: &[(&str, &str)], start: bool) -> (Hub, Daemon) {
     let hub = Hub::start();
     hub.add_variant(ModelVariant::Distilled, checkpoint);
@@ -28,7 +29,7 @@ fn setup(checkpoint: usize, env: &[(&str, &str)], start: bool) -> (Hub, Daemon) 
     let mut e: Vec<(String, String)> = vec![("HF_ENDPOINT".into(), hub.url.clone())];
     e.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let opts = Opts {
-        extra_config: "download_stall_secs = 1".into(),
+        extra_config: if env.iter().any(|e| e.0 == "LTX_E2E_STALL") { "download_stall_secs = 1" } else { "" }.into(),
         env: e,
         start,
         placeholder_models: false,
@@ -204,7 +205,7 @@ fn interrupted_download_resumes_without_refetching() {
 
 #[test]
 fn server_errors_and_stalls_are_retried() {
-    let (hub, d) = setup(2 * MB, token(), true);
+    let (hub, d) = setup(2 * MB, &[("HF_TOKEN", "hf_test"), ("LTX_E2E_STALL", "1")], true);
     hub.faults(|f| {
         f.fail_next = 2;
         f.stall_after = Some(700_000);
@@ -215,7 +216,8 @@ fn server_errors_and_stalls_are_retried() {
     assert!(out.contains("server error (HTTP 503"), "{out}");
     assert!(out.contains("stalled: no data for 1s"), "{out}");
     assert_installed(&hub, &d);
-    assert_eq!(served(&hub, LTX_REPO, CHECKPOINT), 2 * MB as u64);
+    // Resumed where the stall left it (a 1 s stall timer on a loaded machine may also fire once more).
+    assert!(hub.log().iter().any(|l| l.ends_with("bytes=700000-")), "{:?}", hub.log());
 }
 
 #[test]
@@ -268,7 +270,8 @@ fn disk_full_is_clear_and_the_partial_resumes() {
 #[test]
 fn concurrent_pulls_share_one_download() {
     let (hub, d) = setup(3 * MB, token(), true);
-    hub.faults(|f| f.throttle = Some(Duration::from_millis(25)));
+    // ≈5 s for the checkpoint: time enough to join it.
+    hub.faults(|f| f.throttle = Some(Duration::from_millis(100)));
     let spawn = || {
         d.ctl_cmd(&["--json", "models", "pull", "distilled", "-y"])
             .stdout(Stdio::piped())
@@ -277,7 +280,10 @@ fn concurrent_pulls_share_one_download() {
             .unwrap()
     };
     let a = spawn();
-    wait_until("the first download", Duration::from_secs(20), || part_len(&d, CHECKPOINT) > 0);
+    wait_until("the first download", Duration::from_secs(60), || {
+        assert!(!models(&d).join(CHECKPOINT).exists(), "finished before the second pull could join");
+        part_len(&d, CHECKPOINT) > 0
+    });
     let b = spawn();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert_eq!((a.status.code(), b.status.code()), (Some(0), Some(0)), "{a:?}\n{b:?}");
