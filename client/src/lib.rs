@@ -70,8 +70,11 @@ pub struct SubmitArgs {
     pub prompt: String,
     #[arg(long)]
     pub negative: Option<String>,
-    #[arg(long, value_enum, default_value = "distilled")]
-    pub variant: VariantArg,
+    /// Model weights (default: distilled for the distilled pipeline, dev for one-stage and two-stage).
+    #[arg(long, value_enum)]
+    pub variant: Option<VariantArg>,
+    /// distilled: 8 fixed steps, no guidance, two stages (fast). one-stage: full size, guided. two-stage:
+    /// guided at half size, ×2 upscale, refined with the distilled LoRA.
     #[arg(long, value_enum, default_value = "distilled")]
     pub pipeline: PipelineArg,
     /// WIDTHxHEIGHT, multiples of 32 (64 for two-stage).
@@ -82,12 +85,27 @@ pub struct SubmitArgs {
     pub frames: u32,
     #[arg(long, default_value_t = 24)]
     pub fps: u32,
-    /// Denoising steps (default: 8 distilled, 40 otherwise).
+    /// Denoising steps (distilled: its fixed 8; otherwise default 40, 15–40 is the useful range).
     #[arg(long)]
     pub steps: Option<u32>,
-    /// Guidance scale (default: 1 distilled, 4 otherwise).
+    /// Video CFG scale (distilled: 1, no guidance; otherwise default 3, 3–5 is the useful range).
     #[arg(long)]
     pub guidance: Option<f32>,
+    /// Audio CFG scale of the guided pipelines (default 7).
+    #[arg(long)]
+    pub audio_guidance: Option<f32>,
+    /// Spatio-temporal guidance scale, both modalities (default 1; 0 turns it off).
+    #[arg(long)]
+    pub stg: Option<f32>,
+    /// Transformer blocks STG perturbs, comma-separated (default 29).
+    #[arg(long, value_delimiter = ',')]
+    pub stg_blocks: Option<Vec<u32>>,
+    /// Guidance rescale towards the conditional prediction's spread (default 0.7; 0 turns it off).
+    #[arg(long)]
+    pub rescale: Option<f32>,
+    /// Audio↔video modality guidance scale (default 3; 1 turns it off).
+    #[arg(long)]
+    pub modality_guidance: Option<f32>,
     /// Random when absent; always recorded.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -300,6 +318,18 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
         .ok_or_else(|| Failure(EXIT_INVALID, format!("invalid --size {:?}: use WIDTHxHEIGHT, e.g. 768x512", a.size)))?;
     let pipeline = pipeline_of(a.pipeline);
     let distilled = pipeline == Pipeline::Distilled;
+    let variant = match a.variant {
+        Some(v) => v.into(),
+        None if distilled => ModelVariant::Distilled,
+        None => ModelVariant::Dev,
+    };
+    let guidance = ltx_protocol::Guidance {
+        audio_cfg: a.audio_guidance,
+        stg: a.stg,
+        rescale: a.rescale,
+        modality: a.modality_guidance,
+        stg_blocks: a.stg_blocks.clone(),
+    };
     let output = match &a.output {
         Some(p) if p.is_relative() => {
             Some(std::env::current_dir().map_err(|e| Failure(EXIT_FAILED, e.to_string()))?.join(p))
@@ -309,20 +339,21 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
     let req = GenerationRequest {
         prompt: a.prompt.clone(),
         negative_prompt: a.negative.clone(),
-        variant: a.variant.into(),
+        variant,
         pipeline,
         width: w,
         height: h,
         frames: a.frames,
         fps: a.fps,
         steps: a.steps.unwrap_or(if distilled { 8 } else { 40 }),
-        guidance_scale: a.guidance.unwrap_or(if distilled { 1.0 } else { 4.0 }),
+        guidance_scale: a.guidance.unwrap_or(if distilled { 1.0 } else { 3.0 }),
         seed: a.seed,
         image: a.image.as_deref().map(|p| validate::load_image(p, a.strength)).transpose()?,
         audio: !a.no_audio,
         output,
         front: a.front,
         keep_alive: a.keep_alive,
+        guidance: (guidance != ltx_protocol::Guidance::default()).then_some(guidance),
         low_memory: a.low_memory,
     };
     validate(&req, FsCheck::Probe)?;

@@ -19,6 +19,8 @@ pub enum Stage {
     DecodingVideo,
     DecodingAudio,
     WritingFile,
+    /// Image-to-video: the first-frame image through the video VAE encoder.
+    EncodingImage,
 }
 
 impl std::fmt::Display for Stage {
@@ -31,6 +33,7 @@ impl std::fmt::Display for Stage {
             Self::DecodingVideo => f.write_str("decoding video"),
             Self::DecodingAudio => f.write_str("decoding audio"),
             Self::WritingFile => f.write_str("writing file"),
+            Self::EncodingImage => f.write_str("encoding image"),
         }
     }
 }

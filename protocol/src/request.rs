@@ -37,6 +37,8 @@ pub enum ServerMsg {
     Error(DaemonError),
 }
 
+// One request per frame, decoded and handled at once: the size of the biggest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     Submit(GenerationRequest),
@@ -220,10 +222,26 @@ pub struct GenerationRequest {
     /// Put the job at the front of the queue.
     pub front: bool,
     pub keep_alive: Option<KeepAlive>,
+    /// Guidance beyond the video CFG scale (`guidance_scale`) for the guided pipelines; `None`: LTX-2's
+    /// defaults. Ignored by the distilled pipeline.
+    #[serde(default)]
+    pub guidance: Option<Guidance>,
     /// Run the low-memory sequential plan (encode, drop Gemma, denoise, drop the transformer, decode
     /// tiled) even when everything would fit.
     #[serde(default)]
     pub low_memory: bool,
+}
+
+/// Multi-modal guidance overrides (one-stage, and two-stage stage 1). Each `None` keeps the LTX-2 default:
+/// audio CFG 7, STG 1 (both modalities, block 29), rescale 0.7, modality (A↔V) guidance 3.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Guidance {
+    pub audio_cfg: Option<f32>,
+    pub stg: Option<f32>,
+    pub rescale: Option<f32>,
+    pub modality: Option<f32>,
+    /// Transformer blocks whose self-attention STG skips (LTX-2: `[29]`).
+    pub stg_blocks: Option<Vec<u32>>,
 }
 
 impl GenerationRequest {
@@ -246,6 +264,7 @@ impl GenerationRequest {
             output: None,
             front: false,
             keep_alive: None,
+            guidance: None,
             low_memory: false,
         }
     }
