@@ -46,12 +46,19 @@ pub fn spawn(cfg: Config, push: impl Fn(State) + Send + 'static) -> std::io::Res
 async fn run(cfg: Config, mut rx: mpsc::Receiver<Cmd>, push: impl Fn(State)) {
     let layout = super::layout(&cfg.socket);
     let mut st = State { launch_at_login: ltx_service::manage::tray_login_enabled(&layout), ..Default::default() };
+    let mut reported = false;
     loop {
         if !st.stopped_by_user {
             match session(&cfg, &mut st, &mut rx, &push).await {
                 Ok(true) => return,
                 Ok(false) => {}
-                Err(e) => tracing_line(&format!("daemon connection: {e}")),
+                Err(e) => {
+                    // Once per outage (a lost connection, or the first failed attempt), not every retry.
+                    if st.connected || !reported {
+                        eprintln!("ltx-tray: daemon connection: {e}");
+                    }
+                    reported = true;
+                }
             }
         }
         st.connected = false;
@@ -84,10 +91,6 @@ async fn run(cfg: Config, mut rx: mpsc::Receiver<Cmd>, push: impl Fn(State)) {
             }
         }
     }
-}
-
-fn tracing_line(msg: &str) {
-    eprintln!("ltx-tray: {msg}");
 }
 
 fn set_login(layout: &ltx_service::Layout, on: bool, st: &mut State) {
