@@ -64,9 +64,9 @@ fn last_steps(events: &[serde_json::Value]) -> [Option<String>; 2] {
     [1, 2].map(|stage| {
         events
             .iter()
+            .rev()
             .filter_map(|e| e["kind"]["Step"].as_object())
-            .filter(|s| s["stage"]["Denoising"].as_u64() == Some(stage))
-            .last()
+            .find(|s| s["stage"]["Denoising"].as_u64() == Some(stage))
             .map(|s| format!("{}/{}", s["step"], s["total"]))
     })
 }
@@ -80,7 +80,9 @@ fn every_pipeline_variant_and_image_to_video_through_the_daemon() {
     image::RgbImage::from_fn(48, 36, |x, y| image::Rgb([(x * 5) as u8, (y * 7) as u8, 90])).save(&png).expect("png");
     let png = png.to_str().expect("utf-8 path");
     let base = ["a lighthouse at dusk", "--size", "128x128", "--frames", "9"];
-    let cases: [(&[&str], [Option<&str>; 2], bool); 4] = [
+    // (extra arguments, last step of stage 1 and stage 2, audio stream)
+    type Case<'a> = (&'a [&'a str], [Option<&'a str>; 2], bool);
+    let cases: [Case; 4] = [
         (&["--variant", "distilled-fp8", "--no-audio", "--image", png], [Some("8/8"), Some("3/3")], false),
         (&["--pipeline", "one-stage", "--steps", "3"], [Some("3/3"), None], true),
         (&["--pipeline", "one-stage", "--steps", "2", "--image", png, "--strength", "0.9"], [Some("2/2"), None], true),
