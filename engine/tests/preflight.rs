@@ -44,6 +44,7 @@ fn shape(r: &GenerationRequest) -> JobShape {
         audio: r.audio,
         image: false,
         two_stage: true,
+        lora: false,
     }
 }
 

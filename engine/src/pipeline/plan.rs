@@ -28,13 +28,12 @@ use mlx_rs::Dtype;
 use serde_json::Value;
 
 use super::{
-    components::{AUDIO_DECODER, TEXT_ENCODER, TRANSFORMER, UPSCALER, VIDEO_DECODER, VOCODER},
+    components::{
+        AUDIO_DECODER, DISTILLED_LORA, TEXT_ENCODER, TRANSFORMER, UPSCALER, VIDEO_DECODER, VIDEO_ENCODER, VOCODER,
+    },
     models::ModelSet,
 };
 use crate::{device::Backend, job::EngineError, text::GemmaPrecision, video_vae::TilingConfig};
-
-/// The video VAE encoder (image-to-video only).
-pub const VIDEO_ENCODER: &str = "video_encoder";
 
 const GB: f64 = 1e9;
 /// Headers larger than this are not LTX-2 checkpoints (safetensors' own limit is 100 MB).
@@ -172,6 +171,8 @@ pub struct JobShape {
     pub image: bool,
     /// Stage 1 at half size then the upscaler (the distilled and two-stage pipelines).
     pub two_stage: bool,
+    /// The distilled LoRA on stage 2 (the two-stage pipeline).
+    pub lora: bool,
 }
 
 /// How the engine will run and what it may use.
@@ -241,7 +242,8 @@ impl Estimate {
     pub fn low_memory(&self) -> u64 {
         let decoders = self.w(&[VIDEO_DECODER, AUDIO_DECODER, VOCODER]);
         let encode = self.w(&[TEXT_ENCODER, VIDEO_ENCODER, VIDEO_DECODER]) + self.encode;
-        let denoise = self.w(&[TRANSFORMER, UPSCALER, VIDEO_ENCODER, VIDEO_DECODER]) + self.denoise.max(self.upscale);
+        let denoise = self.w(&[TRANSFORMER, UPSCALER, DISTILLED_LORA, VIDEO_ENCODER, VIDEO_DECODER])
+            + self.denoise.max(self.upscale);
         let decode = decoders + self.decode_video.max(self.decode_audio);
         encode.max(denoise).max(decode)
     }
@@ -369,6 +371,10 @@ pub fn estimate(models: &ModelSet, job: &JobShape, o: &PlanOptions) -> Result<Es
         weights.insert(UPSCALER, up.tensors.values().map(|t| loaded_bytes(t, b)).sum::<u64>() + stats);
     }
     weights.insert(VIDEO_DECODER, sum_prefix(vae, &["vae.decoder.", "vae.per_channel_statistics."], &[], b));
+    if job.lora && models.distilled_lora.is_file() {
+        let lora = read_header(&models.distilled_lora)?;
+        weights.insert(DISTILLED_LORA, lora.tensors.values().map(|t| loaded_bytes(t, b)).sum());
+    }
     if job.image {
         weights.insert(VIDEO_ENCODER, sum_prefix(vae, &["vae.encoder.", "vae.per_channel_statistics."], &[], b));
     }
@@ -559,6 +565,7 @@ pub fn for_request(
         audio: r.audio,
         image: r.image.is_some(),
         two_stage: r.pipeline != ltx_protocol::Pipeline::OneStage,
+        lora: r.pipeline == ltx_protocol::Pipeline::TwoStage,
     };
     let options = PlanOptions {
         backend: compute.backend,
