@@ -87,6 +87,7 @@ pub async fn checks(socket: &Path) -> Vec<Check> {
                 None,
             ));
             out.push(compute_check(&s));
+            out.push(check("memory profile", Level::Ok, s.memory.clone(), None));
             client = Some(c);
         }
         None => out.push(check(

@@ -159,6 +159,8 @@ fn a_job_over_the_memory_budget_is_refused_with_the_reason() {
     let d = daemon("memory_budget = \"1MB\"\n");
     let status = ok(&d, &d.ctl(&["status"]));
     assert!(status.contains("memory:") && status.contains("memory_budget 0.00 GB"), "{status}");
+    let doctor = String::from_utf8_lossy(&d.ctl(&["doctor"]).stdout).into_owned();
+    assert!(doctor.contains("memory profile") && doctor.contains("peak budget"), "{doctor}");
 
     let o = submit(&d, &[]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
