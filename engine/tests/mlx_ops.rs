@@ -1,5 +1,7 @@
 //! The MLX operations the engine is built from, on this build's backend, checked against plain Rust
 //! reference implementations (f64 loops) on small random inputs. Tolerances are stated per test.
+mod backend;
+
 use mlx_rs::{
     builder::Builder,
     fast,
@@ -30,6 +32,7 @@ fn values(a: &Array) -> Vec<f32> {
 }
 
 fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
+    let tol = backend::tol(tol);
     assert_eq!(got.len(), want.len(), "{what}: length");
     let worst = got.iter().zip(want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
     assert!(worst <= tol, "{what}: max abs error {worst:e} > {tol:e}");

@@ -2,6 +2,8 @@
 //! ltx-core's `LTXVGemmaTokenizer`), the Gemma-3-12B parameter manifest, the prompt cache (memory
 //! and disk; a hit returns identical tensors and skips Gemma), low-memory mode, and clear errors for
 //! missing files. Fixtures from `engine/goldens/text_goldens.py`.
+mod backend;
+
 use std::{collections::BTreeMap, path::PathBuf};
 
 use ltx_engine::{
@@ -120,6 +122,13 @@ fn identical(a: &Array, b: &Array) -> bool {
     a.shape() == b.shape() && ops::array_eq(a, b, false).expect("cmp").item_exact::<bool>()
 }
 
+/// max|a - b| <= rel * max|b|
+fn close(a: &Array, b: &Array, rel: f64) -> bool {
+    let diff = ops::abs(a.subtract(b).expect("diff")).and_then(|d| d.max(None)).expect("max").item_cast::<f32>();
+    let range = ops::abs(b).and_then(|d| d.max(None)).expect("max").item_cast::<f32>();
+    a.shape() == b.shape() && diff as f64 <= rel * range as f64
+}
+
 #[test]
 fn cache_hit_returns_identical_tensors_and_skips_gemma() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -137,7 +146,11 @@ fn cache_hit_returns_identical_tensors_and_skips_gemma() {
     let other = enc.encode("a dog runs", Negative::Text("dark")).expect("other");
     assert!(!other.cache_hit);
     assert!(!identical(&other.negative.as_ref().expect("neg").video, &n1.video));
-    assert!(identical(&other.positive.video, &first.positive.video), "same prompt, same contexts");
+    // Recomputed beside another negative: bit-identical on the CPU; a GPU's GEMMs may tile the other batch
+    // differently, so there the same prompt gives the same contexts within the backend's tolerance.
+    let same = identical(&other.positive.video, &first.positive.video)
+        || (backend::on_gpu() && close(&other.positive.video, &first.positive.video, backend::tol(0.0)));
+    assert!(same, "same prompt, same contexts");
 
     // A fresh encoder (another process, another seed) finds it on disk.
     let mut fresh = PromptEncoder::load(&fixture("gemma"), &ltx(), options(Some(dir.path().into()))).expect("enc");

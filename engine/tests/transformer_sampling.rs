@@ -2,6 +2,8 @@
 //! `engine/goldens/transformer_goldens.py`): sigma schedules, the Euler loop over the distilled sigmas
 //! with injected noise and an i2v mask, and one fully guided step (CFG + STG + modality + rescale).
 //! Error: `max|got - want| / max|want|`; tolerance 1e-4 unless stated.
+mod backend;
+
 use std::{collections::HashMap, ops::ControlFlow, path::PathBuf};
 
 use ltx_engine::{
@@ -38,6 +40,7 @@ fn rel_err(got: &[f32], want: &[f32]) -> f64 {
 }
 
 fn check(got: &Array, want: &Array, tol: f64, what: &str) {
+    let tol = backend::tol(tol);
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     let e = rel_err(&values(got), &values(want));
     eprintln!("{what}: rel err {e:.2e}");

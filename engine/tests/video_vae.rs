@@ -4,6 +4,8 @@
 //!
 //! Error measure: `rel = max|got - want| / max|want|`. Tolerances: decoder 1e-3 (golden stored as f16,
 //! whose rounding is ~5e-4 relative), encoder 1e-4 (f32 golden), tiled decode 1e-3 (f16 golden).
+mod backend;
+
 use std::path::PathBuf;
 
 use ltx_engine::{
@@ -34,6 +36,7 @@ fn values(a: &Array) -> Vec<f32> {
 }
 
 fn check(got: &Array, want: &Array, tol: f64, what: &str) {
+    let tol = backend::tol(tol);
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     let (g, w) = (values(got), values(want));
     let num = g.iter().zip(&w).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
