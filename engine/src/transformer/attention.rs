@@ -66,12 +66,16 @@ impl Attention {
         } else {
             let q = fast::rms_norm(self.to_q.forward(x)?, Some(&self.q_norm.weight), self.eps)?;
             let k = fast::rms_norm(self.to_k.forward(context)?, Some(&self.k_norm.weight), self.eps)?;
-            let (mut q, mut k, v) = (self.heads_first(&q)?, self.heads_first(&k)?, self.heads_first(&v)?);
+            // RoPE in the projections' (B, T, H, D) layout; SDPA reads the head-first views as they are
+            // (only the last axis must be contiguous) and writes its output in q's layout, so the merge of
+            // the heads back to (B, T, H*D) is a view too: no transposing copies.
+            let (mut q, mut k, v) = (self.split_heads(&q)?, self.split_heads(&k)?, self.split_heads(&v)?);
             if let Some(pe) = pe {
                 q = rope::apply(&q, pe)?;
                 k = rope::apply(&k, k_pe.unwrap_or(pe))?;
             }
             let scale = 1.0 / (self.head_dim as f32).sqrt();
+            let (q, k, v) = (q.swap_axes(1, 2)?, k.swap_axes(1, 2)?, v.swap_axes(1, 2)?);
             let o = fast::scaled_dot_product_attention(&q, &k, &v, scale, None, None)?;
             let s = x.shape();
             o.swap_axes(1, 2)?.reshape(&[s[0], s[1], (self.heads * self.head_dim) as i32])?
@@ -79,9 +83,9 @@ impl Attention {
         self.to_out[0].forward(&out)
     }
 
-    /// (B, T, H*D) -> (B, H, T, D)
-    fn heads_first(&self, t: &Array) -> Result<Array> {
+    /// (B, T, H*D) -> (B, T, H, D)
+    fn split_heads(&self, t: &Array) -> Result<Array> {
         let s = t.shape();
-        Ok(t.reshape(&[s[0], s[1], self.heads as i32, self.head_dim as i32])?.swap_axes(1, 2)?)
+        Ok(t.reshape(&[s[0], s[1], self.heads as i32, self.head_dim as i32])?)
     }
 }

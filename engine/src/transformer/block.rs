@@ -2,9 +2,9 @@
 //! order of ltx-core: video self-attn, video text cross-attn, audio self-attn, audio text
 //! cross-attn, A<->V cross-attention from norms taken once before either update, then the FFNs.
 
-use mlx_rs::{fast, macros::ModuleParameters, module::Param, Array};
+use mlx_rs::{fast, macros::ModuleParameters, module::Param, ops::indexing::IndexOp, Array};
 
-use super::{attention::Attention, feed_forward::FeedForward, perturbation::Perturbations, rope::Rope, Result};
+use super::{attention::Attention, feed_forward::FeedForward, fused, perturbation::Perturbations, rope::Rope, Result};
 
 /// Per-token AdaLN values: `rows` (U, n*D) computed once for each of the U distinct timesteps and
 /// `index` (B, T) picking a row per token (None: one row for every token).
@@ -18,8 +18,7 @@ impl AdaValues {
     /// Row `r` of the (n, D) view, broadcastable against (B, T, D).
     pub fn row(&self, r: usize, n: usize) -> Result<Array> {
         let u = self.rows.shape()[0];
-        let parts = self.rows.reshape(&[u, n as i32, -1])?.split_equal(n as i32, 1)?;
-        let row = parts[r].reshape(&[u, -1])?;
+        let row = self.rows.reshape(&[u, n as i32, -1])?.index((.., r as i32, ..));
         Ok(match &self.index {
             Some(index) => row.take_axis(index, 0)?,
             None => row.reshape(&[1, u, -1])?,
@@ -92,8 +91,7 @@ fn table(rows: usize, dim: usize) -> Result<Param<Array>> {
 
 /// `table[r]` (1, 1, D)
 fn table_row(t: &Array, r: usize) -> Result<Array> {
-    let n = t.shape()[0];
-    Ok(t.split_equal(n, 0)?[r].reshape(&[1, 1, -1])?)
+    Ok(t.index(r as i32).reshape(&[1, 1, -1])?)
 }
 
 impl AvBlock {
@@ -121,24 +119,23 @@ impl AvBlock {
         Ok(fast::rms_norm(x, None, self.eps)?)
     }
 
-    /// `get_ada_values(table(6, D), timesteps, row)`
-    fn ada(&self, t: &Array, ts: &AdaValues, r: usize) -> Result<Array> {
-        table_row(t, r)?.add(ts.row(r, 6)?).map_err(Into::into)
+    /// `get_ada_values(table(6, D), timesteps, row)` as its two terms (table row, timestep row): the fused
+    /// kernels that consume it add them.
+    fn ada(&self, t: &Array, ts: &AdaValues, r: usize) -> Result<(Array, Array)> {
+        Ok((table_row(t, r)?, ts.row(r, 6)?))
     }
 
-    /// `x * (1 + scale) + shift`
-    fn modulate(x: &Array, scale: &Array, shift: &Array) -> Result<Array> {
-        Ok(x.multiply(scale.add(Array::from_f32(1.0).as_dtype(x.dtype())?)?)?.add(shift)?)
-    }
-
-    /// Cross-modal (scale, shift) of rows `r, r+1` of a (5, D) table, from the 4-row timestep.
-    fn av_scale_shift(t: &Array, ss: &Array, r: usize) -> Result<(Array, Array)> {
-        let parts = ss.reshape(&[ss.shape()[0], ss.shape()[1], 4, -1])?.split_equal(4, 2)?;
-        let p = |i: usize| -> Result<Array> {
-            let s = parts[i].shape();
-            Ok(table_row(t, i)?.add(parts[i].reshape(&[s[0], s[1], -1])?)?)
-        };
+    /// Cross-modal (scale, shift) terms of rows `r, r+1` of a (5, D) table, from the 4-row timestep.
+    fn av_scale_shift(t: &Array, ss: &Array, r: usize) -> Result<((Array, Array), (Array, Array))> {
+        let s = ss.shape();
+        let parts = ss.reshape(&[s[0], s[1], 4, -1])?;
+        let p = |i: usize| -> Result<(Array, Array)> { Ok((table_row(t, i)?, parts.index((.., .., i as i32, ..)))) };
         Ok((p(r)?, p(r + 1)?))
+    }
+
+    /// `rms_norm(x) * (1 + scale) + shift`
+    fn norm_modulate(&self, x: &Array, scale: &(Array, Array), shift: &(Array, Array)) -> Result<Array> {
+        fused::modulate(&self.rms(x)?, (&scale.0, &scale.1), (&shift.0, &shift.1))
     }
 
     fn self_and_text(&self, s: &StreamArgs, audio: bool, skip_self: bool) -> Result<Array> {
@@ -149,8 +146,9 @@ impl AvBlock {
         };
         let (shift, scale, gate) =
             (self.ada(t, &s.timesteps, 0)?, self.ada(t, &s.timesteps, 1)?, self.ada(t, &s.timesteps, 2)?);
-        let normed = Self::modulate(&self.rms(&s.x)?, &scale, &shift)?;
-        let x = s.x.add(attn1.forward(&normed, None, Some(&s.pe), None, skip_self)?.multiply(&gate)?)?;
+        let normed = self.norm_modulate(&s.x, &scale, &shift)?;
+        let h = attn1.forward(&normed, None, Some(&s.pe), None, skip_self)?;
+        let x = fused::gated_add(&s.x, &h, (&gate.0, &gate.1))?;
         Ok(x.add(attn2.forward(&self.rms(&x)?, Some(&s.context), None, None, false)?)?)
     }
 
@@ -159,8 +157,8 @@ impl AvBlock {
             if audio { (&*self.audio_scale_shift_table, &self.audio_ff) } else { (&*self.scale_shift_table, &self.ff) };
         let (shift, scale, gate) =
             (self.ada(t, &s.timesteps, 3)?, self.ada(t, &s.timesteps, 4)?, self.ada(t, &s.timesteps, 5)?);
-        let h = ff.forward(&Self::modulate(&self.rms(x)?, &scale, &shift)?)?;
-        Ok(x.add(h.multiply(&gate)?)?)
+        let h = ff.forward(&self.norm_modulate(x, &scale, &shift)?)?;
+        fused::gated_add(x, &h, (&gate.0, &gate.1))
     }
 
     pub fn forward(&self, video: &mut StreamArgs, audio: &mut StreamArgs, p: &Perturbations) -> Result<()> {
@@ -181,9 +179,8 @@ impl AvBlock {
             if run_a2v {
                 let (sv, hv) = Self::av_scale_shift(tv, &video.cross_scale_shift, 0)?;
                 let (sa, ha) = Self::av_scale_shift(ta, &audio.cross_scale_shift, 0)?;
-                let gate = table_row(tv, 4)?.add(&video.cross_gate)?;
-                let q = Self::modulate(&vn, &sv, &hv)?;
-                let kv = Self::modulate(&an, &sa, &ha)?;
+                let q = fused::modulate(&vn, (&sv.0, &sv.1), (&hv.0, &hv.1))?;
+                let kv = fused::modulate(&an, (&sa.0, &sa.1), (&ha.0, &ha.1))?;
                 let o = self.audio_to_video_attn.forward(
                     &q,
                     Some(&kv),
@@ -191,14 +188,13 @@ impl AvBlock {
                     Some(&audio.cross_pe),
                     false,
                 )?;
-                video.x = video.x.add(o.multiply(&gate)?)?;
+                video.x = fused::gated_add(&video.x, &o, (&table_row(tv, 4)?, &video.cross_gate))?;
             }
             if run_v2a {
                 let (sa, ha) = Self::av_scale_shift(ta, &audio.cross_scale_shift, 2)?;
                 let (sv, hv) = Self::av_scale_shift(tv, &video.cross_scale_shift, 2)?;
-                let gate = table_row(ta, 4)?.add(&audio.cross_gate)?;
-                let q = Self::modulate(&an, &sa, &ha)?;
-                let kv = Self::modulate(&vn, &sv, &hv)?;
+                let q = fused::modulate(&an, (&sa.0, &sa.1), (&ha.0, &ha.1))?;
+                let kv = fused::modulate(&vn, (&sv.0, &sv.1), (&hv.0, &hv.1))?;
                 let o = self.video_to_audio_attn.forward(
                     &q,
                     Some(&kv),
@@ -206,7 +202,7 @@ impl AvBlock {
                     Some(&video.cross_pe),
                     false,
                 )?;
-                audio.x = audio.x.add(o.multiply(&gate)?)?;
+                audio.x = fused::gated_add(&audio.x, &o, (&table_row(ta, 4)?, &audio.cross_gate))?;
             }
         }
         if run_v {

@@ -7,17 +7,14 @@ use mlx_rs::{
     macros::ModuleParameters,
     module::{ModuleParamMut, ModuleParamRef, ModuleParameters, Parameter},
     nested::NestedHashMap,
-    ops, Array,
+    Array,
 };
 
 use super::{linear::Linear, Result};
 
-/// `gelu(x, approximate="tanh")`, computed in the dtype of `x`.
+/// `gelu(x, approximate="tanh")`, in f32 and rounded to the dtype of `x` (one fused kernel on a GPU).
 pub fn gelu_tanh(x: &Array) -> Result<Array> {
-    let c = |v: f32| Array::from_f32(v).as_dtype(x.dtype());
-    let inner = x.add(c(0.044715)?.multiply(x.multiply(x)?.multiply(x)?)?)?;
-    let t = ops::tanh(&c((2.0 / std::f64::consts::PI).sqrt() as f32)?.multiply(inner)?)?;
-    Ok(c(0.5)?.multiply(x)?.multiply(c(1.0)?.add(t)?)?)
+    super::fused::gelu_tanh(x)
 }
 
 #[derive(Debug, Clone, ModuleParameters)]

@@ -8,6 +8,7 @@ pub mod block;
 pub mod caption;
 pub mod config;
 pub mod feed_forward;
+pub mod fused;
 pub mod linear;
 pub mod lora;
 pub mod model;

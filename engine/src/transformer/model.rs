@@ -1,6 +1,9 @@
 //! The AV transformer (`model.py::LTXModel` + `transformer_args.py` preprocessing + `X0Model`).
 
-use std::path::Path;
+use std::{
+    path::Path,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use crate::checkpoint::{Checkpoint, LoadOptions};
 
@@ -8,6 +11,7 @@ use mlx_rs::{
     fast,
     macros::ModuleParameters,
     module::{ModuleParameters, Param},
+    ops::indexing::IndexOp,
     Array, Dtype,
 };
 
@@ -16,11 +20,22 @@ use super::{
     block::{AdaValues, AvBlock, BlockDims, StreamArgs},
     caption::CaptionProjection,
     config::TransformerConfig,
+    fused,
     linear::Linear,
     perturbation::Perturbations,
     rope::{RopeCache, RopeSpec},
     Result, TransformerError,
 };
+
+/// Whether [`LtxModel::forward`] starts evaluating each block while it builds the next (default on). On an
+/// H200 it hid 1-8 % of the 768x512x121 step (more on a slower host CPU) at +5 GiB peak there
+/// (BENCHMARKS.md, GPU).
+static BLOCK_PIPELINING: AtomicBool = AtomicBool::new(true);
+
+/// Turns the per-block pipelining of [`LtxModel::forward`] on or off for the process (benchmarks compare).
+pub fn set_block_pipelining(enabled: bool) {
+    BLOCK_PIPELINING.store(enabled, Ordering::Relaxed);
+}
 
 /// Key prefix of the transformer in the single-file checkpoints.
 pub const CHECKPOINT_PREFIX: &str = "model.diffusion_model.";
@@ -336,20 +351,22 @@ impl LtxModel {
         } else {
             (&*self.scale_shift_table, &self.proj_out)
         };
-        let rows = table.split_equal(2, 0)?;
         let emb = s.embedded_timestep.row(0, 1)?;
-        let shift = rows[0].reshape(&[1, 1, -1])?.add(&emb)?;
-        let scale = rows[1].reshape(&[1, 1, -1])?.add(&emb)?;
+        let (shift, scale) = (table.index(0).reshape(&[1, 1, -1])?, table.index(1).reshape(&[1, 1, -1])?);
         let x = fast::layer_norm(&s.x, None, None, self.config.norm_eps)?;
-        let x = x.multiply(scale.add(Array::from_f32(1.0).as_dtype(x.dtype())?)?)?.add(&shift)?;
-        proj.forward(&x)
+        proj.forward(&fused::modulate(&x, (&scale, &emb), (&shift, &emb))?)
     }
 
     /// Velocity predictions (video (1, T, C), audio (1, Ta, Ca)) in the compute dtype.
     pub fn forward(&self, video: &Modality, audio: &Modality, p: &Perturbations) -> Result<(Array, Array)> {
         let (mut v, mut a) = (self.prepare(video, audio, false)?, self.prepare(audio, video, true)?);
+        let pipeline = BLOCK_PIPELINING.load(Ordering::Relaxed);
         for block in &self.transformer_blocks {
             block.forward(&mut v, &mut a, p)?;
+            if pipeline {
+                // Start computing what is built so far while the next block's graph is built (no host sync).
+                mlx_rs::transforms::async_eval([&v.x, &a.x])?;
+            }
         }
         Ok((self.output(&v, false)?, self.output(&a, true)?))
     }

@@ -1,17 +1,21 @@
 //! Rotary position embeddings (`rope.py`). The frequency grid is computed on the host in float64
 //! (`frequencies_precision = "float64"`, numpy in ltx-core) and rounded to f32; angles, cos and sin
-//! follow ltx-core's f32 arithmetic. Tables are kept in the attention head layout (B, H, T, k).
+//! follow ltx-core's f32 arithmetic. Tables are kept token-major, one value per rotated pair:
+//! (B, T, H, head_dim/2), so RoPE applies to q/k in the projection's own (B, T, H, head_dim) layout and
+//! the attention's head-first view of the result stays a free transpose.
 
-use mlx_rs::{ops, Array, Dtype};
+use mlx_rs::{ops::indexing::IndexOp, ops::indexing::IntoStrideBy, Array, Dtype};
 
-use super::{config::RopeType, Result, TransformerError};
+use super::{config::RopeType, fused, Result, TransformerError};
 
-/// cos/sin tables: split (B, H, T, head_dim/2); interleaved (B, H, T, head_dim).
+/// cos/sin per rotated pair (B, T, H, head_dim/2); `sign` (-1, +1) for [`fused::rotate`], shaped for the
+/// pair axis of `kind` ((2, 1) split halves, (2,) interleaved pairs).
 #[derive(Debug, Clone)]
 pub struct Rope {
     pub kind: RopeType,
     pub cos: Array,
     pub sin: Array,
+    pub sign: Array,
 }
 
 /// `theta ** linspace(0, 1, dim // (2 n_axes)) * pi/2`, in f64 (or f32 when not double precision).
@@ -48,7 +52,7 @@ pub struct RopeSpec<'a> {
 }
 
 /// `precompute_freqs_cis`: angles `freq * (2 * pos / max_pos - 1)` ordered (freq, axis), padded at
-/// the front with cos=1/sin=0, then split across heads (split) or pair-repeated (interleaved).
+/// the front with cos=1/sin=0, one value per rotated pair, split across heads (token-major).
 pub fn precompute(spec: &RopeSpec, dtype: Dtype) -> Result<Rope> {
     let RopeSpec { positions, batch, n_axes, tokens, dim, heads, .. } = *spec;
     if positions.len() != batch * n_axes * tokens * 2 || spec.max_pos.len() != n_axes || dim % (2 * heads) != 0 {
@@ -60,9 +64,12 @@ pub fn precompute(spec: &RopeSpec, dtype: Dtype) -> Result<Rope> {
     }
     let freqs = freq_grid(spec.theta, n_axes, dim, spec.double_precision);
     let nf = freqs.len() * n_axes;
-    let (width, pad) = match spec.kind {
-        RopeType::Split => (dim / 2, dim / 2 - nf),
-        RopeType::Interleaved => (dim, dim % (2 * n_axes)),
+    // Split: pair (i, i + head_dim/2) of each head; interleaved: pair (2i, 2i+1). Either way dim/2 pairs,
+    // padded at the front (interleaved ltx-core pads dim % (2 n_axes) values = half as many pairs).
+    let width = dim / 2;
+    let pad = match spec.kind {
+        RopeType::Split => width - nf,
+        RopeType::Interleaved => (dim % (2 * n_axes)) / 2,
     };
     let mut cos = vec![1f32; batch * tokens * width];
     let mut sin = vec![0f32; batch * tokens * width];
@@ -75,49 +82,43 @@ pub fn precompute(spec: &RopeSpec, dtype: Dtype) -> Result<Rope> {
                 let scaled = (pos / spec.max_pos[a] as f32) * 2.0 - 1.0;
                 for (f, freq) in freqs.iter().enumerate() {
                     let angle = (freq * scaled) as f64;
-                    let (c, s) = (angle.cos() as f32, angle.sin() as f32);
-                    match spec.kind {
-                        RopeType::Split => {
-                            cos[row + f * n_axes + a] = c;
-                            sin[row + f * n_axes + a] = s;
-                        }
-                        RopeType::Interleaved => {
-                            let j = row + 2 * (f * n_axes + a);
-                            cos[j..j + 2].fill(c);
-                            sin[j..j + 2].fill(s);
-                        }
-                    }
+                    cos[row + f * n_axes + a] = angle.cos() as f32;
+                    sin[row + f * n_axes + a] = angle.sin() as f32;
                 }
             }
         }
     }
     let (b, t, h) = (batch as i32, tokens as i32, heads as i32);
-    let to_heads = |v: Vec<f32>| -> Result<Array> {
-        Ok(Array::from_slice(&v, &[b, t, h, width as i32 / h]).swap_axes(1, 2)?.as_dtype(dtype)?)
-    };
-    Ok(Rope { kind: spec.kind, cos: to_heads(cos)?, sin: to_heads(sin)? })
+    let to_heads =
+        |v: Vec<f32>| -> Result<Array> { Ok(Array::from_slice(&v, &[b, t, h, width as i32 / h]).as_dtype(dtype)?) };
+    let sign = Array::from_slice(&[-1f32, 1.0], &[2]).as_dtype(dtype)?;
+    let sign = if spec.kind == RopeType::Split { sign.reshape(&[2, 1])? } else { sign };
+    Ok(Rope { kind: spec.kind, cos: to_heads(cos)?, sin: to_heads(sin)?, sign })
 }
 
-/// Apply to `x` in head layout (B, H, T, head_dim).
+/// Apply to `x` in token-major layout (B, T, H, head_dim): split rotates (x[i], x[i + head_dim/2]) of each
+/// head, interleaved (x[2i], x[2i+1]); one fused kernel on a GPU.
 pub fn apply(x: &Array, rope: &Rope) -> Result<Array> {
-    let d = *x.shape().last().unwrap_or(&0);
-    match rope.kind {
+    let shape = x.shape().to_vec();
+    let [b, t, h, d] = shape[..] else {
+        return Err(TransformerError::Input(format!("RoPE: x must be (B, T, H, D), got {shape:?}")));
+    };
+    let (pairs, cos, sin) = match rope.kind {
         RopeType::Split => {
-            let halves = x.split_at_indices(&[d / 2], -1)?;
-            let (x1, x2) = (&halves[0], &halves[1]);
-            let o1 = x1.multiply(&rope.cos)?.subtract(x2.multiply(&rope.sin)?)?;
-            let o2 = x2.multiply(&rope.cos)?.add(x1.multiply(&rope.sin)?)?;
-            Ok(ops::concatenate(&[o1, o2], -1)?)
+            let half = [b, t, h, 1, d / 2];
+            (x.reshape(&[b, t, h, 2, d / 2])?, rope.cos.reshape(&half)?, rope.sin.reshape(&half)?)
         }
         RopeType::Interleaved => {
-            let mut pairs_shape = x.shape().to_vec();
-            pairs_shape.pop();
-            pairs_shape.extend([d / 2, 2]);
-            let pairs = x.reshape(&pairs_shape)?.split_at_indices(&[1], -1)?;
-            let rotated = ops::concatenate(&[pairs[1].negative()?, pairs[0].clone()], -1)?.reshape(x.shape())?;
-            Ok(x.multiply(&rope.cos)?.add(rotated.multiply(&rope.sin)?)?)
+            let half = [b, t, h, d / 2, 1];
+            (x.reshape(&[b, t, h, d / 2, 2])?, rope.cos.reshape(&half)?, rope.sin.reshape(&half)?)
         }
-    }
+    };
+    // The pair partner: the pair axis read backwards (a strided view).
+    let partner = match rope.kind {
+        RopeType::Split => pairs.index((.., .., .., (..).stride_by(-1), ..)),
+        RopeType::Interleaved => pairs.index((.., .., .., .., (..).stride_by(-1))),
+    };
+    Ok(fused::rotate(&pairs, &partner, &cos, &sin, &rope.sign)?.reshape(&shape)?)
 }
 
 /// Tables of the last few position sets: positions are fixed for a whole generation, so each denoising
