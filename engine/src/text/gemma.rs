@@ -399,7 +399,10 @@ pub fn finite_min(dtype: Dtype) -> f32 {
 }
 
 /// Additive (B, 1, T, T) mask: 0 where query `i` may see key `j` (causal, key not padding, and
-/// `i - j < window` on local layers), the dtype's lowest finite value elsewhere.
+/// `i - j < window` on local layers), the dtype's lowest finite value elsewhere, but at most -1e30: the
+/// softmax is the same as HF's (exp underflows to 0; a fully masked padding row averages every key), and
+/// cuDNN's fused attention (bf16 on CUDA) matches it; with bf16's -3.39e38 its hidden states were off by
+/// 0.69 relative L2 (presumably the fully masked rows overflowing to -inf in its f32 scaling).
 pub fn attention_mask(mask: &Array, t: i32, window: Option<usize>, dtype: Dtype) -> Result<Array> {
     let q = ops::arange::<_, i32>(0, t, 1)?.reshape(&[t, 1])?;
     let k = ops::arange::<_, i32>(0, t, 1)?.reshape(&[1, t])?;
@@ -411,7 +414,7 @@ pub fn attention_mask(mask: &Array, t: i32, window: Option<usize>, dtype: Dtype)
     let key_valid = mask.ne(Array::from_int(0))?.reshape(&[b, 1, 1, t])?;
     let allowed = allowed.reshape(&[1, 1, t, t])?.logical_and(&key_valid)?;
     let zero = Array::from_f32(0.0).as_dtype(dtype)?;
-    let low = Array::from_f32(finite_min(dtype)).as_dtype(dtype)?;
+    let low = Array::from_f32(finite_min(dtype).max(-1e30)).as_dtype(dtype)?;
     Ok(ops::select(&allowed, &zero, &low)?)
 }
 
