@@ -19,7 +19,7 @@ for t in checkpoint mlx_ops transformer_parity transformer_sampling text_parity 
 done
 xz -T0 -6 -c .mlx-cuda/mlx/lib/libmlx.so | split -b 34300000 -d - .gpu/part.
 mv .gpu/part.00 .gpu/a/libmlx.so.xz.00 && mv .gpu/part.01 .gpu/b/libmlx.so.xz.01
-tar -C .mlx-cuda -cJf .gpu/b/mlx_cuda_libs.tar.xz mlx_cuda_13.libs mlx/include/cccl
+tar -C .mlx-cuda -cJf .gpu/b/mlx_cuda_libs.tar.xz mlx_cuda_13.libs mlx/include/cccl mlx/include/cute mlx/include/cutlass
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux2014_x86_64 -d .gpu/b einops ltx-core==1.0.0
+  --platform manylinux2014_x86_64 -d .gpu/b einops ltx-core==1.0.0 'nvidia-cuda-crt==13.0.*'
 du -sh .gpu/*

@@ -8,11 +8,13 @@ mkdir -p "$rt/mlx/lib" "$P/work"
 cat "$P"/libmlx.so.xz.00 .gpu/b/libmlx.so.xz.01 >"$P/libmlx.so.xz"
 python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
   "$P/libmlx.so.xz" "$rt/mlx/lib/libmlx.so"
-tar -C "$rt" -xJf .gpu/b/mlx_cuda_libs.tar.xz # + mlx/include/cccl, found beside libmlx by its JIT
+tar -C "$rt" -xJf .gpu/b/mlx_cuda_libs.tar.xz # + mlx/include/{cccl,cute,cutlass}, found beside libmlx by its JIT
 # libmlx's rpath looks for cuBLAS/cuDNN/NCCL/NVRTC at $ORIGIN/../../nvidia/*/lib: use PyTorch's CUDA 13 wheels.
 site=$(python3 -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))')
 ln -sfn "$site/nvidia" "$rt/nvidia"
 python3 -m pip install -q --no-index --no-deps --no-compile --target "$P/site" .gpu/b/*.whl
+# MLX's JIT (the quantised matmuls) includes <crt/mma.h>, which PyTorch's CUDA wheels leave out: nvidia-cuda-crt's.
+[ -e "$site/nvidia/cu13/include/crt/mma.h" ] || cp -r "$P/site/nvidia/cu13/include/crt" "$site/nvidia/cu13/include/"
 export PYTHONPATH=$P/site LD_LIBRARY_PATH=$rt/mlx/lib PYTHONUNBUFFERED=1
 chmod +x .gpu/b/gpu_step
 if ldd .gpu/b/gpu_step | grep 'not found'; then exit 1; fi
@@ -25,7 +27,7 @@ if [ -d "$P/tests" ]; then
   for t in "$P"/tests/*-*; do
     chmod +x "$t"
     echo "== $(basename "$t")"
-    "$t" --test-threads=1 2>&1 | grep -E '^test |test result' || true
+    "$t" --test-threads=1 --nocapture 2>&1 | grep -E '^test |test result|rel err|error|panicked|L2' || true
   done | tee "$OUT/tests.txt"
 fi
 # 2. The full-size step, engine vs ltx-core.

@@ -13,6 +13,7 @@ usage: step.py <engine_binary> <workdir> [iters]      prints one JSON object at 
 """
 import gc
 import json
+import os
 import subprocess
 import sys
 import time
@@ -146,9 +147,17 @@ torch.cuda.empty_cache()
 
 save_file({k: v.contiguous() for k, v in tensors.items()}, f"{WORK}/inputs.safetensors", metadata={"cases": ",".join(cases)})
 t0 = time.perf_counter()
-run = subprocess.run([ENGINE, ckpt, f"{WORK}/inputs.safetensors", f"{WORK}/outputs.safetensors", str(ITERS)],
-                     capture_output=True, text=True)
+cmd = [ENGINE, ckpt, f"{WORK}/inputs.safetensors", f"{WORK}/outputs.safetensors", str(ITERS)]
+run = subprocess.run(cmd, capture_output=True, text=True)
 log(run.stderr[-4000:])
+fusion = True
+if run.returncode != 0:
+    # Keep the measurement if the fused (compiled) kernels fail on this machine: the same step unfused.
+    log("engine failed; again with LTX_NO_FUSE=1")
+    fusion_error = run.stderr[-2000:]
+    run = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LTX_NO_FUSE": "1"})
+    log(run.stderr[-4000:])
+    fusion = False
 engine = {}
 for line in run.stdout.splitlines():
     if line.startswith("{"):
@@ -158,7 +167,10 @@ log(f"engine run (load included): {time.perf_counter() - t0:.0f}s, rc {run.retur
 
 from safetensors.torch import load_file  # noqa: E402
 
-report = dict(gpu=gpu, torch=torch.__version__, matmul_bf16_tflops=matmul_tflops, iters=ITERS, cases={})
+report = dict(gpu=gpu, torch=torch.__version__, matmul_bf16_tflops=matmul_tflops, iters=ITERS, engine_fusion=fusion,
+              cases={})
+if not fusion:
+    report["fusion_error"] = fusion_error
 if run.returncode == 0:
     out = load_file(f"{WORK}/outputs.safetensors")
     for name in cases:

@@ -7,12 +7,15 @@
 //! (1,S,caption_channels) and `sigma` (scalar); metadata `cases` lists the names. For each case the
 //! model runs twice as warm-up, then `iters` (default 5) timed forwards, each evaluated to completion;
 //! the last outputs go to `outputs` as `<name>.video` / `<name>.audio`. One JSON line per case on stdout:
-//! median/min/max seconds, MLX peak memory, and the medians of the preprocessing alone and with one block. `bench/gpu/run.sh` drives it against ltx-core on a GPU.
+//! median/min/max seconds, MLX peak memory, the medians of the preprocessing alone and with one block, and
+//! the median and peak with the elementwise fusion off (`unfused_*`) and without the per-block pipelining
+//! (`unpipelined_*`). `bench/gpu/step.py` drives it against
+//! ltx-core on a GPU.
 use std::{collections::HashMap, path::Path, time::Instant};
 
 use ltx_engine::{
     memory::{materialize, reset_peak, MemoryReport},
-    transformer::{LtxModel, Modality, Perturbations},
+    transformer::{self, LtxModel, Modality, Perturbations},
     Checkpoint, Compute,
 };
 use mlx_rs::{Array, Dtype};
@@ -89,9 +92,22 @@ fn main() -> Result<(), Error> {
             Ok(t[t.len() / 2])
         };
         let (prepare, one_block) = (median_of(&|| blocks(0))?, median_of(&|| blocks(1))?);
+        // The same step with the elementwise chains unfused (one kernel per operation), and without the
+        // per-block pipelining, for comparison: median seconds and peak GiB of each.
+        let variant = |fusion: bool, pipelining: bool| -> Result<(f64, f64), Error> {
+            transformer::fused::set_fusion(fusion);
+            transformer::model::set_block_pipelining(pipelining);
+            reset_peak();
+            let t = median_of(&|| step().map(|_| ()));
+            transformer::fused::set_fusion(true);
+            transformer::model::set_block_pipelining(true);
+            Ok((t?, MemoryReport::now().mlx_peak as f64 / (1u64 << 30) as f64))
+        };
+        let (unfused, unfused_peak) = variant(false, true)?;
+        let (unpipelined, unpipelined_peak) = variant(true, false)?;
         times.sort_by(f64::total_cmp);
         println!(
-            "{{\"case\":\"{case}\",\"backend\":\"{}\",\"median_s\":{:.4},\"min_s\":{:.4},\"max_s\":{:.4},\"peak_gib\":{peak:.2},\"prepare_s\":{prepare:.4},\"prepare_and_one_block_s\":{one_block:.4}}}",
+            "{{\"case\":\"{case}\",\"backend\":\"{}\",\"median_s\":{:.4},\"min_s\":{:.4},\"max_s\":{:.4},\"peak_gib\":{peak:.2},\"prepare_s\":{prepare:.4},\"prepare_and_one_block_s\":{one_block:.4},\"unfused_median_s\":{unfused:.4},\"unfused_peak_gib\":{unfused_peak:.2},\"unpipelined_median_s\":{unpipelined:.4},\"unpipelined_peak_gib\":{unpipelined_peak:.2}}}",
             compute.backend,
             times[times.len() / 2],
             times[0],
