@@ -16,9 +16,9 @@ pub mod sample;
 pub mod tiny;
 
 pub use components::Components;
-pub use run::{generate, Settings};
 pub use generator::Pipeline;
 pub use models::ModelSet;
+pub use run::{generate, Settings};
 
 use crate::job::EngineError;
 
