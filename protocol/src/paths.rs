@@ -75,13 +75,16 @@ pub fn state_dir(os: Os, env: &Env) -> PathBuf {
     }
 }
 
-/// Model weights (large, re-downloadable): caches on macOS, data dir on Linux.
+/// Model weights (large, re-downloadable, worth finding): `~/Library/Caches` on macOS (kept out of Time
+/// Machine backups); on Linux `$XDG_DATA_HOME/ltx/models` when the user set one, else the visible `~/ltx/models`
+/// (not hidden in a dot-directory, where tens of gigabytes would go unnoticed).
 pub fn models_dir(os: Os, env: &Env) -> PathBuf {
     match os {
         Os::Mac => env.home().join("Library/Caches").join(APP).join("models"),
-        Os::Linux => {
-            env.get("XDG_DATA_HOME").unwrap_or_else(|| env.home().join(".local/share")).join(APP).join("models")
-        }
+        Os::Linux => match env.get("XDG_DATA_HOME") {
+            Some(data) => data.join(APP).join("models"),
+            None => env.home().join(APP).join("models"),
+        },
     }
 }
 
@@ -189,6 +192,10 @@ mod tests {
         assert_eq!(socket_path(Os::Linux, &e), Path::new("/run/user/501/ltx/ltxd.sock"));
         assert_eq!(outputs_dir(Os::Mac, &e), Path::new("/Users/me/Movies/ltx"));
         assert_eq!(log_dir(Os::Mac, &e), Path::new("/Users/me/Library/Logs/ltx"));
+        assert_eq!(models_dir(Os::Mac, &e), Path::new("/Users/me/Library/Caches/ltx/models"));
+        assert_eq!(models_dir(Os::Linux, &e), Path::new("/Users/me/ltx/models"), "visible, not in a dot-directory");
+        let data = env(&[("HOME", "/home/me"), ("XDG_DATA_HOME", "/data")]);
+        assert_eq!(models_dir(Os::Linux, &Env(&data)), Path::new("/data/ltx/models"));
         assert_eq!(service_unit(Os::Mac, &e), Path::new("/Users/me/Library/LaunchAgents/com.ltx.ltxd.plist"));
         assert_eq!(service_command(Os::Mac, ServiceAction::Stop, 501, Path::new("x"))[2], "gui/501/com.ltx.ltxd");
         assert_eq!(service_kick(Os::Linux, 1), None);
