@@ -40,6 +40,7 @@ macro_rules! need_display {
     };
 }
 
+/// Polls `f` until it answers; the generous timeouts are for a loaded 2-core CI machine running tests in parallel.
 fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let t = Instant::now();
     loop {
@@ -131,7 +132,7 @@ impl Desktop {
                 .expect("fake_notifyd.py"),
         );
         let d = Desktop { _procs: procs, dir, bus, display };
-        wait_until("the fake watcher and notification server", Duration::from_secs(10), || {
+        wait_until("the fake watcher and notification server", Duration::from_secs(30), || {
             (d.file("watcher.log").contains("READY") && d.file("notifyd.log").contains("READY")).then_some(())
         });
         // The video opener: records its argument.
@@ -197,7 +198,7 @@ fn job_state(d: &Daemon, id: u64) -> serde_json::Value {
 }
 
 fn wait_state(d: &Daemon, id: u64, state: &str) -> serde_json::Value {
-    wait_until(&format!("job {id} to be {state}"), Duration::from_secs(20), || {
+    wait_until(&format!("job {id} to be {state}"), Duration::from_secs(30), || {
         let j = job_state(d, id);
         (j["state"].as_str().map(str::to_lowercase).as_deref() == Some(state)).then_some(j)
     })
@@ -213,7 +214,7 @@ fn daemon_notifies_completion_and_failure_and_opens_the_video() {
     let rec = wait_state(&d, done, "completed");
     let output = rec["output"].as_str().expect("output").to_string();
     let n =
-        wait_until("the completion notification", Duration::from_secs(10), || desk.notifications().into_iter().next());
+        wait_until("the completion notification", Duration::from_secs(30), || desk.notifications().into_iter().next());
     assert_eq!(n["app"], "ltx");
     assert_eq!(n["summary"], "Video ready");
     let body = n["body"].as_str().unwrap();
@@ -222,12 +223,12 @@ fn daemon_notifies_completion_and_failure_and_opens_the_video() {
     assert!(body.ends_with(&format!(" — {file}")), "{body}");
     assert_eq!(n["actions"], serde_json::json!(["default", "Open", "open", "Open video"]));
     let opened =
-        wait_until("the opener", Duration::from_secs(10), || Some(desk.file("opened.log")).filter(|s| !s.is_empty()));
+        wait_until("the opener", Duration::from_secs(30), || Some(desk.file("opened.log")).filter(|s| !s.is_empty()));
     assert_eq!(opened.trim(), output);
     // Failure: its message.
     let failed = job_id(&d.ctl(&["submit", "a storm fail"]));
     wait_state(&d, failed, "failed");
-    let n = wait_until("the failure notification", Duration::from_secs(10), || desk.notifications().get(1).cloned());
+    let n = wait_until("the failure notification", Duration::from_secs(30), || desk.notifications().get(1).cloned());
     assert_eq!(n["summary"], "Generation failed");
     assert_eq!(n["body"], "“a storm fail”: the test engine was asked to fail");
     assert_eq!(n["actions"], serde_json::json!([]));
@@ -325,7 +326,7 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
         .stderr(std::fs::File::create(desk.dir.path().join("tray.err")).map(Stdio::from).expect("log"));
     procs.add(tray.spawn().expect("spawn ltx-tray"));
     // Registered with the StatusNotifierWatcher: sender and object path.
-    let (sender, item) = wait_until("the tray to register", Duration::from_secs(20), || {
+    let (sender, item) = wait_until("the tray to register", Duration::from_secs(30), || {
         let log = desk.file("watcher.log");
         let line = log.lines().find(|l| l.starts_with("REGISTERED "))?.to_string();
         let mut parts = line.split_whitespace().skip(1);
@@ -347,7 +348,7 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
     let menu_prop = prop("Menu");
     let menu = menu_prop.split('\'').nth(1).expect("menu object path").to_string();
     // Connected: the headline says idle; the whole menu is there.
-    let items = wait_until("the tray to connect", Duration::from_secs(20), || {
+    let items = wait_until("the tray to connect", Duration::from_secs(30), || {
         Some(layout(&desk, &sender, &menu)).filter(|i| has_label(i, "LTX: idle"))
     });
     for label in [
@@ -372,23 +373,23 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
     }
     // Pause from the menu: the daemon's queue is paused and the menu offers Resume.
     click(&desk, &sender, &menu, "Pause queue");
-    wait_until("the queue to pause", Duration::from_secs(10), || {
+    wait_until("the queue to pause", Duration::from_secs(30), || {
         let s: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "status"]).stdout).ok()?;
         (s["paused"] == true).then_some(())
     });
-    wait_until("Resume in the menu", Duration::from_secs(10), || {
+    wait_until("Resume in the menu", Duration::from_secs(30), || {
         let i = layout(&desk, &sender, &menu);
         (has_label(&i, "Resume queue") && has_label(&i, "LTX: paused, 0 waiting")).then_some(())
     });
     click(&desk, &sender, &menu, "Resume queue");
-    wait_until("the queue to resume", Duration::from_secs(10), || {
+    wait_until("the queue to resume", Duration::from_secs(30), || {
         let s: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "status"]).stdout).ok()?;
         (s["paused"] == false).then_some(())
     });
     // A running job: headline, job line, the title next to the icon; Cancel from the menu cancels it.
     let gate = d.gate("hold");
     let held = job_id(&d.ctl(&["submit", &format!("a held lynx gate={}", gate.display())]));
-    let items = wait_until("the running job in the menu", Duration::from_secs(10), || {
+    let items = wait_until("the running job in the menu", Duration::from_secs(30), || {
         Some(layout(&desk, &sender, &menu)).filter(|i| has_label(i, "Cancel current job"))
     });
     assert!(has_label(&items, "LTX: generating 0% — a held lynx"), "{items:?}");
@@ -397,7 +398,7 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
     assert!(label.contains("'0%'"), "{label}");
     click(&desk, &sender, &menu, "Cancel current job");
     wait_state(&d, held, "cancelled");
-    wait_until("the menu to go idle", Duration::from_secs(10), || {
+    wait_until("the menu to go idle", Duration::from_secs(30), || {
         has_label(&layout(&desk, &sender, &menu), "No job running").then_some(())
     });
     // With the tray up the tray notifies, the daemon does not: exactly one notification, from "LTX".
@@ -405,7 +406,7 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
     let done = job_id(&d.ctl(&["submit", "an owl at dusk steps=1"]));
     wait_state(&d, done, "completed");
     let n =
-        wait_until("the tray's notification", Duration::from_secs(10), || desk.notifications().get(before).cloned());
+        wait_until("the tray's notification", Duration::from_secs(30), || desk.notifications().get(before).cloned());
     assert_eq!(n["app"], "LTX");
     assert_eq!(n["summary"], "Video ready");
     assert!(n["body"].as_str().unwrap().starts_with("“an owl at dusk steps=1” in "), "{n}");
@@ -413,22 +414,22 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
     assert_eq!(desk.notifications().len(), before + 1, "{:?}", desk.notifications());
     // Its "open" action opens the video (through the same opener).
     let out = job_state(&d, done)["output"].as_str().unwrap().to_string();
-    wait_until("the tray to open the video", Duration::from_secs(10), || {
+    wait_until("the tray to open the video", Duration::from_secs(30), || {
         desk.file("opened.log").lines().any(|l| l == out).then_some(())
     });
     // Recent outputs lists it.
-    wait_until("recent outputs", Duration::from_secs(10), || {
+    wait_until("recent outputs", Duration::from_secs(30), || {
         has_label(&layout(&desk, &sender, &menu), &format!("{done}: an owl at dusk")).then_some(())
     });
     // Open outputs folder: the opener gets the daemon's outputs folder.
     click(&desk, &sender, &menu, "Open outputs folder");
     let outputs = d.outputs().display().to_string();
-    wait_until("the outputs folder to open", Duration::from_secs(10), || {
+    wait_until("the outputs folder to open", Duration::from_secs(30), || {
         desk.file("opened.log").lines().any(|l| l == outputs).then_some(())
     });
     // Quick generate: a real GTK dialog; type a prompt and press Return.
     click(&desk, &sender, &menu, "Quick generate");
-    let win = wait_until("the quick-generate dialog", Duration::from_secs(10), || {
+    let win = wait_until("the quick-generate dialog", Duration::from_secs(30), || {
         let out = Command::new("xdotool")
             .args(["search", "--name", "Quick generate"])
             .env("DISPLAY", &desk.display)
@@ -439,7 +440,7 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
     desk.xdotool(&["windowfocus", "--sync", &win]);
     desk.xdotool(&["type", "--delay", "10", "a heron from the tray steps=1"]);
     desk.xdotool(&["key", "Return"]);
-    wait_until("the typed job", Duration::from_secs(15), || {
+    wait_until("the typed job", Duration::from_secs(30), || {
         let h: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "history"]).stdout).ok()?;
         h.as_array()?
             .iter()
@@ -452,14 +453,14 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
     std::fs::copy(TRAY, &installed_tray).unwrap();
     let autostart = d.dir.path().join(".config/autostart/ltx-tray.desktop");
     click(&desk, &sender, &menu, "Launch at login");
-    let entry = wait_until("the autostart entry", Duration::from_secs(10), || std::fs::read_to_string(&autostart).ok());
+    let entry = wait_until("the autostart entry", Duration::from_secs(30), || std::fs::read_to_string(&autostart).ok());
     assert!(entry.contains(&format!("Exec=\"{}\"", installed_tray.display())), "{entry}");
     click(&desk, &sender, &menu, "Launch at login");
-    wait_until("the autostart entry to go", Duration::from_secs(10), || (!autostart.exists()).then_some(()));
+    wait_until("the autostart entry to go", Duration::from_secs(30), || (!autostart.exists()).then_some(()));
     // Quit from the menu ends the tray.
     click(&desk, &sender, &menu, "Quit");
     let tray = &mut procs.0[0];
-    let status = wait_until("the tray to quit", Duration::from_secs(10), || tray.try_wait().ok().flatten());
+    let status = wait_until("the tray to quit", Duration::from_secs(30), || tray.try_wait().ok().flatten());
     assert!(status.success(), "{status}: {}", desk.file("tray.err"));
 }
 
@@ -480,7 +481,7 @@ fn tray_shows_daemon_not_running_and_reconnects() {
             .spawn()
             .expect("spawn ltx-tray"),
     );
-    let (sender, item) = wait_until("the tray to register", Duration::from_secs(20), || {
+    let (sender, item) = wait_until("the tray to register", Duration::from_secs(30), || {
         let log = desk.file("watcher.log");
         let line = log.lines().find(|l| l.starts_with("REGISTERED "))?.to_string();
         let mut parts = line.split_whitespace().skip(1);
@@ -497,17 +498,17 @@ fn tray_shows_daemon_not_running_and_reconnects() {
         "Menu",
     ]);
     let menu = menu_prop.split('\'').nth(1).expect("menu path").to_string();
-    wait_until("'not running'", Duration::from_secs(10), || {
+    wait_until("'not running'", Duration::from_secs(30), || {
         let i = layout(&desk, &sender, &menu);
         (has_label(&i, "LTX: daemon not running") && has_label(&i, "Start daemon")).then_some(())
     });
     d.spawn();
     d.wait_ready();
-    wait_until("the tray to reconnect", Duration::from_secs(10), || {
+    wait_until("the tray to reconnect", Duration::from_secs(30), || {
         has_label(&layout(&desk, &sender, &menu), "LTX: idle").then_some(())
     });
     d.kill9();
-    wait_until("'not running' again", Duration::from_secs(10), || {
+    wait_until("'not running' again", Duration::from_secs(30), || {
         has_label(&layout(&desk, &sender, &menu), "LTX: daemon not running").then_some(())
     });
 }
@@ -544,7 +545,9 @@ fn socket_activation_adopts_the_listening_fd() {
     // SAFETY: only async-signal-safe calls (dup2) between fork and exec.
     unsafe {
         sh.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 {
+            // fd 3 already: dup2 would be a no-op that keeps close-on-exec, so clear the flag instead.
+            let ok = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
+            if ok < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -552,8 +555,11 @@ fn socket_activation_adopts_the_listening_fd() {
     }
     let mut child = sh.spawn().expect("spawn");
     // The daemon answers on the inherited socket, not on its configured path.
+    // Bounded: a socket nobody accepts on (a daemon that died) would block the handshake forever.
     let ctl = |args: &[&str]| {
-        Command::new(&d.bins.ctl)
+        Command::new("timeout")
+            .arg("20")
+            .arg(&d.bins.ctl)
             .arg("--socket")
             .arg(&path)
             .args(args)
@@ -561,14 +567,14 @@ fn socket_activation_adopts_the_listening_fd() {
             .output()
             .expect("ltxctl")
     };
-    let status = wait_until("the activated daemon", Duration::from_secs(20), || {
+    let status = wait_until("the activated daemon", Duration::from_secs(30), || {
         let out = ctl(&["--json", "status"]);
         out.status.success().then(|| serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json"))
     });
     assert_eq!(status["pid"].as_u64(), Some(child.id() as u64));
     assert!(!d.socket.exists(), "the daemon bound its own socket as well");
     let id = job_id(&ctl(&["submit", "activated steps=1"]));
-    wait_until("the job", Duration::from_secs(20), || {
+    wait_until("the job", Duration::from_secs(30), || {
         let out = ctl(&["--json", "show", &id.to_string()]);
         let j: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         (j["state"] == "Completed" || j["state"] == "completed").then_some(())
@@ -576,7 +582,7 @@ fn socket_activation_adopts_the_listening_fd() {
     assert!(d.stderr().contains("handed over by the service manager"), "{}", d.stderr());
     // Stopping leaves the service manager's socket in place (systemd would activate the next daemon on it).
     assert!(ctl(&["daemon", "stop"]).status.success());
-    let st = wait_until("the daemon to exit", Duration::from_secs(20), || child.try_wait().ok().flatten());
+    let st = wait_until("the daemon to exit", Duration::from_secs(30), || child.try_wait().ok().flatten());
     assert!(st.success(), "{st}");
     assert!(path.exists(), "the adopted socket was unlinked");
     drop(listener);
@@ -664,7 +670,7 @@ esac
     let out = ctl(&["service", "install", "--from", from.to_str().unwrap()]);
     let bin = home.join(".local/share/ltx/bin");
     let units = home.join(".config/systemd/user");
-    let st = wait_until("the hand-started daemon to stop", Duration::from_secs(10), || hand.0[0].try_wait().ok()?);
+    let st = wait_until("the hand-started daemon to stop", Duration::from_secs(30), || hand.0[0].try_wait().ok()?);
     assert!(st.success(), "{st}");
     for line in [
         format!("stopped the ltxd started outside the service (pid {hand_started})"),
@@ -746,9 +752,9 @@ fn systemd_socket_activate_runs_the_daemon_on_its_socket() {
     sd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log.map(Stdio::from).expect("log"));
     let mut procs = Procs::default();
     procs.add(sd.spawn().expect("systemd-socket-activate"));
-    wait_until("the socket", Duration::from_secs(10), || path.exists().then_some(()));
+    wait_until("the socket", Duration::from_secs(30), || path.exists().then_some(()));
     // The first connection execs the daemon on the inherited socket.
-    let out = wait_until("the activated daemon", Duration::from_secs(20), || {
+    let out = wait_until("the activated daemon", Duration::from_secs(30), || {
         let out = Command::new(&d.bins.ctl)
             .arg("--socket")
             .arg(&path)
