@@ -120,7 +120,19 @@ async fn every_invalid_field_is_a_typed_error() {
         ("prompt is empty", Box::new(|r| r.prompt = "  ".into())),
         ("prompt is 4001", Box::new(|r| r.prompt = "x".repeat(4001))),
         ("negative prompt", Box::new(|r| r.negative_prompt = Some("x".repeat(5000)))),
-        ("width must be a multiple of 32", Box::new(|r| r.width = 250)),
+        ("width must be a multiple of 64 for the distilled pipeline", Box::new(|r| r.width = 250)),
+        (
+            "width must be a multiple of 32 for the one-stage pipeline",
+            Box::new(|r| {
+                (r.pipeline, r.variant, r.steps, r.width) = (Pipeline::OneStage, ModelVariant::Dev, 40, 250);
+            }),
+        ),
+        (
+            "runs the distilled weights (variant distilled or distilled-fp8), not dev",
+            Box::new(|r| r.variant = ModelVariant::Dev),
+        ),
+        ("fixed 8-step schedule", Box::new(|r| r.steps = 20)),
+        ("runs the dev weights", Box::new(|r| r.pipeline = Pipeline::OneStage)),
         ("height must be between", Box::new(|r| r.height = 4096)),
         (
             "multiple of 64 for the two-stage",

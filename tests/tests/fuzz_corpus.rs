@@ -25,6 +25,8 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     full.output = Some("/tmp/out.mp4".into());
     full.front = true;
     full.keep_alive = Some(KeepAlive::Seconds(300));
+    full.guidance = Some(Guidance { stg: Some(0.5), stg_blocks: Some(vec![28, 29]), ..Guidance::default() });
+    full.low_memory = true;
     let requests = [
         ("submit_default", Request::Submit(GenerationRequest::new("a cat"))),
         ("submit_full", Request::Submit(full)),
@@ -42,6 +44,12 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         ("unload", Request::Unload { variant: None }),
         ("status", Request::Status),
         ("shutdown", Request::Shutdown),
+        ("models_list", Request::ModelsList),
+        ("models_pull", Request::ModelsPull { variant: ModelVariant::Dev, pipeline: Some(Pipeline::TwoStage) }),
+        ("models_remove", Request::ModelsRemove { variant: ModelVariant::Distilled }),
+        ("models_verify", Request::ModelsVerify { variant: None }),
+        ("models_dir", Request::ModelsDir { path: Some("/tmp/models".into()) }),
+        ("shows_notifications", Request::ShowsNotifications),
     ];
     let mut out = vec![("hello".to_string(), hello.clone())];
     let mut stream = hello.clone();
