@@ -431,13 +431,21 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
     click(&desk, &sender, &menu, "Quick generate");
     let win = wait_until("the quick-generate dialog", Duration::from_secs(30), || {
         let out = Command::new("xdotool")
-            .args(["search", "--name", "Quick generate"])
+            .args(["search", "--onlyvisible", "--name", "Quick generate"])
             .env("DISPLAY", &desk.display)
             .output()
             .ok()?;
         String::from_utf8_lossy(&out.stdout).lines().next().map(str::to_string)
     });
-    desk.xdotool(&["windowfocus", "--sync", &win]);
+    // The window can be found a moment before it is viewable (X refuses to focus it then: BadMatch).
+    wait_until("the dialog to take the focus", Duration::from_secs(30), || {
+        let out = Command::new("xdotool")
+            .args(["windowfocus", "--sync", &win])
+            .env("DISPLAY", &desk.display)
+            .output()
+            .ok()?;
+        out.status.success().then_some(())
+    });
     desk.xdotool(&["type", "--delay", "10", "a heron from the tray steps=1"]);
     desk.xdotool(&["key", "Return"]);
     wait_until("the typed job", Duration::from_secs(30), || {
