@@ -49,8 +49,8 @@ class GivenNoiser:
         return replace(state, latent=noise * scaled + state.latent * (1 - scaled))
 
 
-def main(models: Path) -> None:
-    ckpt = models / "ltx-2-19b-distilled.safetensors"
+def load_tiny(ckpt: Path):
+    """The checkpoint's config and tensors, and its transformer (strict key check)."""
     with safe_open(ckpt, "pt") as f:
         config = json.loads(f.metadata()["config"])
     sd = load_file(ckpt)
@@ -59,12 +59,22 @@ def main(models: Path) -> None:
     model.load_state_dict(
         {k[len(tg.PREFIX):]: v for k, v in sd.items() if k.startswith(tg.PREFIX) and "embeddings_connector" not in k}
     )
-    x0 = X0Model(model)
+    return config, sd, model
+
+
+def load_upsampler(models: Path):
     up_file = models / "ltx-2-spatial-upscaler-x2-1.0.safetensors"
     with safe_open(up_file, "pt") as f:
         up_config = json.loads(f.metadata()["config"])
     upsampler = LatentUpsamplerConfigurator.from_config(up_config).eval()
     upsampler.load_state_dict({k: v.float() for k, v in load_file(up_file).items()})
+    return upsampler
+
+
+def main(models: Path) -> None:
+    config, sd, model = load_tiny(models / "ltx-2-19b-distilled.safetensors")
+    x0 = X0Model(model)
+    upsampler = load_upsampler(models)
     encoder = VideoEncoderConfigurator.from_config({"vae": config["vae"]}).eval()
     stats = {k.split("vae.per_channel_statistics.")[1]: v.float() for k, v in sd.items() if "per_channel_statistics" in k and k.startswith("vae.")}
     encoder.per_channel_statistics.load_state_dict(stats, strict=False)

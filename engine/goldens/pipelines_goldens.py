@@ -18,18 +18,16 @@ Writes engine/tests/fixtures/pipeline/guided.safetensors.
     cargo run -p ltx-engine --bin ltx-generate -- bundle-tiny /tmp/tiny
     /work/venv-ref/bin/python engine/goldens/pipelines_goldens.py /tmp/tiny
 """
-import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import transformer_goldens as tg  # noqa: E402
-from pipeline_goldens import FPS, CTX, GivenNoiser  # noqa: E402
+from pipeline_goldens import FPS, CTX, GivenNoiser, load_tiny, load_upsampler  # noqa: E402
 
 from ltx_core.components.diffusion_steps import EulerDiffusionStep  # noqa: E402
 from ltx_core.components.guiders import MultiModalGuiderParams, create_multimodal_guider_factory  # noqa: E402
@@ -39,7 +37,6 @@ from ltx_core.conditioning.types.latent_cond import VideoConditionByLatentIndex 
 from ltx_core.loader.fuse_loras import _prepare_deltas  # noqa: E402
 from ltx_core.model.transformer.model import X0Model  # noqa: E402
 from ltx_core.model.upsampler.model import upsample_video  # noqa: E402
-from ltx_core.model.upsampler.model_configurator import LatentUpsamplerConfigurator  # noqa: E402
 from ltx_core.model.video_vae.model_configurator import VideoEncoderConfigurator  # noqa: E402
 from ltx_core.tools import AudioLatentTools, VideoLatentTools  # noqa: E402
 from ltx_core.types import AudioLatentShape, VideoLatentShape  # noqa: E402
@@ -60,15 +57,6 @@ VIDEO = MultiModalGuiderParams(cfg_scale=3.0, stg_scale=1.0, rescale_scale=0.7, 
 AUDIO = MultiModalGuiderParams(cfg_scale=7.0, stg_scale=1.0, rescale_scale=0.7, modality_scale=3.0, skip_step=0, stg_blocks=[1])
 
 
-def tiny_model(sd, config):
-    tg.TINY = {**tg.TINY, **{k: config["transformer"][k] for k in ("audio_in_channels", "audio_out_channels")}}
-    model = tg.build_tiny()
-    model.load_state_dict(
-        {k[len(tg.PREFIX):]: v for k, v in sd.items() if k.startswith(tg.PREFIX) and "embeddings_connector" not in k}
-    )
-    return model
-
-
 def with_lora(model, lora_file):
     """The stage-2 model: every LoRA pair fused into its weight, each pair required to hit one."""
     lora = load_file(lora_file)
@@ -87,17 +75,10 @@ def with_lora(model, lora_file):
 
 
 def main(models: Path) -> None:
-    ckpt = models / "ltx-2-19b-dev.safetensors"
-    with safe_open(ckpt, "pt") as f:
-        config = json.loads(f.metadata()["config"])
-    sd = load_file(ckpt)
-    x0 = X0Model(tiny_model(sd, config))
-    x0_lora = with_lora(x0.velocity_model, models / "ltx-2-19b-distilled-lora-384.safetensors")
-    up_file = models / "ltx-2-spatial-upscaler-x2-1.0.safetensors"
-    with safe_open(up_file, "pt") as f:
-        up_config = json.loads(f.metadata()["config"])
-    upsampler = LatentUpsamplerConfigurator.from_config(up_config).eval()
-    upsampler.load_state_dict({k: v.float() for k, v in load_file(up_file).items()})
+    config, sd, model = load_tiny(models / "ltx-2-19b-dev.safetensors")
+    x0 = X0Model(model)
+    x0_lora = with_lora(model, models / "ltx-2-19b-distilled-lora-384.safetensors")
+    upsampler = load_upsampler(models)
     encoder = VideoEncoderConfigurator.from_config({"vae": config["vae"]}).eval()
     enc = {k[len("vae.encoder."):]: v.float() for k, v in sd.items() if k.startswith("vae.encoder.")}
     enc.update({"per_channel_statistics." + k[len("vae.per_channel_statistics."):]: v.float()
