@@ -7,7 +7,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 MLX_HOME="$ROOT/.mlx-cuda" MLX_WHEEL=mlx-cuda-13==0.32.2 SKIP_APT=1 ./scripts/setup.sh
 . ./scripts/env.sh
-MLX_PREFIX="$ROOT/.mlx-cuda/mlx" CARGO_TARGET_DIR="$ROOT/target/cuda" \
+# A link check: no debug info and no incremental state, which would only cost disk.
+MLX_PREFIX="$ROOT/.mlx-cuda/mlx" CARGO_TARGET_DIR="$ROOT/target/cuda" CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_DEBUG=0 \
   RUSTFLAGS="-C link-arg=-Wl,--allow-shlib-undefined" \
   cargo build --locked -p ltx-engine --lib --tests --benches
 bin=$(find "$ROOT/target/cuda/debug/deps" -maxdepth 1 -type f -executable -name 'mlx_ops-*' | head -1)
