@@ -2,6 +2,7 @@
 use ltx_protocol::paths::{self, Env, Os};
 use ltx_protocol::KeepAlive;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ pub struct FileConfig {
     pub queue_size: Option<u32>,
     /// "5m", "30s", "-1" (forever), "0" (unload after each job).
     pub keep_alive: Option<String>,
+    /// Per component (`text_encoder = "30s"`), replacing `keep_alive` for it.
+    pub component_keep_alive: BTreeMap<String, String>,
     pub shutdown_grace_secs: Option<u64>,
     /// Desktop notifications: "unfollowed" (default: jobs no client follows), "always" or "off".
     pub notifications: Option<String>,
@@ -64,7 +67,10 @@ pub struct Config {
     pub models_dir: PathBuf,
     pub log_dir: PathBuf,
     pub queue_size: u32,
+    /// How long a component stays loaded after its last use, unless a request asks otherwise.
     pub keep_alive: KeepAlive,
+    /// Components whose keep-alive differs from `keep_alive`.
+    pub component_keep_alive: BTreeMap<String, KeepAlive>,
     pub shutdown_grace: Duration,
     pub notifications: crate::notify::Mode,
     pub hf: crate::models::HfConfig,
@@ -84,6 +90,19 @@ impl Config {
             Some(s) => KeepAlive::parse(s).map_err(|e| format!("{}: {e}", config_path.display()))?,
             None => KeepAlive::Seconds(300),
         };
+        let mut component_keep_alive = BTreeMap::new();
+        for (name, value) in &file.component_keep_alive {
+            if !ltx_engine::pipeline::components::NAMES.contains(&name.as_str()) {
+                return Err(format!(
+                    "{}: component_keep_alive: unknown component `{name}` (one of: {})",
+                    config_path.display(),
+                    ltx_engine::pipeline::components::NAMES.join(", ")
+                ));
+            }
+            let ka = KeepAlive::parse(value)
+                .map_err(|e| format!("{}: component_keep_alive.{name}: {e}", config_path.display()))?;
+            component_keep_alive.insert(name.clone(), ka);
+        }
         let memory = crate::memory::MemoryConfig::load(
             file.memory_profile.as_deref(),
             file.memory_budget.as_deref(),
@@ -116,12 +135,18 @@ impl Config {
             log_dir: var("LTX_LOG_DIR").or(file.log_dir).unwrap_or_else(|| paths::log_dir(os, env)),
             queue_size,
             keep_alive,
+            component_keep_alive,
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
             notifications,
             hf: crate::models::HfConfig::load(env, file.hf_endpoint, file.hf_token, file.download_stall_secs),
             memory,
             config_path,
         })
+    }
+
+    /// A component's keep-alive when the request names none.
+    pub fn keep_alive_for(&self, component: &str) -> KeepAlive {
+        self.component_keep_alive.get(component).copied().unwrap_or(self.keep_alive)
     }
 }
 
@@ -155,5 +180,27 @@ mod tests {
         assert_eq!(Config::load(&args, Os::Linux, &env).unwrap().socket, PathBuf::from("/a.sock"));
         std::fs::write(&cfg, "bogus = 1\n").unwrap();
         assert!(Config::load(&args, Os::Linux, &env).unwrap_err().contains("bogus"));
+    }
+
+    #[test]
+    fn per_component_keep_alive() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        let c = cfg.clone();
+        let envf = move |k: &str| (k == "LTX_CONFIG").then(|| OsString::from(&c));
+        let env = Env(&envf);
+        let args = Args::parse_from(["ltxd"]);
+        let text = "keep_alive = \"10m\"\n[component_keep_alive]\ntext_encoder = \"0\"\ntransformer = \"-1\"\n";
+        std::fs::write(&cfg, text).unwrap();
+        let got = Config::load(&args, Os::Linux, &env).unwrap();
+        assert_eq!(got.keep_alive_for("text_encoder"), KeepAlive::UnloadNow);
+        assert_eq!(got.keep_alive_for("transformer"), KeepAlive::Forever);
+        assert_eq!(got.keep_alive_for("vocoder"), KeepAlive::Seconds(600));
+        std::fs::write(&cfg, "[component_keep_alive]\ngemma = \"1m\"\n").unwrap();
+        let err = Config::load(&args, Os::Linux, &env).unwrap_err();
+        assert!(err.contains("unknown component `gemma`") && err.contains("text_encoder"), "{err}");
+        std::fs::write(&cfg, "[component_keep_alive]\nvocoder = \"soon\"\n").unwrap();
+        let err = Config::load(&args, Os::Linux, &env).unwrap_err();
+        assert!(err.contains("component_keep_alive.vocoder"), "{err}");
     }
 }

@@ -179,7 +179,6 @@ async fn handle(
         },
         Request::Ps => Ok(Reply::Ps(shared.components.lock().map(|c| c.clone()).unwrap_or_default())),
         Request::Load { variant, keep_alive } => {
-            let keep_alive = keep_alive.unwrap_or(shared.cfg.keep_alive);
             let (done, rx) = tokio::sync::oneshot::channel();
             to_worker(shared, Cmd::Load { variant, keep_alive, done }).await.and(match rx.await {
                 Ok(Ok(())) => Ok(Reply::Ok),

@@ -21,7 +21,8 @@ pub enum Cmd {
     },
     Load {
         variant: ModelVariant,
-        keep_alive: KeepAlive,
+        /// `None`: each component's configured keep-alive.
+        keep_alive: Option<KeepAlive>,
         done: oneshot::Sender<Result<(), EngineError>>,
     },
     Unload {
@@ -64,11 +65,13 @@ impl ProgressSink for Sink<'_> {
     }
 }
 
-fn deadline(ka: KeepAlive) -> Option<Option<Instant>> {
+/// When a component kept alive for `ka` from now unloads: `None` = never.
+fn deadline(ka: KeepAlive) -> Option<Instant> {
+    let now = Instant::now();
     match ka {
-        KeepAlive::Forever => Some(None),
-        KeepAlive::UnloadNow => None,
-        KeepAlive::Seconds(s) => Some(Instant::now().checked_add(Duration::from_secs(s))),
+        KeepAlive::Forever => None,
+        KeepAlive::UnloadNow => Some(now),
+        KeepAlive::Seconds(s) => now.checked_add(Duration::from_secs(s)),
     }
 }
 
@@ -82,22 +85,65 @@ fn release_freed_memory() {
     }
 }
 
+/// Each resident component's unload time (`None` = kept forever), keyed by variant and component.
+#[derive(Default)]
+struct KeepAlives(HashMap<(ModelVariant, String), Option<Instant>>);
+
+impl KeepAlives {
+    /// Restarts a component's keep-alive: the one asked for, else its configured one.
+    fn restart(&mut self, shared: &Shared, variant: ModelVariant, name: &str, requested: Option<KeepAlive>) {
+        let ka = requested.unwrap_or_else(|| shared.cfg.keep_alive_for(name));
+        self.0.insert((variant, name.to_string()), deadline(ka));
+    }
+
+    fn next(&self) -> Option<Instant> {
+        self.0.values().flatten().min().copied()
+    }
+
+    /// Unloads the components whose keep-alive has passed.
+    fn expire(&mut self, engine: &mut dyn Generator) {
+        let now = Instant::now();
+        let due: Vec<_> = self.0.iter().filter(|(_, t)| t.is_some_and(|t| t <= now)).map(|(k, _)| k.clone()).collect();
+        for (variant, name) in &due {
+            tracing::info!(variant = variant.name(), component = name.as_str(), "keep-alive expired; unloading");
+            engine.unload_component(*variant, name);
+            self.0.remove(&(*variant, name.clone()));
+        }
+        if !due.is_empty() {
+            release_freed_memory();
+        }
+    }
+
+    /// Forgets what is no longer resident, gives what became resident without a keep-alive its configured
+    /// one, unloads what is due, and publishes what is loaded with its expiry.
+    fn settle(&mut self, engine: &mut dyn Generator, shared: &Shared) {
+        let resident = engine.components();
+        self.0.retain(|(v, n), _| resident.iter().any(|c| c.variant == *v && c.name == *n));
+        for c in &resident {
+            if !self.0.contains_key(&(c.variant, c.name.clone())) {
+                self.restart(shared, c.variant, &c.name, None);
+            }
+        }
+        self.expire(engine);
+        let wall = |t: Instant| crate::store::now_ms() + t.saturating_duration_since(Instant::now()).as_millis() as u64;
+        let mut comps = engine.components();
+        for c in &mut comps {
+            c.expires_ms = self.0.get(&(c.variant, c.name.clone())).copied().flatten().map(wall);
+        }
+        if let Ok(mut g) = shared.components.lock() {
+            *g = comps;
+        }
+    }
+}
+
 /// Runs on its own thread until the command channel closes.
 pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared>) {
-    // Per variant: `None` = keep forever, `Some(t)` = unload at t.
-    let mut expiry: HashMap<ModelVariant, Option<Instant>> = HashMap::new();
+    let mut keep = KeepAlives::default();
     loop {
-        let next = expiry.iter().filter_map(|(v, t)| t.map(|t| (*v, t))).min_by_key(|(_, t)| *t);
-        let cmd = match next {
-            Some((v, t)) => match rx.recv_timeout(t.saturating_duration_since(Instant::now())) {
+        let cmd = match keep.next() {
+            Some(t) => match rx.recv_timeout(t.saturating_duration_since(Instant::now())) {
                 Ok(cmd) => Some(cmd),
-                Err(RecvTimeoutError::Timeout) => {
-                    tracing::info!(variant = v.name(), "keep-alive expired; unloading");
-                    engine.unload(Some(v));
-                    release_freed_memory();
-                    expiry.remove(&v);
-                    None
-                }
+                Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return,
             },
             None => match rx.recv() {
@@ -105,55 +151,33 @@ pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared
                 Err(_) => return,
             },
         };
-        let mut keep = |engine: &mut Box<dyn Generator>, v: ModelVariant, ka: KeepAlive| match deadline(ka) {
-            Some(t) => {
-                expiry.insert(v, t);
-            }
-            None => {
-                engine.unload(Some(v));
-                release_freed_memory();
-                expiry.remove(&v);
-            }
-        };
+        // Replies go out once the keep-alives are settled, so a client that asks `ps` next sees the result.
         match cmd {
-            None => {}
+            None => keep.settle(engine.as_mut(), &shared),
             Some(Cmd::Run { id, request, seed, output, cancel, done }) => {
                 let mut sink = Sink { shared: &shared, job: id, stage_start: None, started: Instant::now() };
                 let job = Job { id, request: &request, seed, output: &output };
                 let res = engine.generate(&job, &mut sink, &cancel);
-                let ka = request.keep_alive.unwrap_or(shared.cfg.keep_alive);
-                if engine.components().iter().any(|c| c.variant == request.variant) {
-                    keep(&mut engine, request.variant, ka);
+                for name in res.iter().flat_map(|out| &out.used) {
+                    keep.restart(&shared, request.variant, name, request.keep_alive);
                 }
+                keep.settle(engine.as_mut(), &shared);
                 let _ = done.send(res);
             }
             Some(Cmd::Load { variant, keep_alive, done }) => {
-                let res = engine.load(variant, keep_alive);
-                if res.is_ok() {
-                    keep(&mut engine, variant, keep_alive);
+                let res = engine.load(variant);
+                for c in engine.components().iter().filter(|c| c.variant == variant) {
+                    keep.restart(&shared, variant, &c.name, keep_alive);
                 }
+                keep.settle(engine.as_mut(), &shared);
                 let _ = done.send(res);
             }
             Some(Cmd::Unload { variant, done }) => {
                 engine.unload(variant);
                 release_freed_memory();
-                match variant {
-                    Some(v) => {
-                        expiry.remove(&v);
-                    }
-                    None => expiry.clear(),
-                }
+                keep.settle(engine.as_mut(), &shared);
                 let _ = done.send(());
             }
-        }
-        // Publish what is loaded, with the expiry the daemon tracks.
-        let wall = |t: Instant| crate::store::now_ms() + t.saturating_duration_since(Instant::now()).as_millis() as u64;
-        let mut comps = engine.components();
-        for c in &mut comps {
-            c.expires_ms = expiry.get(&c.variant).copied().flatten().map(wall);
-        }
-        if let Ok(mut g) = shared.components.lock() {
-            *g = comps;
         }
     }
 }

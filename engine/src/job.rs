@@ -2,7 +2,7 @@
 //!
 //! The daemon owns the queue, the output files and the events; an engine only turns one request into a video
 //! file at the path it is given, reporting progress and checking cancellation at step boundaries.
-use ltx_protocol::{ComponentStatus, GenerationRequest, KeepAlive, ModelVariant, Stage};
+use ltx_protocol::{ComponentStatus, GenerationRequest, ModelVariant, Stage};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +22,8 @@ pub struct Job<'a> {
 pub struct GenerationOutput {
     /// Named phase durations in milliseconds (recorded in the sidecar and the `completed` event).
     pub timings: Vec<(String, u64)>,
+    /// The components the job used (loaded or already resident): their keep-alive restarts.
+    pub used: Vec<String>,
 }
 
 /// Progress reporting; the daemon turns these into protocol events (adding elapsed time and ETA).
@@ -107,10 +109,14 @@ pub trait Generator: Send {
     ) -> Result<GenerationOutput, EngineError>;
 
     /// Loads (warms) a variant's components.
-    fn load(&mut self, variant: ModelVariant, keep_alive: KeepAlive) -> Result<(), EngineError>;
+    fn load(&mut self, variant: ModelVariant) -> Result<(), EngineError>;
 
     /// Unloads one variant, or everything.
     fn unload(&mut self, variant: Option<ModelVariant>);
+
+    /// Unloads one component of a variant (named as [`Generator::components`] names it); a variant whose
+    /// last component goes is unloaded.
+    fn unload_component(&mut self, variant: ModelVariant, name: &str);
 
     /// What is loaded now (expiry is filled in by the daemon, which owns keep-alive).
     fn components(&self) -> Vec<ComponentStatus>;

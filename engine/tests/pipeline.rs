@@ -23,7 +23,7 @@ use ltx_engine::{
     sampling::{ltx2_sigmas, GuiderParams, DISTILLED_SIGMAS},
     Backend, Compute,
 };
-use ltx_protocol::{GenerationRequest, KeepAlive, ModelVariant, Stage};
+use ltx_protocol::{GenerationRequest, ModelVariant, Stage};
 use mlx_rs::{random, Array};
 
 #[derive(Default)]
@@ -79,16 +79,17 @@ fn run(p: &mut Pipeline, r: &GenerationRequest, seed: u64, out: &Path, sink: &mu
     generate(p, r, seed, out, sink).map(|_| ())
 }
 
+/// Runs a job; the names of its timings and the components it used.
 fn generate(
     p: &mut Pipeline,
     r: &GenerationRequest,
     seed: u64,
     out: &Path,
     sink: &mut Recorder,
-) -> Result<Vec<String>, EngineError> {
+) -> Result<(Vec<String>, Vec<String>), EngineError> {
     let cancel = sink.cancel_at.as_ref().map(|c| c.2.clone()).unwrap_or_default();
     let job = Job { id: 1, request: r, seed, output: out };
-    p.generate(&job, sink, &cancel).map(|o| o.timings.into_iter().map(|t| t.0).collect())
+    p.generate(&job, sink, &cancel).map(|o| (o.timings.into_iter().map(|t| t.0).collect(), o.used))
 }
 
 /// `ffprobe` stream lines `codec_type,nb_frames,r_frame_rate`.
@@ -123,7 +124,7 @@ fn tiny_generation_writes_a_playable_mp4_with_audio() {
     let out = dir.path().join("a.mp4");
     let mut sink = Recorder::default();
     let start = Instant::now();
-    let timings = generate(&mut p, &request(true), 7, &out, &mut sink).expect("generate");
+    let (timings, used) = generate(&mut p, &request(true), 7, &out, &mut sink).expect("generate");
     eprintln!("tiny 128x128x9 generation with audio: {:.2} s", start.elapsed().as_secs_f64());
     assert!(timings.contains(&"encode_prompt".to_string()), "{timings:?}");
     assert_eq!(probe(&out), ["video,24/1,9", "audio,0/0,9"]);
@@ -135,8 +136,11 @@ fn tiny_generation_writes_a_playable_mp4_with_audio() {
 
     // Warm: nothing loads again; the audio switch drops the audio stream and its stage.
     let mut sink = Recorder::default();
-    let timings = generate(&mut p, &request(false), 7, &out, &mut sink).expect("generate");
+    let (timings, used_warm) = generate(&mut p, &request(false), 7, &out, &mut sink).expect("generate");
     assert!(timings.contains(&"encode_prompt_cached".to_string()), "same prompt: a cache hit, {timings:?}");
+    // What each job used, for keep-alive: the first all six, the one without audio not the audio stream's.
+    assert_eq!(used, names);
+    assert_eq!(used_warm, ["text_encoder", "transformer", "upscaler", "video_decoder"]);
     assert_eq!(probe(&out), ["video,24/1,9"]);
     let cold = expected_events(false);
     let warm: Vec<String> = cold.into_iter().filter(|e| !e.starts_with("loading")).collect();
@@ -199,7 +203,7 @@ fn missing_files_are_model_not_installed_with_the_path() {
     let out = dir.path().join("m.mp4");
     let want = EngineError::ModelNotInstalled { variant: ModelVariant::Distilled, expected: set.upscaler.clone() };
     assert_eq!(run(&mut p, &request(true), 1, &out, &mut Recorder::default()), Err(want.clone()));
-    assert_eq!(p.load(ModelVariant::Distilled, KeepAlive::Forever), Err(want));
+    assert_eq!(p.load(ModelVariant::Distilled), Err(want));
     std::fs::remove_file(set.tokenizer()).expect("rm");
     let want = EngineError::ModelNotInstalled { variant: ModelVariant::Distilled, expected: set.tokenizer() };
     assert_eq!(run(&mut p, &request(true), 1, &out, &mut Recorder::default()), Err(want));
@@ -322,10 +326,20 @@ fn ltx_generate_bundles_and_generates() {
 fn load_makes_every_component_resident() {
     let (dir, _) = tiny();
     let mut p = pipeline(dir.path());
-    p.load(ModelVariant::Distilled, KeepAlive::Forever).expect("load");
+    p.load(ModelVariant::Distilled).expect("load");
     assert_eq!(p.components().len(), 6);
     p.unload(Some(ModelVariant::Dev));
     assert_eq!(p.components().len(), 6);
+    // One component at a time; the variant goes with its last one.
+    p.unload_component(ModelVariant::Distilled, "vocoder");
+    p.unload_component(ModelVariant::Dev, "transformer");
+    let names: Vec<String> = p.components().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["audio_decoder", "text_encoder", "transformer", "upscaler", "video_decoder"]);
+    for name in &names {
+        p.unload_component(ModelVariant::Distilled, name);
+    }
+    assert!(p.components().is_empty());
+    p.load(ModelVariant::Distilled).expect("load");
     p.unload(Some(ModelVariant::Distilled));
     assert!(p.components().is_empty());
 }

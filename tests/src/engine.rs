@@ -4,7 +4,7 @@
 //! directives in the prompt: `steps=N`, `ms=N`, `fail`, `gate=/path` (wait at the first step boundary until
 //! the file exists: deterministic "running" jobs), `preview_kb=N` (preview size when previews are wanted).
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
-use ltx_protocol::{ComponentStatus, KeepAlive, ModelVariant, Stage};
+use ltx_protocol::{ComponentStatus, ModelVariant, Stage};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -79,10 +79,13 @@ impl Generator for TestEngine {
         let body = format!("ltx test video: job {} seed {} prompt {p:?}\n", job.id, job.seed);
         std::fs::write(job.output, body)
             .map_err(|e| EngineError::Failed { code: "io".into(), message: e.to_string() })?;
-        Ok(GenerationOutput { timings: vec![("total".into(), t0.elapsed().as_millis() as u64)] })
+        Ok(GenerationOutput {
+            timings: vec![("total".into(), t0.elapsed().as_millis() as u64)],
+            used: vec!["transformer".into()],
+        })
     }
 
-    fn load(&mut self, variant: ModelVariant, _: KeepAlive) -> Result<(), EngineError> {
+    fn load(&mut self, variant: ModelVariant) -> Result<(), EngineError> {
         self.loaded = Some(variant);
         Ok(())
     }
@@ -90,6 +93,12 @@ impl Generator for TestEngine {
     fn unload(&mut self, variant: Option<ModelVariant>) {
         if variant.is_none() || variant == self.loaded {
             self.loaded = None;
+        }
+    }
+
+    fn unload_component(&mut self, variant: ModelVariant, name: &str) {
+        if name == "transformer" {
+            self.unload(Some(variant));
         }
     }
 

@@ -1,5 +1,5 @@
 //! The warm model manager end to end: the shipped pipeline over the bundled tiny model set, the real
-//! daemon and CLI. Keep-alive (per request, config default, 0, forever) and idle expiry as `ltxctl ps`
+//! daemon and CLI. Keep-alive (per request, config default, per component, 0, forever) and idle expiry as `ltxctl ps`
 //! shows them, preloading, the process's memory dropping after an unload, the low-memory switch, and
 //! the preflight refusing a job over the configured memory budget with its reason.
 use ltx_e2e::*;
@@ -101,6 +101,38 @@ fn keep_alive_expiry_unloads_every_component() {
     assert!(comps.iter().all(|c| c.2.expect("expiry") <= now_ms() + 2_000), "{comps:?}");
     assert!(wait_until(Duration::from_secs(20), || ps(&d).is_empty()), "still loaded: {:?}", ps(&d));
     assert!(d.stderr().contains("keep-alive expired"), "{}", d.stderr());
+}
+
+#[test]
+fn each_component_keeps_its_own_keep_alive() {
+    let d = daemon(
+        "memory_profile = \"128gb\"\nkeep_alive = \"10m\"\n\
+         [component_keep_alive]\ntext_encoder = \"0\"\nvocoder = \"3s\"\n",
+    );
+    ok(&d, &submit(&d, &[]));
+    let comps = ps(&d);
+    let left = |comps: &[(String, u64, Option<u64>)], name: &str| {
+        comps.iter().find(|c| c.0 == name).map(|c| c.2.expect("expiry").saturating_sub(now_ms()))
+    };
+    // text_encoder = "0": gone as soon as the job ended; the vocoder has 3 s, the rest the default.
+    assert!(!names(&comps).contains(&"text_encoder"), "{comps:?}");
+    assert!(left(&comps, "vocoder").is_some_and(|ms| ms <= 3_000), "{comps:?}");
+    assert!(left(&comps, "transformer").is_some_and(|ms| ms > 590_000), "{comps:?}");
+    assert!(wait_until(Duration::from_secs(20), || !names(&ps(&d)).contains(&"vocoder")), "{:?}", ps(&d));
+    let comps = ps(&d);
+    assert!(names(&comps).contains(&"transformer") && names(&comps).contains(&"audio_decoder"), "{comps:?}");
+
+    // A job without audio restarts the keep-alive of what it used only: the audio decoder's stays.
+    let audio_expiry = comps.iter().find(|c| c.0 == "audio_decoder").and_then(|c| c.2).expect("expiry");
+    let transformer_expiry = comps.iter().find(|c| c.0 == "transformer").and_then(|c| c.2).expect("expiry");
+    std::thread::sleep(Duration::from_millis(1_100));
+    ok(&d, &submit(&d, &["--no-audio"]));
+    let comps = ps(&d);
+    let expiry = |name: &str| comps.iter().find(|c| c.0 == name).and_then(|c| c.2);
+    assert_eq!(expiry("audio_decoder"), Some(audio_expiry), "{comps:?}");
+    assert!(expiry("transformer").is_some_and(|t| t >= transformer_expiry + 1_000), "{comps:?}");
+    assert!(!names(&comps).contains(&"vocoder") && !names(&comps).contains(&"text_encoder"), "{comps:?}");
+    assert!(d.stderr().contains("component=\"vocoder\"") || d.stderr().contains("component=vocoder"), "{}", d.stderr());
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Per-component residency of one variant: each component loads on first need (reporting
 //! `LoadingComponent`), is materialised, and is charged the memory it took (MLX's active bytes after
-//! minus before, or its parameters' bytes where those point into the mapped checkpoint).
-use std::collections::BTreeMap;
+//! minus before, or its parameters' bytes where those point into the mapped checkpoint). Each one can be
+//! dropped on its own (its keep-alive passed, or the low-memory plan), and a job reports which it used.
+use std::collections::{BTreeMap, BTreeSet};
 
 use mlx_rs::module::ModuleParameters;
 
@@ -28,6 +29,9 @@ pub const VIDEO_ENCODER: &str = "video_encoder";
 pub const AUDIO_DECODER: &str = "audio_decoder";
 pub const VOCODER: &str = "vocoder";
 pub const DISTILLED_LORA: &str = "distilled_lora";
+/// Every component, as `ps` names them and keep-alive settings refer to them.
+pub const NAMES: [&str; 8] =
+    [TEXT_ENCODER, TRANSFORMER, UPSCALER, VIDEO_DECODER, VIDEO_ENCODER, AUDIO_DECODER, VOCODER, DISTILLED_LORA];
 
 /// Latent layouts read from the checkpoint's configs (header only).
 #[derive(Debug, Clone)]
@@ -60,7 +64,7 @@ pub struct Components {
     /// The distilled LoRA's tensors (two-stage stage 2), attached to the transformer while it runs.
     pub lora: Option<std::collections::HashMap<String, mlx_rs::Array>>,
     layouts: Option<Layouts>,
-    bytes: BTreeMap<&'static str, u64>,
+    ledger: Ledger,
 }
 
 fn param_bytes<M: ModuleParameters + ?Sized>(m: &M) -> u64 {
@@ -94,13 +98,13 @@ impl Components {
             vocoder: None,
             lora: None,
             layouts: None,
-            bytes: BTreeMap::new(),
+            ledger: Ledger::default(),
         }
     }
 
     /// Bytes charged to each resident component.
     pub fn resident(&self) -> Vec<(&'static str, u64)> {
-        self.bytes.iter().map(|(k, v)| (*k, *v)).collect()
+        self.ledger.bytes.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     /// Latent layouts from the VAE and audio VAE configs.
@@ -113,40 +117,20 @@ impl Components {
         self.layouts.clone().ok_or_else(|| EngineError::Failed { code: "load_failed".into(), message: "".into() })
     }
 
-    /// Runs `load` for component `name` unless resident, charging it the memory it took.
-    fn charge<T>(
-        bytes: &mut BTreeMap<&'static str, u64>,
-        name: &'static str,
-        progress: &mut dyn ProgressSink,
-        load: impl FnOnce() -> Result<(T, u64), EngineError>,
-    ) -> Result<T, EngineError> {
-        progress.stage(Stage::LoadingComponent(name.to_string()));
-        let before = MemoryReport::now();
-        let (value, params) = load()?;
-        let after = MemoryReport::now();
-        let measured = after.mlx_active.saturating_sub(before.mlx_active) as u64;
-        bytes.insert(name, measured.max(params));
-        tracing::info!(component = name, bytes = measured.max(params), "loaded ({after})");
-        Ok(value)
-    }
-
     pub fn ensure_text(&mut self, progress: &mut dyn ProgressSink) -> Result<&mut PromptEncoder, EngineError> {
-        if self.text.is_none() {
-            let (models, compute, max_length, low_memory, gemma) =
-                (&self.models, self.compute, self.max_length, self.low_memory, self.gemma);
-            let enc = Self::charge(&mut self.bytes, TEXT_ENCODER, progress, || {
-                let ltx = open(&models.transformer)?;
-                let options = EncoderOptions {
-                    max_length,
-                    keep_loaded: !low_memory,
-                    precision: gemma,
-                    ..EncoderOptions::on(compute)
-                };
-                Ok((PromptEncoder::load(&models.text_encoder, &ltx, options).fail("load_failed")?, 0))
-            })?;
-            self.text = Some(enc);
-        }
-        self.text.as_mut().ok_or_else(|| unreachable!())
+        let (models, compute, max_length, low_memory, gemma) =
+            (&self.models, self.compute, self.max_length, self.low_memory, self.gemma);
+        self.ledger.ensure(&mut self.text, TEXT_ENCODER, progress, || {
+            let ltx = open(&models.transformer)?;
+            let options = EncoderOptions {
+                max_length,
+                keep_loaded: !low_memory,
+                precision: gemma,
+                ..EncoderOptions::on(compute)
+            };
+            // Charged after its first encode (`charge_text`): Gemma loads on the first prompt.
+            Ok((PromptEncoder::load(&models.text_encoder, &ltx, options).fail("load_failed")?, 0))
+        })
     }
 
     /// After an encode: Gemma loads on the first prompt, so charge what it took then (at least its
@@ -158,7 +142,7 @@ impl Components {
         let on_disk: u64 = crate::text::gemma::shard_files(&self.models.text_encoder)
             .map(|files| files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum())
             .unwrap_or(0);
-        *self.bytes.entry(TEXT_ENCODER).or_default() += measured.max(on_disk);
+        *self.ledger.bytes.entry(TEXT_ENCODER).or_default() += measured.max(on_disk);
     }
 
     /// The plan of the next job: a prompt encoder loaded for the other plan, or with another Gemma
@@ -167,9 +151,7 @@ impl Components {
         let stale =
             self.text.as_ref().is_some_and(|t| t.options().keep_loaded == low_memory || t.options().precision != gemma);
         if stale {
-            self.text = None;
-            self.bytes.remove(TEXT_ENCODER);
-            let _ = mlx_rs::memory::clear_cache();
+            self.drop_component(TEXT_ENCODER);
         }
         self.low_memory = low_memory;
         self.gemma = gemma;
@@ -177,119 +159,138 @@ impl Components {
 
     /// Low-memory plan: frees the transformer and the upscaler (before decoding).
     pub fn drop_denoisers(&mut self) {
-        self.transformer = None;
-        self.upsampler = None;
-        self.lora = None;
-        self.bytes.remove(TRANSFORMER);
-        self.bytes.remove(UPSCALER);
-        self.bytes.remove(DISTILLED_LORA);
-        let _ = mlx_rs::memory::clear_cache();
+        for name in [TRANSFORMER, UPSCALER, DISTILLED_LORA] {
+            self.drop_component(name);
+        }
     }
 
     pub fn ensure_transformer(&mut self, progress: &mut dyn ProgressSink) -> Result<&LtxModel, EngineError> {
-        if self.transformer.is_none() {
-            let (path, dtype) = (self.models.transformer.clone(), self.compute.dtype);
-            let model = Self::charge(&mut self.bytes, TRANSFORMER, progress, || {
-                let model = load_transformer(&path, dtype).fail("load_failed")?;
-                crate::memory::materialize(&model).fail("load_failed")?;
-                let b = param_bytes(&model);
-                Ok((model, b))
-            })?;
-            self.transformer = Some(model);
-        }
-        self.transformer.as_ref().ok_or_else(|| unreachable!())
+        let (path, dtype) = (&self.models.transformer, self.compute.dtype);
+        let model = self.ledger.ensure(&mut self.transformer, TRANSFORMER, progress, || {
+            materialized(load_transformer(path, dtype).fail("load_failed")?)
+        })?;
+        Ok(model)
     }
 
     pub fn ensure_lora(
         &mut self,
         progress: &mut dyn ProgressSink,
     ) -> Result<&std::collections::HashMap<String, mlx_rs::Array>, EngineError> {
-        if self.lora.is_none() {
-            let path = self.models.distilled_lora.clone();
-            let lora = Self::charge(&mut self.bytes, DISTILLED_LORA, progress, || {
-                let lora = super::sample::load_lora(&path)?;
-                mlx_rs::transforms::eval(lora.values()).fail("load_failed")?;
-                let b = lora.values().map(|a| a.nbytes() as u64).sum();
-                Ok((lora, b))
-            })?;
-            self.lora = Some(lora);
-        }
-        self.lora.as_ref().ok_or_else(|| unreachable!())
+        let path = &self.models.distilled_lora;
+        let lora = self.ledger.ensure(&mut self.lora, DISTILLED_LORA, progress, || {
+            let lora = super::sample::load_lora(path)?;
+            mlx_rs::transforms::eval(lora.values()).fail("load_failed")?;
+            let b = lora.values().map(|a| a.nbytes() as u64).sum();
+            Ok((lora, b))
+        })?;
+        Ok(lora)
     }
 
     pub fn ensure_upsampler(
         &mut self,
         progress: &mut dyn ProgressSink,
     ) -> Result<&(LatentUpsampler, PerChannelStatistics), EngineError> {
-        if self.upsampler.is_none() {
-            let (models, dtype) = (&self.models, self.compute.dtype);
-            let up = Self::charge(&mut self.bytes, UPSCALER, progress, || {
-                let up = LatentUpsampler::from_file(&models.upscaler, dtype).fail("load_failed")?;
-                let stats = PerChannelStatistics::load(&open(&models.video_vae)?, prefix::VIDEO_VAE, dtype)
-                    .fail("load_failed")?;
-                crate::memory::materialize(&up).fail("load_failed")?;
-                mlx_rs::transforms::eval([&stats.mean, &stats.std]).fail("load_failed")?;
-                let b = param_bytes(&up);
-                Ok(((up, stats), b))
-            })?;
-            self.upsampler = Some(up);
-        }
-        self.upsampler.as_ref().ok_or_else(|| unreachable!())
+        let (models, dtype) = (&self.models, self.compute.dtype);
+        let up = self.ledger.ensure(&mut self.upsampler, UPSCALER, progress, || {
+            let (up, b) = materialized(LatentUpsampler::from_file(&models.upscaler, dtype).fail("load_failed")?)?;
+            let stats =
+                PerChannelStatistics::load(&open(&models.video_vae)?, prefix::VIDEO_VAE, dtype).fail("load_failed")?;
+            mlx_rs::transforms::eval([&stats.mean, &stats.std]).fail("load_failed")?;
+            Ok(((up, stats), b))
+        })?;
+        Ok(up)
     }
 
     pub fn ensure_video_decoder(&mut self, progress: &mut dyn ProgressSink) -> Result<&VideoDecoder, EngineError> {
-        if self.video_decoder.is_none() {
-            let (path, dtype) = (self.models.video_vae.clone(), self.compute.dtype);
-            let d = Self::charge(&mut self.bytes, VIDEO_DECODER, progress, || {
-                let d = VideoDecoder::from_checkpoint(&open(&path)?, dtype).fail("load_failed")?;
-                crate::memory::materialize(&d).fail("load_failed")?;
-                let b = param_bytes(&d);
-                Ok((d, b))
-            })?;
-            self.video_decoder = Some(d);
-        }
-        self.video_decoder.as_ref().ok_or_else(|| unreachable!())
+        let (path, dtype) = (&self.models.video_vae, self.compute.dtype);
+        let d = self.ledger.ensure(&mut self.video_decoder, VIDEO_DECODER, progress, || {
+            materialized(VideoDecoder::from_checkpoint(&open(path)?, dtype).fail("load_failed")?)
+        })?;
+        Ok(d)
     }
 
     pub fn ensure_video_encoder(&mut self, progress: &mut dyn ProgressSink) -> Result<&VideoEncoder, EngineError> {
-        if self.video_encoder.is_none() {
-            let (path, dtype) = (self.models.video_vae.clone(), self.compute.dtype);
-            let e = Self::charge(&mut self.bytes, VIDEO_ENCODER, progress, || {
-                let e = VideoEncoder::from_checkpoint(&open(&path)?, dtype).fail("load_failed")?;
-                crate::memory::materialize(&e).fail("load_failed")?;
-                let b = param_bytes(&e);
-                Ok((e, b))
-            })?;
-            self.video_encoder = Some(e);
-        }
-        self.video_encoder.as_ref().ok_or_else(|| unreachable!())
+        let (path, dtype) = (&self.models.video_vae, self.compute.dtype);
+        let e = self.ledger.ensure(&mut self.video_encoder, VIDEO_ENCODER, progress, || {
+            materialized(VideoEncoder::from_checkpoint(&open(path)?, dtype).fail("load_failed")?)
+        })?;
+        Ok(e)
     }
 
     pub fn ensure_audio(&mut self, progress: &mut dyn ProgressSink) -> Result<(&AudioDecoder, &Vocoder), EngineError> {
-        let dtype = self.compute.dtype;
-        if self.audio_decoder.is_none() {
-            let path = self.models.audio_vae.clone();
-            let d = Self::charge(&mut self.bytes, AUDIO_DECODER, progress, || {
-                let d = AudioDecoder::from_checkpoint(&open(&path)?, dtype).fail("load_failed")?;
-                crate::memory::materialize(&d).fail("load_failed")?;
-                let b = param_bytes(&d);
-                Ok((d, b))
-            })?;
-            self.audio_decoder = Some(d);
-        }
-        if self.vocoder.is_none() {
-            let path = self.models.vocoder.clone();
-            let v = Self::charge(&mut self.bytes, VOCODER, progress, || {
-                let v = Vocoder::from_checkpoint(&open(&path)?, dtype).fail("load_failed")?;
-                crate::memory::materialize(&v).fail("load_failed")?;
-                let b = param_bytes(&v);
-                Ok((v, b))
-            })?;
-            self.vocoder = Some(v);
-        }
-        match (&self.audio_decoder, &self.vocoder) {
-            (Some(d), Some(v)) => Ok((d, v)),
-            _ => unreachable!("loaded above"),
-        }
+        let (models, dtype) = (&self.models, self.compute.dtype);
+        let d = self.ledger.ensure(&mut self.audio_decoder, AUDIO_DECODER, progress, || {
+            materialized(AudioDecoder::from_checkpoint(&open(&models.audio_vae)?, dtype).fail("load_failed")?)
+        })?;
+        let v = self.ledger.ensure(&mut self.vocoder, VOCODER, progress, || {
+            materialized(Vocoder::from_checkpoint(&open(&models.vocoder)?, dtype).fail("load_failed")?)
+        })?;
+        Ok((d, v))
+    }
+
+    /// Frees one component (its keep-alive passed); `false` when it was not resident.
+    pub fn drop_component(&mut self, name: &str) -> bool {
+        let dropped = match name {
+            TEXT_ENCODER => self.text.take().is_some(),
+            TRANSFORMER => self.transformer.take().is_some(),
+            UPSCALER => self.upsampler.take().is_some(),
+            VIDEO_DECODER => self.video_decoder.take().is_some(),
+            VIDEO_ENCODER => self.video_encoder.take().is_some(),
+            AUDIO_DECODER => self.audio_decoder.take().is_some(),
+            VOCODER => self.vocoder.take().is_some(),
+            DISTILLED_LORA => self.lora.take().is_some(),
+            _ => false,
+        };
+        self.ledger.bytes.remove(name);
+        let _ = mlx_rs::memory::clear_cache();
+        dropped
+    }
+
+    /// The components used since the last call (loaded or already resident), in name order.
+    pub fn take_used(&mut self) -> Vec<&'static str> {
+        std::mem::take(&mut self.ledger.used).into_iter().collect()
+    }
+}
+
+/// A materialised module and its parameters' bytes.
+fn materialized<M: ModuleParameters>(m: M) -> Result<(M, u64), EngineError> {
+    crate::memory::materialize(&m).fail("load_failed")?;
+    let b = param_bytes(&m);
+    Ok((m, b))
+}
+
+/// What each resident component was charged, and which ones the running job used.
+#[derive(Default)]
+struct Ledger {
+    bytes: BTreeMap<&'static str, u64>,
+    used: BTreeSet<&'static str>,
+}
+
+impl Ledger {
+    /// Runs `load` into `slot` unless the component is resident (reporting `LoadingComponent` and
+    /// charging it the memory it took: MLX's active bytes after minus before, or the bytes `load` reports
+    /// where those are more), and marks it used.
+    fn ensure<'a, T>(
+        &mut self,
+        slot: &'a mut Option<T>,
+        name: &'static str,
+        progress: &mut dyn ProgressSink,
+        load: impl FnOnce() -> Result<(T, u64), EngineError>,
+    ) -> Result<&'a mut T, EngineError> {
+        self.used.insert(name);
+        let value = match slot.take() {
+            Some(v) => v,
+            None => {
+                progress.stage(Stage::LoadingComponent(name.to_string()));
+                let before = MemoryReport::now();
+                let (value, reported) = load()?;
+                let after = MemoryReport::now();
+                let measured = after.mlx_active.saturating_sub(before.mlx_active) as u64;
+                self.bytes.insert(name, measured.max(reported));
+                tracing::info!(component = name, bytes = measured.max(reported), "loaded ({after})");
+                value
+            }
+        };
+        Ok(slot.insert(value))
     }
 }

@@ -2,7 +2,7 @@
 //! resident at a time; a job for another variant unloads them first.
 use std::path::PathBuf;
 
-use ltx_protocol::{ComponentStatus, KeepAlive, ModelVariant, Pipeline as PipelineKind};
+use ltx_protocol::{ComponentStatus, ModelVariant, Pipeline as PipelineKind};
 
 use super::{
     components::Components,
@@ -198,10 +198,13 @@ impl Generator for Pipeline {
         let settings = settings(r, job.seed)?;
         self.compute.activate();
         let components = self.resident_for(r.variant)?;
-        generate(components, &settings, job.output, progress, cancel)
+        components.take_used();
+        let mut out = generate(components, &settings, job.output, progress, cancel)?;
+        out.used = components.take_used().into_iter().map(String::from).collect();
+        Ok(out)
     }
 
-    fn load(&mut self, variant: ModelVariant, _keep_alive: KeepAlive) -> Result<(), EngineError> {
+    fn load(&mut self, variant: ModelVariant) -> Result<(), EngineError> {
         self.compute.activate();
         let c = self.resident_for(variant)?;
         c.models.check(true, false)?;
@@ -219,6 +222,15 @@ impl Generator for Pipeline {
         if variant.is_none() || self.loaded.as_ref().is_some_and(|c| Some(c.models.variant) == variant) {
             self.loaded = None;
             let _ = mlx_rs::memory::clear_cache();
+        }
+    }
+
+    fn unload_component(&mut self, variant: ModelVariant, name: &str) {
+        if let Some(c) = self.loaded.as_mut().filter(|c| c.models.variant == variant) {
+            c.drop_component(name);
+            if c.resident().is_empty() {
+                self.loaded = None;
+            }
         }
     }
 

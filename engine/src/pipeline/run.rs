@@ -192,7 +192,7 @@ pub fn generate(
     };
     drop(previewer);
     decode_and_write(c, s, &latent, &audio_latent, &mut noiser, output, progress, cancel, &mut timings)?;
-    Ok(GenerationOutput { timings })
+    Ok(GenerationOutput { timings, used: Vec::new() })
 }
 
 /// Video decode streamed into the H.264 encoder chunk by chunk, then the audio, then the MP4.
