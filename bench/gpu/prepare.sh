@@ -13,7 +13,7 @@ bin=$(find target/cuda/release/deps -maxdepth 1 -type f -executable -name 'gpu_s
 strip -o .gpu/b/gpu_step "$bin"
 # the engine's numerical test suites (those that need no ffmpeg), to run on the GPU backend
 mkdir -p .gpu/a/tests && echo "$ROOT" >.gpu/a/tests/ROOT
-for t in checkpoint mlx_ops transformer_parity transformer_sampling text_parity text_api video_vae audio_vae upsampler; do
+for t in checkpoint mlx_ops transformer_parity transformer_sampling text_parity text_api quantized video_vae audio_vae upsampler; do
   f=$(find target/cuda/release/deps -maxdepth 1 -type f -executable -name "$t-*" -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2)
   strip -o ".gpu/a/tests/$(basename "$f")" "$f"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs ON the GPU machine, from the copy of the repo, after prepare.sh's parts were sent (see README.md):
 # assembles the MLX CUDA runtime, installs ltx-core, and runs step.py (ltx-core vs the engine).
+# ONLY="quantized text_parity" runs just those test suites; STEP=0 skips the full-size step (and ltx-core).
 set -euo pipefail
 P=/tmp/ltx-gpu
 rt=$P/rt
@@ -25,10 +26,13 @@ if [ -d "$P/tests" ]; then
   root=$(cat "$P/tests/ROOT")
   mkdir -p "$(dirname "$root")" && ln -sfn "$PWD" "$root"
   for t in "$P"/tests/*-*; do
+    name=$(basename "$t" | sed 's/-[0-9a-f]*$//')
+    [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || continue
     chmod +x "$t"
     echo "== $(basename "$t")"
-    "$t" --test-threads=1 --nocapture 2>&1 | grep -E '^test |test result|rel err|error|panicked|L2' || true
+    "$t" --test-threads=1 --nocapture 2>&1 | grep --line-buffered -E '^test |test result|rel err|error|panicked|L2' || true
   done | tee "$OUT/tests.txt"
 fi
 # 2. The full-size step, engine vs ltx-core.
+[ "${STEP:-1}" = 0 ] && exit 0
 python3 bench/gpu/step.py .gpu/b/gpu_step "$P/work" "${ITERS:-5}" | tee "$OUT/report.json"
