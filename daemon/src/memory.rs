@@ -1,6 +1,7 @@
 //! The daemon's memory settings: the named profile (`memory_profile`, `auto` by default: picked from the
 //! machine's memory), a fixed peak budget (`memory_budget`, overriding what the machine has) and the
 //! low-memory switch (`low_memory`), as the engine's preflight uses them.
+use ltx_engine::device::Backend;
 use ltx_engine::pipeline::{
     plan::{system_memory, MemorySettings},
     profile::MemoryProfile,
@@ -58,9 +59,13 @@ impl MemoryConfig {
         MemorySettings { profile: Some(self.profile), budget: self.budget }
     }
 
-    /// One line for `ltxctl status`.
-    pub fn describe(&self) -> String {
+    /// One line for `ltxctl status`, for the backend the engine runs on.
+    pub fn describe(&self, backend: Backend) -> String {
         let mut s = format!("{}{}", self.profile, if self.auto { " (auto)" } else { "" });
+        let gemma = self.settings().gemma(backend);
+        if gemma != self.profile.gemma {
+            s.push_str(&format!("; Gemma {} on {backend}", gemma.name()));
+        }
         if let Some(b) = self.budget {
             s.push_str(&format!("; memory_budget {:.2} GB", b as f64 / 1e9));
         }
@@ -84,7 +89,12 @@ mod tests {
         assert!(parse_bytes("-3GB").is_err() && parse_bytes("0").is_err() && parse_bytes("").is_err());
         let c = MemoryConfig::load(Some("32gb"), Some("20GB"), Some(true)).unwrap();
         assert_eq!((c.profile.system_gb, c.auto, c.budget, c.low_memory), (32, false, Some(20_000_000_000), true));
-        assert!(c.describe().starts_with("32gb: distilled-fp8 variant, Gemma int4"), "{}", c.describe());
+        assert!(
+            c.describe(Backend::Metal).starts_with("32gb: distilled-fp8 variant, Gemma int4"),
+            "{}",
+            c.describe(Backend::Metal)
+        );
+        assert!(c.describe(Backend::Cuda).contains("; Gemma bf16 on cuda"), "{}", c.describe(Backend::Cuda));
         assert!(MemoryConfig::load(None, None, None).unwrap().auto);
         assert!(MemoryConfig::load(Some("12gb"), None, None).unwrap_err().contains("16gb, 32gb, 64gb, 128gb"));
     }

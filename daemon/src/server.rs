@@ -330,7 +330,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         outputs_dir: cfg.outputs_dir.clone(),
         models_dir: cfg.models_dir.clone(),
         compute: ltx_engine::device::describe(),
-        memory: cfg.memory.describe(),
+        memory: cfg.memory.describe(ltx_engine::device::Compute::detect().backend),
     })))
 }
 

@@ -130,7 +130,7 @@ impl Pipeline {
         let plan = self.planned.take();
         let low_memory = self.low_memory || plan == Some(super::plan::LoadingPlan::LowMemory);
         let c = self.loaded.as_mut().ok_or_else(|| unreachable!())?;
-        c.set_memory(low_memory, self.memory.gemma());
+        c.set_memory(low_memory, self.memory.gemma(self.compute.backend));
         Ok(c)
     }
 }

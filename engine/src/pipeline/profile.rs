@@ -127,4 +127,15 @@ mod tests {
             assert!(p.peak_budget < p.system_gb * GIB && p.decode_budget < p.peak_budget, "{p}");
         }
     }
+
+    #[test]
+    fn gemma_is_quantised_by_profile_except_on_cuda() {
+        use super::super::plan::MemorySettings;
+        use crate::device::Backend;
+        let small = MemorySettings { profile: MemoryProfile::by_name("16gb"), budget: None };
+        assert_eq!(small.gemma(Backend::Metal), GemmaPrecision::Int4);
+        assert_eq!(small.gemma(Backend::Cpu), GemmaPrecision::Int4);
+        assert_eq!(small.gemma(Backend::Cuda), GemmaPrecision::Bf16);
+        assert_eq!(MemorySettings::default().gemma(Backend::Metal), GemmaPrecision::Bf16);
+    }
 }
