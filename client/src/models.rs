@@ -35,7 +35,7 @@ pub enum ModelsCmd {
         #[arg(value_enum)]
         variant: Option<VariantArg>,
     },
-    /// Show the models directory, or set it (written to the config file; ltxd uses it after a restart).
+    /// Show the models directory, or switch to another (saved in the config file; jobs after this use it).
     Dir { path: Option<PathBuf> },
 }
 
@@ -398,12 +398,15 @@ async fn dir(socket: &Path, path: Option<PathBuf>, json: bool) -> Res {
     if json {
         print_json(&serde_json::json!({ "dir": path, "configured": configured, "restart_needed": restart_needed }));
     } else if restart_needed {
+        // The config file names another directory than the running daemon's (edited by hand).
         println!(
-            "models directory {} {}; ltxd uses {} until it restarts (`ltxctl daemon stop && ltxctl daemon start`)",
+            "{}\n(the config file says {}: `ltxctl models dir {}` switches to it, as does a restart)",
+            path.display(),
             configured.display(),
-            if set { "saved in the config file" } else { "is configured" },
-            path.display()
+            configured.display()
         );
+    } else if set {
+        println!("models directory is now {} (saved in the config file)", path.display());
     } else {
         println!("{}", path.display());
     }

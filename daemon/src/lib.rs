@@ -174,7 +174,7 @@ pub async fn run(
         components: Mutex::default(),
         worker: worker_tx,
         started: Instant::now(),
-        models: models::Models::start()?,
+        models: models::Models::start(cfg.models_dir.clone())?,
         cfg,
     });
     let engine = make_engine(&shared.cfg);

@@ -328,7 +328,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         pending,
         capacity: cfg.queue_size,
         outputs_dir: cfg.outputs_dir.clone(),
-        models_dir: cfg.models_dir.clone(),
+        models_dir: shared.models.dir(),
         compute: ltx_engine::device::describe(),
         memory: cfg.memory.describe(ltx_engine::device::Compute::detect().backend),
     })))

@@ -29,6 +29,10 @@ pub enum Cmd {
         variant: Option<ModelVariant>,
         done: oneshot::Sender<()>,
     },
+    /// Later jobs load from this models directory.
+    SetModelsDir {
+        dir: PathBuf,
+    },
 }
 
 struct Sink<'a> {
@@ -171,6 +175,11 @@ pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared
                 }
                 keep.settle(engine.as_mut(), &shared);
                 let _ = done.send(res);
+            }
+            Some(Cmd::SetModelsDir { dir }) => {
+                engine.set_models_dir(&dir);
+                release_freed_memory();
+                keep.settle(engine.as_mut(), &shared);
             }
             Some(Cmd::Unload { variant, done }) => {
                 engine.unload(variant);

@@ -118,6 +118,9 @@ pub trait Generator: Send {
     /// last component goes is unloaded.
     fn unload_component(&mut self, variant: ModelVariant, name: &str);
 
+    /// Later jobs load their models from `dir` (what was loaded from elsewhere is unloaded).
+    fn set_models_dir(&mut self, dir: &Path);
+
     /// What is loaded now (expiry is filled in by the daemon, which owns keep-alive).
     fn components(&self) -> Vec<ComponentStatus>;
 }

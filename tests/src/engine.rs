@@ -96,6 +96,8 @@ impl Generator for TestEngine {
         }
     }
 
+    fn set_models_dir(&mut self, _: &std::path::Path) {}
+
     fn unload_component(&mut self, variant: ModelVariant, name: &str) {
         if name == "transformer" {
             self.unload(Some(variant));

@@ -285,6 +285,10 @@ fn concurrent_pulls_share_one_download() {
         part_len(&d, CHECKPOINT) > 0
     });
     let b = spawn();
+    // The models directory does not move under a running download.
+    let o = d.ctl(&["models", "dir", d.dir.path().join("elsewhere").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains("downloads into") && stderr(&o).contains(CHECKPOINT), "{}", stderr(&o));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert_eq!((a.status.code(), b.status.code()), (Some(0), Some(0)), "{a:?}\n{b:?}");
     let first: serde_json::Value = serde_json::from_str(stdout(&b).lines().next().unwrap()).unwrap();
@@ -355,7 +359,7 @@ fn a_hugging_face_cache_is_reused_not_downloaded() {
 }
 
 #[test]
-fn models_dir_is_saved_in_the_config_file() {
+fn models_dir_switches_at_once_and_is_saved_in_the_config_file() {
     let (_hub, mut d) = setup(MB, token(), true);
     let o = d.ctl(&["models", "dir"]);
     assert_eq!(stdout(&o).trim(), models(&d).display().to_string());
@@ -363,8 +367,12 @@ fn models_dir_is_saved_in_the_config_file() {
     let o = d.ctl(&["--json", "models", "dir", new.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["restart_needed"], true);
+    assert_eq!(v["restart_needed"], false);
+    assert_eq!(v["dir"].as_str(), new.to_str());
     assert!(new.is_dir());
+    assert_eq!(stdout(&d.ctl(&["models", "dir"])).trim(), new.display().to_string());
+    let list: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "models", "list"]).stdout).unwrap();
+    assert_eq!(list["dir"].as_str(), new.to_str(), "{list}");
     let config = std::fs::read_to_string(&d.config).unwrap();
     assert!(config.contains(&format!("models_dir = {:?}", new.display().to_string())), "{config}");
     assert!(config.contains("shutdown_grace_secs = 5"), "the rest of the file is kept: {config}");

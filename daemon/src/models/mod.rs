@@ -31,6 +31,8 @@ pub(crate) struct Active {
 }
 
 pub struct Models {
+    /// The models directory: the config's, until `ltxctl models dir PATH` switches it.
+    dir: std::sync::RwLock<PathBuf>,
     rt: tokio::runtime::Handle,
     client: reqwest::Client,
     active: Mutex<HashMap<&'static str, Arc<Active>>>,
@@ -40,7 +42,7 @@ pub struct Models {
 
 impl Models {
     /// Starts the download runtime on its own thread (not the engine's, not the request handlers').
-    pub fn start() -> anyhow::Result<Self> {
+    pub fn start(dir: PathBuf) -> anyhow::Result<Self> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let handle = rt.handle().clone();
         std::thread::Builder::new().name("ltxd-download".into()).spawn(move || {
@@ -52,12 +54,18 @@ impl Models {
             .user_agent(concat!("ltxd/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
+            dir: std::sync::RwLock::new(dir),
             rt: handle,
             client,
             active: Mutex::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(PARALLEL_DOWNLOADS)),
             seals: Mutex::default(),
         })
+    }
+
+    /// The models directory now.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn active(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Arc<Active>>> {
@@ -110,7 +118,7 @@ fn part_path(target: &Path) -> PathBuf {
 }
 
 fn list(shared: &Shared) -> ModelsInfo {
-    let dir = &shared.cfg.models_dir;
+    let dir = &shared.models.dir();
     let hf = &shared.cfg.hf;
     let active = shared.models.active().clone();
     let files = catalogue::FILES
@@ -152,7 +160,7 @@ fn list(shared: &Shared) -> ModelsInfo {
 fn link_from_cache(shared: &Shared, f: &ModelFile) -> Option<PathBuf> {
     let src = hf::cached(&shared.cfg.hf.cache, f)?;
     let src = std::fs::canonicalize(&src).ok()?;
-    let target = shared.cfg.models_dir.join(f.local);
+    let target = shared.models.dir().join(f.local);
     std::fs::create_dir_all(target.parent()?).ok()?;
     // A dangling link (the cache was cleaned) is replaced.
     if std::fs::symlink_metadata(&target).is_ok() && !target.exists() {
@@ -174,7 +182,7 @@ fn pull(shared: &Arc<Shared>, variant: ModelVariant, pipeline: Pipeline) -> Resu
     if shared.shutting_down.load(Ordering::SeqCst) {
         return Err(DaemonError::ShuttingDown);
     }
-    let dir = &shared.cfg.models_dir;
+    let dir = &shared.models.dir();
     std::fs::create_dir_all(dir).map_err(|e| models_err(format!("cannot create {}: {e}", dir.display())))?;
     let mut out = Vec::new();
     for f in catalogue::needs(variant, pipeline) {
@@ -203,13 +211,13 @@ fn start(shared: Arc<Shared>, f: &'static ModelFile, act: Arc<Active>) {
     let (rt, slots, client) = (models.rt.clone(), models.slots.clone(), models.client.clone());
     rt.spawn(async move {
         let _permit = slots.acquire_owned().await;
-        let ctx = download::Ctx { client, hf: shared.cfg.hf.clone(), dir: shared.cfg.models_dir.clone() };
+        let ctx = download::Ctx { client, hf: shared.cfg.hf.clone(), dir: shared.models.dir() };
         let sh = shared.clone();
         let res = download::fetch(&ctx, f, &act, &move |ev| emit(&sh, ev)).await;
         shared.models.active().remove(f.local);
         match res {
             Ok(done) => {
-                let path = shared.cfg.models_dir.join(f.local);
+                let path = shared.models.dir().join(f.local);
                 seal::seal(&shared.models.seals, &shared.cfg.state_dir, &path, &done.sha256);
                 tracing::info!(file = f.local, bytes = done.bytes, "downloaded and verified");
                 emit(&shared, DownloadEvent::Done { file: f.local.into(), bytes: done.bytes, sha256: done.sha256 });
@@ -228,7 +236,7 @@ fn installed(dir: &Path, variant: ModelVariant) -> bool {
 }
 
 fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> {
-    let dir = &shared.cfg.models_dir;
+    let dir = &shared.models.dir();
     let keep: HashSet<&str> = ModelVariant::ALL
         .into_iter()
         .filter(|&v| v != variant && installed(dir, v))
@@ -262,7 +270,7 @@ fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> 
 }
 
 async fn verify(shared: &Arc<Shared>, variant: Option<ModelVariant>) -> Result<Reply, DaemonError> {
-    let dir = shared.cfg.models_dir.clone();
+    let dir = shared.models.dir();
     let files: Vec<&'static ModelFile> = match variant {
         Some(v) => catalogue::needs(v, catalogue::default_pipeline(v)),
         None => catalogue::FILES.iter().filter(|f| dir.join(f.local).is_file()).collect(),
@@ -340,7 +348,7 @@ async fn expected_hash(
 }
 
 fn set_dir(shared: &Shared, path: Option<PathBuf>) -> Result<Reply, DaemonError> {
-    let current = shared.cfg.models_dir.clone();
+    let current = shared.models.dir();
     let Some(path) = path else {
         let configured = configured_dir(&shared.cfg.config_path).unwrap_or_else(|| current.clone());
         let restart_needed = configured != current;
@@ -349,18 +357,35 @@ fn set_dir(shared: &Shared, path: Option<PathBuf>) -> Result<Reply, DaemonError>
     if !path.is_absolute() {
         return Err(models_err(format!("the models directory must be an absolute path; got {}", path.display())));
     }
-    std::fs::create_dir_all(&path).map_err(|e| models_err(format!("cannot create {}: {e}", path.display())))?;
-    let probe = path.join(".ltx-write-probe");
-    std::fs::write(&probe, b"").map_err(|e| models_err(format!("{} is not writable: {e}", path.display())))?;
-    let _ = std::fs::remove_file(&probe);
     if std::env::var_os("LTX_MODELS_DIR").is_some() {
         return Err(models_err(
             "LTX_MODELS_DIR is set in the daemon's environment and overrides the config file; change or unset it there",
         ));
     }
+    let downloading: Vec<&str> = shared.models.active().keys().copied().collect();
+    if !downloading.is_empty() {
+        return Err(models_err(format!(
+            "downloads into {} are running ({}); switch once they have finished",
+            current.display(),
+            downloading.join(", ")
+        )));
+    }
+    std::fs::create_dir_all(&path).map_err(|e| models_err(format!("cannot create {}: {e}", path.display())))?;
+    let probe = path.join(".ltx-write-probe");
+    std::fs::write(&probe, b"").map_err(|e| models_err(format!("{} is not writable: {e}", path.display())))?;
+    let _ = std::fs::remove_file(&probe);
     write_config_key(&shared.cfg.config_path, "models_dir", &path.display().to_string())?;
-    tracing::info!(dir = %path.display(), "models directory set in the config file");
-    Ok(Reply::ModelsDir { restart_needed: path != current, path: current, configured: path })
+    // Jobs reach the engine through the same channel, so every job after this reply runs from the new directory
+    // (the running one finishes from the old).
+    *shared.models.dir.write().unwrap_or_else(|p| p.into_inner()) = path.clone();
+    if path != current {
+        shared
+            .worker
+            .send(crate::worker::Cmd::SetModelsDir { dir: path.clone() })
+            .map_err(|_| DaemonError::Internal("the engine worker stopped".into()))?;
+    }
+    tracing::info!(dir = %path.display(), was = %current.display(), "models directory switched and saved in the config file");
+    Ok(Reply::ModelsDir { path: path.clone(), configured: path, restart_needed: false })
 }
 
 fn configured_dir(config: &Path) -> Option<PathBuf> {
@@ -389,7 +414,7 @@ fn write_config_key(config: &Path, key: &str, value: &str) -> Result<(), DaemonE
 /// Submit-time check: every file the job's pipeline needs is installed (linking from a Hugging Face cache
 /// where it has them), else the exact pull command.
 pub(crate) fn check_job(shared: &Shared, req: &GenerationRequest) -> Result<(), DaemonError> {
-    let dir = &shared.cfg.models_dir;
+    let dir = &shared.models.dir();
     let missing: Vec<String> = catalogue::missing(dir, req.variant, req.pipeline)
         .into_iter()
         .filter(|f| link_from_cache(shared, f).is_none())

@@ -225,6 +225,15 @@ impl Generator for Pipeline {
         }
     }
 
+    fn set_models_dir(&mut self, dir: &std::path::Path) {
+        if let ModelSource::Dir(current) = &mut self.source {
+            if current != dir {
+                *current = dir.to_path_buf();
+                self.unload(None);
+            }
+        }
+    }
+
     fn unload_component(&mut self, variant: ModelVariant, name: &str) {
         if let Some(c) = self.loaded.as_mut().filter(|c| c.models.variant == variant) {
             c.drop_component(name);
