@@ -56,6 +56,9 @@ pub struct FileConfig {
     pub memory_budget: Option<String>,
     /// Always run the low-memory sequential plan.
     pub low_memory: Option<bool>,
+    /// When an idle daemon unloads its models for the system's sake: "auto" (default), "off", or a size of
+    /// available memory ("8GB").
+    pub memory_pressure: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +110,7 @@ impl Config {
             file.memory_profile.as_deref(),
             file.memory_budget.as_deref(),
             file.low_memory,
+            file.memory_pressure.as_deref(),
         )
         .map_err(|e| format!("{}: {e}", config_path.display()))?;
         let queue_size = file.queue_size.unwrap_or(256);

@@ -1,5 +1,5 @@
-//! The single worker thread that owns the engine: runs jobs one at a time, loads/unloads on request and
-//! unloads components when their keep-alive expires.
+//! The single worker thread that owns the engine: runs jobs one at a time, loads/unloads on request, and
+//! unloads components when their keep-alive expires or, between jobs, when the system runs short of memory.
 use crate::Shared;
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
 use ltx_protocol::{Event, EventKind, GenerationRequest, JobId, KeepAlive, ModelVariant, Stage};
@@ -140,11 +140,39 @@ impl KeepAlives {
     }
 }
 
+/// How often an idle worker with models loaded looks at the system's memory.
+const PRESSURE_POLL: Duration = Duration::from_secs(5);
+
+/// While the system is short of memory (`memory_pressure`), unloads the largest loaded components until it
+/// is not; `true` when something was unloaded. Only runs between jobs.
+fn relieve_pressure(engine: &mut dyn Generator, shared: &Shared) -> bool {
+    let mut comps = engine.components();
+    comps.sort_by_key(|c| std::cmp::Reverse(c.bytes));
+    let mut unloaded = false;
+    for c in comps {
+        if !shared.cfg.memory.pressure.now() {
+            break;
+        }
+        tracing::warn!(
+            variant = c.variant.name(),
+            component = c.name.as_str(),
+            bytes = c.bytes,
+            "memory pressure: the system is short of memory; unloading"
+        );
+        engine.unload_component(c.variant, &c.name);
+        release_freed_memory();
+        unloaded = true;
+    }
+    unloaded
+}
+
 /// Runs on its own thread until the command channel closes.
 pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared>) {
     let mut keep = KeepAlives::default();
+    let watch_pressure = shared.cfg.memory.pressure != crate::memory::Pressure::Off;
     loop {
-        let cmd = match keep.next() {
+        let poll = (watch_pressure && !keep.0.is_empty()).then(|| Instant::now() + PRESSURE_POLL);
+        let cmd = match [keep.next(), poll].into_iter().flatten().min() {
             Some(t) => match rx.recv_timeout(t.saturating_duration_since(Instant::now())) {
                 Ok(cmd) => Some(cmd),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -157,7 +185,12 @@ pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared
         };
         // Replies go out once the keep-alives are settled, so a client that asks `ps` next sees the result.
         match cmd {
-            None => keep.settle(engine.as_mut(), &shared),
+            None => {
+                keep.settle(engine.as_mut(), &shared);
+                if watch_pressure && relieve_pressure(engine.as_mut(), &shared) {
+                    keep.settle(engine.as_mut(), &shared);
+                }
+            }
             Some(Cmd::Run { id, request, seed, output, cancel, done }) => {
                 let mut sink = Sink { shared: &shared, job: id, stage_start: None, started: Instant::now() };
                 let job = Job { id, request: &request, seed, output: &output };

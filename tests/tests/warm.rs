@@ -137,6 +137,24 @@ fn each_component_keeps_its_own_keep_alive() {
 }
 
 #[test]
+fn an_idle_daemon_gives_its_models_back_under_memory_pressure() {
+    // A threshold above what any machine has available: the system always counts as short of memory.
+    let d = daemon("memory_profile = \"128gb\"\nkeep_alive = \"10m\"\nmemory_pressure = \"1000TB\"\n");
+    ok(&d, &submit(&d, &[]));
+    assert!(wait_until(Duration::from_secs(20), || ps(&d).is_empty()), "still loaded: {:?}", ps(&d));
+    assert!(d.stderr().contains("memory pressure"), "{}", d.stderr());
+    // Largest first: the first unload named is the biggest component the job left loaded.
+    let first = d.stderr().lines().find(|l| l.contains("memory pressure")).map(str::to_string).unwrap_or_default();
+    assert!(first.contains("audio_decoder") || first.contains("video_decoder"), "{first}");
+
+    // `off`: the same job leaves everything loaded for its keep-alive.
+    let d = daemon("memory_profile = \"128gb\"\nkeep_alive = \"10m\"\nmemory_pressure = \"off\"\n");
+    ok(&d, &submit(&d, &[]));
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(names(&ps(&d)).contains(&"transformer"), "{:?}", ps(&d));
+}
+
+#[test]
 fn switching_the_models_directory_applies_to_the_next_job() {
     let d = daemon("memory_profile = \"128gb\"\n");
     ok(&d, &submit(&d, &[]));
