@@ -217,7 +217,7 @@ fn start(shared: Arc<Shared>, f: &'static ModelFile, act: Arc<Active>) {
         shared.models.active().remove(f.local);
         match res {
             Ok(done) => {
-                let path = shared.models.dir().join(f.local);
+                let path = ctx.dir.join(f.local);
                 seal::seal(&shared.models.seals, &shared.cfg.state_dir, &path, &done.sha256);
                 tracing::info!(file = f.local, bytes = done.bytes, "downloaded and verified");
                 emit(&shared, DownloadEvent::Done { file: f.local.into(), bytes: done.bytes, sha256: done.sha256 });
