@@ -304,6 +304,30 @@ fn click(desk: &Desktop, sender: &str, menu: &str, label: &str) {
     ]);
 }
 
+/// The tray's StatusNotifierItem once it registered with the watcher: (bus name, object path).
+fn registered_item(desk: &Desktop) -> (String, String) {
+    wait_until("the tray to register", Duration::from_secs(30), || {
+        let log = desk.file("watcher.log");
+        let line = log.lines().find(|l| l.starts_with("REGISTERED "))?.to_string();
+        let mut parts = line.split_whitespace().skip(1);
+        Some((parts.next()?.to_string(), parts.next()?.to_string()))
+    })
+}
+
+/// One StatusNotifierItem property of the tray, as gdbus prints it.
+fn item_prop(desk: &Desktop, sender: &str, item: &str, name: &str) -> String {
+    desk.gdbus(&[
+        "-d",
+        sender,
+        "-o",
+        item,
+        "-m",
+        "org.freedesktop.DBus.Properties.Get",
+        "org.kde.StatusNotifierItem",
+        name,
+    ])
+}
+
 fn has_label(items: &[(u32, String)], prefix: &str) -> bool {
     items.iter().any(|(_, l)| l.trim_start_matches('_').starts_with(prefix))
 }
@@ -326,25 +350,9 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
         .stderr(std::fs::File::create(desk.dir.path().join("tray.err")).map(Stdio::from).expect("log"));
     procs.add(tray.spawn().expect("spawn ltx-tray"));
     // Registered with the StatusNotifierWatcher: sender and object path.
-    let (sender, item) = wait_until("the tray to register", Duration::from_secs(30), || {
-        let log = desk.file("watcher.log");
-        let line = log.lines().find(|l| l.starts_with("REGISTERED "))?.to_string();
-        let mut parts = line.split_whitespace().skip(1);
-        Some((parts.next()?.to_string(), parts.next()?.to_string()))
-    });
+    let (sender, item) = registered_item(&desk);
     assert!(item.starts_with('/'), "{item}");
-    let prop = |name: &str| {
-        desk.gdbus(&[
-            "-d",
-            &sender,
-            "-o",
-            &item,
-            "-m",
-            "org.freedesktop.DBus.Properties.Get",
-            "org.kde.StatusNotifierItem",
-            name,
-        ])
-    };
+    let prop = |name: &str| item_prop(&desk, &sender, &item, name);
     let menu_prop = prop("Menu");
     let menu = menu_prop.split('\'').nth(1).expect("menu object path").to_string();
     // Connected: the headline says idle; the whole menu is there.
@@ -489,22 +497,8 @@ fn tray_shows_daemon_not_running_and_reconnects() {
             .spawn()
             .expect("spawn ltx-tray"),
     );
-    let (sender, item) = wait_until("the tray to register", Duration::from_secs(30), || {
-        let log = desk.file("watcher.log");
-        let line = log.lines().find(|l| l.starts_with("REGISTERED "))?.to_string();
-        let mut parts = line.split_whitespace().skip(1);
-        Some((parts.next()?.to_string(), parts.next()?.to_string()))
-    });
-    let menu_prop = desk.gdbus(&[
-        "-d",
-        &sender,
-        "-o",
-        &item,
-        "-m",
-        "org.freedesktop.DBus.Properties.Get",
-        "org.kde.StatusNotifierItem",
-        "Menu",
-    ]);
+    let (sender, item) = registered_item(&desk);
+    let menu_prop = item_prop(&desk, &sender, &item, "Menu");
     let menu = menu_prop.split('\'').nth(1).expect("menu path").to_string();
     wait_until("'not running'", Duration::from_secs(30), || {
         let i = layout(&desk, &sender, &menu);
