@@ -9,6 +9,12 @@ cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 cargo fmt --all -- --check
+# Sibling modules never import each other around a ring; the engine carries no IPC stack.
+python3 scripts/check-cycles.py
+if cargo tree --locked -p ltx-engine -e normal --prefix none | grep -Eq "^(tokio|interprocess) "; then
+  echo "ltx-engine depends on the IPC stack (tokio/interprocess)" >&2
+  exit 1
+fi
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # macOS-only code paths (socket/service/log paths, launchctl commands) type-check here: crates without C code.
 rustup target add aarch64-apple-darwin

@@ -6,7 +6,7 @@
 //! no sha256 is pinned here: every LFS file is checked against the sha256 the Hub publishes with it
 //! (`x-linked-etag`), every small git file against its git blob id (`etag`). A `sha256` given here must also
 //! match, so a pinned catalogue can refuse a file the Hub replaced.
-use crate::request::{ModelVariant, Pipeline};
+use crate::job::{ModelVariant, Pipeline};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

@@ -1,7 +1,8 @@
 //! Client side of a connection: connect, handshake, request/reply and event stream.
 use crate::connection::{FrameReader, FrameWriter};
+use crate::error::DaemonError;
 use crate::frame::FrameError;
-use crate::request::*;
+use crate::message::*;
 use crate::{Event, PROTOCOL_VERSION, VERSION};
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;

@@ -1,5 +1,5 @@
 //! Job events streamed to subscribers.
-use crate::request::JobId;
+use crate::job::JobId;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

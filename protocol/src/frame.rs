@@ -64,7 +64,7 @@ pub fn decode<T: DeserializeOwned>(buf: &[u8]) -> Result<Option<(T, usize)>, Fra
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{ClientMsg, Hello};
+    use crate::message::{ClientMsg, Hello};
 
     #[test]
     fn round_trip_and_limits() {

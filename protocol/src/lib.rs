@@ -3,18 +3,25 @@
 //! Frames are a little-endian `u32` length followed by a bincode 2.0.1 (serde API, `config::standard()`)
 //! payload. Every connection starts with [`Hello`] → [`Welcome`]; the codec lives in [`frame`] only.
 pub mod catalogue;
+#[cfg(feature = "ipc")]
 pub mod client;
+#[cfg(feature = "ipc")]
 pub mod connection;
+pub mod error;
 pub mod event;
 pub mod frame;
+pub mod job;
+pub mod message;
 pub mod models;
 pub mod paths;
-pub mod request;
+#[cfg(feature = "ipc")]
 pub mod server;
 pub mod validate;
 
+pub use error::DaemonError;
 pub use event::{Event, EventKind, Stage};
-pub use request::*;
+pub use job::*;
+pub use message::*;
 pub use validate::{validate, FsCheck, ValidationError};
 
 /// Bumped on every incompatible wire change (bincode is not self-describing: any change is incompatible).
@@ -27,8 +34,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// panic. Returns how many frames decoded.
 pub fn decode_and_validate(mut buf: &[u8]) -> usize {
     let mut n = 0;
-    while let Ok(Some((msg, used))) = frame::decode::<request::ClientMsg>(buf) {
-        if let request::ClientMsg::Request(Request::Submit(r)) = &msg {
+    while let Ok(Some((msg, used))) = frame::decode::<ClientMsg>(buf) {
+        if let ClientMsg::Request(Request::Submit(r)) = &msg {
             let _ = validate(r, FsCheck::Skip);
         }
         n += 1;

@@ -1,5 +1,5 @@
 //! Wire types of model management: listings, pulls, verification and download progress.
-use crate::request::JobId;
+use crate::job::JobId;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

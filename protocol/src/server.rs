@@ -1,7 +1,8 @@
 //! Server side helpers: binding the socket safely and the handshake.
 use crate::connection::{FrameReader, FrameWriter};
+use crate::error::DaemonError;
 use crate::frame::FrameError;
-use crate::request::*;
+use crate::message::*;
 use crate::{PROTOCOL_VERSION, VERSION};
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::StreamCommon as _;

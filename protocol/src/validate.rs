@@ -1,5 +1,5 @@
 //! The one validation function shared by `ltxctl` (before sending) and `ltxd` (before accepting).
-use crate::request::{GenerationRequest, ImageInput, ModelVariant, Pipeline};
+use crate::job::{GenerationRequest, ImageInput, ModelVariant, Pipeline};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -226,7 +226,7 @@ pub fn probe_writable(dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::Guidance;
+    use crate::job::Guidance;
 
     fn bad(f: impl FnOnce(&mut GenerationRequest)) -> ValidationError {
         let mut r = GenerationRequest::new("a cat");

@@ -178,7 +178,7 @@ impl Components {
     ) -> Result<&std::collections::HashMap<String, mlx_rs::Array>, EngineError> {
         let path = &self.models.distilled_lora;
         let lora = self.ledger.ensure(&mut self.lora, DISTILLED_LORA, progress, || {
-            let lora = super::sample::load_lora(path)?;
+            let lora = mlx_rs::Array::load_safetensors(path).fail("load_failed")?;
             mlx_rs::transforms::eval(lora.values()).fail("load_failed")?;
             let b = lora.values().map(|a| a.nbytes() as u64).sum();
             Ok((lora, b))

@@ -10,7 +10,7 @@
 //!
 //! Noise comes from one seeded [`Noiser`] in the reference's draw order (stage-1 video, stage-1 audio,
 //! stage-2 video, stage-2 audio), so a request and seed give identical bytes.
-use std::{collections::HashMap, ops::ControlFlow, time::Instant};
+use std::{ops::ControlFlow, time::Instant};
 
 use ltx_protocol::Stage;
 use mlx_rs::{ops::indexing::IndexOp, Array, Dtype};
@@ -313,9 +313,4 @@ pub fn sample_two_stage(
     let v = unpatchify_video(&video.latent, &stage2).fail("denoise_failed")?;
     let a = unpatchify_audio(&audio.latent, &audio_shape).fail("denoise_failed")?;
     Ok((v, a))
-}
-
-/// The distilled LoRA file's tensors.
-pub fn load_lora(path: &std::path::Path) -> Result<HashMap<String, Array>, EngineError> {
-    Array::load_safetensors(path).fail("load_failed")
 }

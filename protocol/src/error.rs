@@ -1,0 +1,37 @@
+//! The errors the daemon reports to a client. bincode encodes an enum by its variant index: the first
+//! variant (`VersionMismatch`) must stay first, so a client of any version reads an older daemon's refusal.
+use crate::job::{JobId, JobState};
+use crate::validate::ValidationError;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Typed errors the daemon reports; `Display` is the message a person reads.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum DaemonError {
+    #[error("protocol version mismatch: client speaks v{client}, daemon {daemon_version} speaks v{daemon} — restart the daemon (`ltxctl daemon stop && ltxctl daemon start`) or update ltxctl")]
+    VersionMismatch { client: u32, daemon: u32, daemon_version: String },
+    #[error("the first message on a connection must be Hello")]
+    HandshakeRequired,
+    #[error("bad frame: {0}")]
+    BadFrame(String),
+    #[error("invalid request: {0}")]
+    Invalid(ValidationError),
+    #[error("queue is full ({capacity} jobs waiting); try again later")]
+    Busy { capacity: u32 },
+    #[error("no job with id {0}")]
+    NotFound(JobId),
+    #[error("job {job} is already {state:?} and cannot be cancelled")]
+    NotCancellable { job: JobId, state: JobState },
+    #[error("permission denied: the daemon runs as uid {daemon_uid}, this client is uid {peer_uid}")]
+    PermissionDenied { peer_uid: u32, daemon_uid: u32 },
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
+    #[error("{0}")]
+    Engine(String),
+    #[error("internal daemon error: {0}")]
+    Internal(String),
+    #[error("model files missing from {}: {} — run `{command}`", dir.display(), missing.join(", "))]
+    ModelsMissing { dir: PathBuf, missing: Vec<String>, command: String },
+    #[error("{0}")]
+    Models(String),
+}

@@ -1,0 +1,148 @@
+//! The messages on a connection: the handshake, every request and every reply.
+use crate::error::DaemonError;
+use crate::event::Event;
+use crate::job::*;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol_version: u32,
+    pub client_name: String,
+    pub client_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol_version: u32,
+    pub daemon_version: String,
+    pub capabilities: Vec<String>,
+}
+
+/// Everything a client sends: the first frame must be `Hello`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    Hello(Hello),
+    Request(Request),
+}
+
+/// Everything the daemon sends. Replies come in request order; events interleave after `Subscribed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    Welcome(Welcome),
+    Reply(Reply),
+    Event(Event),
+    /// Connection-level error (bad frame, handshake, permission); the daemon closes the connection after it.
+    Error(DaemonError),
+}
+
+// One request per frame, decoded and handled at once: the size of the biggest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    Submit(GenerationRequest),
+    /// Follow one job (`Some`) or all jobs; preview JPEGs only when asked for.
+    Subscribe {
+        job: Option<JobId>,
+        previews: bool,
+    },
+    Cancel {
+        job: JobId,
+    },
+    CancelAll,
+    Queue,
+    Pause,
+    Resume,
+    History {
+        limit: u32,
+    },
+    Job {
+        job: JobId,
+    },
+    Ps,
+    Load {
+        variant: ModelVariant,
+        keep_alive: Option<KeepAlive>,
+    },
+    Unload {
+        variant: Option<ModelVariant>,
+    },
+    Status,
+    Shutdown,
+    /// This client (the tray) shows completion notifications itself: the daemon posts none while it is connected.
+    ShowsNotifications,
+    /// Model files: installed / partial / downloading / missing, disk free.
+    ModelsList,
+    /// Download (or link from a Hugging Face cache) what `variant` needs for `pipeline` (its default when absent).
+    ModelsPull {
+        variant: ModelVariant,
+        pipeline: Option<Pipeline>,
+    },
+    /// Delete a variant's files (and shared ones no other installed variant needs), partial downloads included.
+    ModelsRemove {
+        variant: ModelVariant,
+    },
+    /// Re-hash installed files against the published sha256 (one variant's files, or all).
+    ModelsVerify {
+        variant: Option<ModelVariant>,
+    },
+    /// Show or set the models directory (setting writes the config file; used after a restart).
+    ModelsDir {
+        path: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    Submitted { job: JobId, position: u32, seed: u64 },
+    Subscribed,
+    Cancelled { jobs: Vec<JobId> },
+    Queue(Box<QueueInfo>),
+    Ok,
+    History(Vec<JobRecord>),
+    Job(Box<JobRecord>),
+    Ps(Vec<ComponentStatus>),
+    Status(Box<DaemonStatus>),
+    Error(DaemonError),
+    Models(Box<crate::models::ModelsInfo>),
+    Pulling(Vec<crate::models::PullFile>),
+    Removed { files: Vec<String>, bytes: u64 },
+    Verified(Vec<crate::models::VerifyResult>),
+    ModelsDir { path: PathBuf, configured: PathBuf, restart_needed: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueInfo {
+    pub paused: bool,
+    pub capacity: u32,
+    pub running: Option<JobRecord>,
+    pub pending: Vec<JobRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentStatus {
+    pub name: String,
+    pub variant: ModelVariant,
+    pub bytes: u64,
+    /// Unix milliseconds when it will be unloaded; `None` = kept forever.
+    pub expires_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub daemon_version: String,
+    pub protocol_version: u32,
+    pub pid: u32,
+    pub uptime_ms: u64,
+    pub socket: PathBuf,
+    pub paused: bool,
+    pub running: Option<JobId>,
+    pub pending: u32,
+    pub capacity: u32,
+    pub outputs_dir: PathBuf,
+    pub models_dir: PathBuf,
+    /// Where generation runs: backend, compute dtype and MLX version (e.g. `cuda bf16, MLX 0.32.2`).
+    pub compute: String,
+    /// The memory profile and budget the preflight holds jobs to.
+    pub memory: String,
+}
