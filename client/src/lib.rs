@@ -8,7 +8,7 @@ pub mod service;
 #[cfg(feature = "tray")]
 pub mod tray;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{builder::TypedValueParser as _, Parser, Subcommand};
 use ltx_protocol::client::{Client, ClientError};
 use ltx_protocol::paths::{self, Env, Os, ServiceAction};
 use ltx_protocol::*;
@@ -40,28 +40,45 @@ pub struct Cli {
     pub cmd: Cmd,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum VariantArg {
-    Distilled,
-    DistilledFp8,
-    Dev,
+/// `--variant`: the names in the rule table ([`ltx_protocol::rules::VARIANTS`]).
+pub fn variant_arg() -> impl clap::builder::TypedValueParser<Value = ModelVariant> {
+    clap::builder::PossibleValuesParser::new(ModelVariant::ALL.map(ModelVariant::name))
+        .map(|s| ModelVariant::parse(&s).unwrap_or(ModelVariant::ALL[0]))
 }
 
-impl From<VariantArg> for ModelVariant {
-    fn from(v: VariantArg) -> Self {
-        match v {
-            VariantArg::Distilled => ModelVariant::Distilled,
-            VariantArg::DistilledFp8 => ModelVariant::DistilledFp8,
-            VariantArg::Dev => ModelVariant::Dev,
-        }
+/// `--pipeline`: the names in the rule table ([`ltx_protocol::rules::PIPELINES`]).
+pub fn pipeline_arg() -> impl clap::builder::TypedValueParser<Value = Pipeline> {
+    clap::builder::PossibleValuesParser::new(Pipeline::ALL.map(Pipeline::name))
+        .map(|s| Pipeline::parse(&s).unwrap_or(Pipeline::ALL[0]))
+}
+
+/// `--size WIDTHxHEIGHT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u32, pub u32);
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.split_once(['x', 'X'])
+            .and_then(|(w, h)| Some(Size(w.trim().parse().ok()?, h.trim().parse().ok()?)))
+            .ok_or_else(|| format!("invalid size {s:?}: use WIDTHxHEIGHT, e.g. 768x512"))
     }
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum PipelineArg {
-    Distilled,
-    OneStage,
-    TwoStage,
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.0, self.1)
+    }
+}
+
+/// The request `ltxctl submit` sends with no options (the rule table's first variant and its pipeline).
+fn defaults() -> GenerationRequest {
+    GenerationRequest::new("")
+}
+
+fn pipelines_help() -> String {
+    let lines: Vec<_> = ltx_protocol::rules::PIPELINES.iter().map(|p| format!("{}: {}", p.name, p.summary)).collect();
+    format!("Pipeline (default: the variant's; {}). {}", defaults().pipeline.name(), lines.join(". "))
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,26 +87,22 @@ pub struct SubmitArgs {
     pub prompt: String,
     #[arg(long)]
     pub negative: Option<String>,
-    /// Model weights (default: distilled for the distilled pipeline, dev for one-stage and two-stage).
-    #[arg(long, value_enum)]
-    pub variant: Option<VariantArg>,
-    /// distilled: 8 fixed steps, no guidance, two stages (fast). one-stage: full size, guided. two-stage:
-    /// guided at half size, ×2 upscale, refined with the distilled LoRA.
-    #[arg(long, value_enum, default_value = "distilled")]
-    pub pipeline: PipelineArg,
-    /// WIDTHxHEIGHT, multiples of 32 (64 for two-stage).
-    #[arg(long, default_value = "768x512")]
-    pub size: String,
-    /// 8k+1 frames (97 ≈ 4 s at 24 fps).
-    #[arg(long, default_value_t = 97)]
+    /// Model weights (default: the pipeline's, e.g. dev for one-stage and two-stage).
+    #[arg(long, value_parser = variant_arg())]
+    pub variant: Option<ModelVariant>,
+    #[arg(long, value_parser = pipeline_arg(), help = pipelines_help())]
+    pub pipeline: Option<Pipeline>,
+    /// WIDTHxHEIGHT, multiples of 32 (64 for the two-stage pipelines).
+    #[arg(long, default_value_t = Size(defaults().width, defaults().height))]
+    pub size: Size,
+    /// 8k+1 frames.
+    #[arg(long, default_value_t = defaults().frames)]
     pub frames: u32,
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = defaults().fps)]
     pub fps: u32,
-    /// Denoising steps (distilled: its fixed 8; otherwise default 40, 15–40 is the useful range).
-    #[arg(long)]
+    #[arg(long, help = ltx_protocol::rules::steps_help())]
     pub steps: Option<u32>,
-    /// Video CFG scale (distilled: 1, no guidance; otherwise default 3, 3–5 is the useful range).
-    #[arg(long)]
+    #[arg(long, help = ltx_protocol::rules::guidance_help())]
     pub guidance: Option<f32>,
     /// Audio CFG scale of the guided pipelines (default 7).
     #[arg(long)]
@@ -172,15 +185,15 @@ pub enum Cmd {
     Ps,
     /// Load a model and keep it warm.
     Load {
-        #[arg(long, value_enum, default_value = "distilled")]
-        variant: VariantArg,
+        #[arg(long, value_parser = variant_arg(), default_value = ModelVariant::ALL[0].name())]
+        variant: ModelVariant,
         #[arg(long, value_parser = KeepAlive::parse, allow_hyphen_values = true)]
         keep_alive: Option<KeepAlive>,
     },
     /// Unload a model (all when no variant is given).
     Unload {
-        #[arg(long, value_enum)]
-        variant: Option<VariantArg>,
+        #[arg(long, value_parser = variant_arg())]
+        variant: Option<ModelVariant>,
     },
     /// Start, stop or inspect the daemon.
     Daemon {
@@ -301,28 +314,12 @@ fn job_line(r: &JobRecord) -> String {
     format!("{:>6}  {:<11}  {:<40}  {}", r.id, r.state.name(), short(&r.request.prompt, 40), out)
 }
 
-pub(crate) fn pipeline_of(p: PipelineArg) -> Pipeline {
-    match p {
-        PipelineArg::Distilled => Pipeline::Distilled,
-        PipelineArg::OneStage => Pipeline::OneStage,
-        PipelineArg::TwoStage => Pipeline::TwoStage,
-    }
-}
-
 /// Builds the request from the command line (the image is read here: the daemon may not read user folders).
 pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
-    let (w, h) = a
-        .size
-        .split_once(['x', 'X'])
-        .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)))
-        .ok_or_else(|| Failure(EXIT_INVALID, format!("invalid --size {:?}: use WIDTHxHEIGHT, e.g. 768x512", a.size)))?;
-    let pipeline = pipeline_of(a.pipeline);
-    let distilled = pipeline == Pipeline::Distilled;
-    let variant = match a.variant {
-        Some(v) => v.into(),
-        None if distilled => ModelVariant::Distilled,
-        None => ModelVariant::Dev,
-    };
+    // The pipeline and variant asked for, each defaulting through the other ([`ltx_protocol::rules`]).
+    let pipeline = a.pipeline.unwrap_or_else(|| a.variant.map_or(defaults().pipeline, ModelVariant::default_pipeline));
+    let variant = a.variant.unwrap_or_else(|| ModelVariant::default_for(pipeline));
+    let mut req = GenerationRequest::for_pipeline(a.prompt.clone(), variant, pipeline);
     let guidance = ltx_protocol::Guidance {
         audio_cfg: a.audio_guidance,
         stg: a.stg,
@@ -336,28 +333,19 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
         }
         other => other.clone(),
     };
-    let req = GenerationRequest {
-        prompt: a.prompt.clone(),
-        negative_prompt: a.negative.clone(),
-        variant,
-        pipeline,
-        width: w,
-        height: h,
-        frames: a.frames,
-        fps: a.fps,
-        steps: a.steps.unwrap_or(if distilled { 8 } else { 40 }),
-        guidance_scale: a.guidance.unwrap_or(if distilled { 1.0 } else { 3.0 }),
-        seed: a.seed,
-        image: a.image.as_deref().map(|p| validate::load_image(p, a.strength)).transpose()?,
-        audio: !a.no_audio,
-        output,
-        front: a.front,
-        keep_alive: a.keep_alive,
-        guidance: (guidance != ltx_protocol::Guidance::default()).then_some(guidance),
-        low_memory: a.low_memory,
-    };
-    validate(&req, FsCheck::Probe)?;
-    Ok(req)
+    req.negative_prompt = a.negative.clone();
+    (req.width, req.height, req.frames, req.fps) = (a.size.0, a.size.1, a.frames, a.fps);
+    req.steps = a.steps.unwrap_or(req.steps);
+    req.guidance_scale = a.guidance.unwrap_or(req.guidance_scale);
+    req.seed = a.seed;
+    req.image = a.image.as_deref().map(|p| validate::load_image(p, a.strength)).transpose()?;
+    req.audio = !a.no_audio;
+    req.output = output;
+    req.front = a.front;
+    req.keep_alive = a.keep_alive;
+    req.guidance = (guidance != ltx_protocol::Guidance::default()).then_some(guidance);
+    req.low_memory = a.low_memory;
+    Ok(validate(req, FsCheck::Probe)?.into_inner())
 }
 
 pub async fn run(cli: Cli) -> Res {
@@ -529,12 +517,12 @@ pub async fn run(cli: Cli) -> Res {
             Ok(EXIT_OK)
         }
         Cmd::Load { variant, keep_alive } => {
-            connect(&socket).await?.request(Request::Load { variant: variant.into(), keep_alive }).await?;
-            println!("{} loaded", ModelVariant::from(variant).name());
+            connect(&socket).await?.request(Request::Load { variant, keep_alive }).await?;
+            println!("{} loaded", variant.name());
             Ok(EXIT_OK)
         }
         Cmd::Unload { variant } => {
-            connect(&socket).await?.request(Request::Unload { variant: variant.map(Into::into) }).await?;
+            connect(&socket).await?.request(Request::Unload { variant }).await?;
             println!("unloaded");
             Ok(EXIT_OK)
         }

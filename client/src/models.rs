@@ -1,5 +1,5 @@
 //! `ltxctl models …`: list, pull (with confirmation and progress), rm, verify, dir.
-use crate::{connect, print_json, Failure, Res, VariantArg, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
+use crate::{connect, print_json, Failure, Res, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
 use clap::Subcommand;
 use ltx_protocol::catalogue::{self, ModelFile};
 use ltx_protocol::models::*;
@@ -14,26 +14,26 @@ pub enum ModelsCmd {
     List,
     /// Download what a variant needs (asks first, with the total size). Runs in the daemon: Ctrl-C detaches.
     Pull {
-        #[arg(value_enum)]
-        variant: VariantArg,
-        /// The pipeline to fetch for (default: distilled for distilled variants, two-stage for dev).
-        #[arg(long, value_enum)]
-        pipeline: Option<crate::PipelineArg>,
+        #[arg(value_parser = crate::variant_arg())]
+        variant: ModelVariant,
+        /// The pipeline to fetch for (default: the variant's, e.g. two-stage for dev).
+        #[arg(long, value_parser = crate::pipeline_arg())]
+        pipeline: Option<Pipeline>,
         /// Do not ask for confirmation.
         #[arg(short = 'y', long)]
         yes: bool,
     },
     /// Delete a variant's files (shared files stay while another installed variant needs them).
     Rm {
-        #[arg(value_enum)]
-        variant: VariantArg,
+        #[arg(value_parser = crate::variant_arg())]
+        variant: ModelVariant,
         #[arg(short = 'y', long)]
         yes: bool,
     },
     /// Re-hash installed files against the sha256 the Hub publishes (one variant's files, or all installed).
     Verify {
-        #[arg(value_enum)]
-        variant: Option<VariantArg>,
+        #[arg(value_parser = crate::variant_arg())]
+        variant: Option<ModelVariant>,
     },
     /// Show the models directory, or switch to another (saved in the config file; jobs after this use it).
     Dir { path: Option<PathBuf> },
@@ -80,7 +80,7 @@ pub fn variant_summary(info: &ModelsInfo) -> Vec<(ModelVariant, Vec<String>, u64
         .into_iter()
         .map(|v| {
             let (mut missing, mut bytes) = (Vec::new(), 0);
-            for f in catalogue::needs(v, catalogue::default_pipeline(v)) {
+            for f in catalogue::needs(v, v.default_pipeline()) {
                 let state = by_name.get(f.local).map_or(FileState::Missing, |i| i.state.clone());
                 if !matches!(state, FileState::Installed { .. }) {
                     missing.push(f.local.to_string());
@@ -96,12 +96,11 @@ pub async fn run(cmd: ModelsCmd, socket: &Path, json: bool) -> Res {
     match cmd {
         ModelsCmd::List => list(socket, json).await,
         ModelsCmd::Pull { variant, pipeline, yes } => {
-            let variant = ModelVariant::from(variant);
-            let pipeline = pipeline.map(crate::pipeline_of).unwrap_or(catalogue::default_pipeline(variant));
+            let pipeline = pipeline.unwrap_or(variant.default_pipeline());
             pull(socket, variant, pipeline, yes, json).await
         }
-        ModelsCmd::Rm { variant, yes } => remove(socket, variant.into(), yes, json).await,
-        ModelsCmd::Verify { variant } => verify(socket, variant.map(Into::into), json).await,
+        ModelsCmd::Rm { variant, yes } => remove(socket, variant, yes, json).await,
+        ModelsCmd::Verify { variant } => verify(socket, variant, json).await,
         ModelsCmd::Dir { path } => dir(socket, path, json).await,
     }
 }
@@ -137,7 +136,7 @@ async fn list(socket: &Path, json: bool) -> Res {
                 v.name(),
                 missing.len(),
                 human_bytes(*bytes),
-                catalogue::pull_command(*v, catalogue::default_pipeline(*v))
+                catalogue::pull_command(*v, v.default_pipeline())
             );
         }
     }

@@ -3,7 +3,7 @@
 use crate::worker::Cmd;
 use crate::{output, store::now_ms, Shared};
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput};
-use ltx_protocol::{Event, EventKind, JobRecord, JobState};
+use ltx_protocol::{Event, EventKind, FailureCode, FsCheck, JobRecord, JobState, ValidRequest};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -54,11 +54,15 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
         output::target(rec.request.output.as_deref(), &cfg.outputs_dir, rec.created_ms, &rec.request.prompt, rec.seed);
     let tmp = output::temp_for(&target, id);
     let result = match target.parent().map(std::fs::create_dir_all) {
-        Some(Err(e)) => Err(EngineError::Failed {
-            code: "output_dir".into(),
-            message: format!("cannot create the output directory for {}: {e}", target.display()),
-        }),
-        _ => engine(shared, &rec, &tmp, cancel).await,
+        Some(Err(e)) => Err(EngineError::failed(
+            FailureCode::OutputDir,
+            format!("cannot create the output directory for {}: {e}", target.display()),
+        )),
+        // The stored row is a file's contents: the one validation again, before the engine sees it.
+        _ => match ltx_protocol::validate(rec.request.clone(), FsCheck::Skip) {
+            Ok(request) => engine(shared, &rec, request, &tmp, cancel).await,
+            Err(e) => Err(EngineError::failed(FailureCode::CorruptRecord, format!("the stored job is invalid: {e}"))),
+        },
     };
     shared.queue().running = None;
     let finished = now_ms();
@@ -75,7 +79,7 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
                 tracing::info!(output = %path.display(), duration_ms, "completed");
                 Some(EventKind::Completed { output: path, duration_ms, seed: rec.seed, timings: out.timings })
             }
-            Err(e) => fail(shared, id, "output_write", &format!("cannot write the output: {e}")).await,
+            Err(e) => fail(shared, id, FailureCode::OutputWrite.name(), &format!("cannot write the output: {e}")).await,
         },
         Err(EngineError::Cancelled) => {
             let _ = std::fs::remove_file(&tmp);
@@ -104,20 +108,15 @@ async fn fail(shared: &Shared, id: u64, code: &str, message: &str) -> Option<Eve
 async fn engine(
     shared: &Shared,
     rec: &JobRecord,
+    request: ValidRequest,
     tmp: &Path,
     cancel: CancelToken,
 ) -> Result<GenerationOutput, EngineError> {
     let (done, rx) = tokio::sync::oneshot::channel();
-    let cmd = Cmd::Run {
-        id: rec.id,
-        request: Box::new(rec.request.clone()),
-        seed: rec.seed,
-        output: tmp.to_path_buf(),
-        cancel,
-        done,
-    };
+    let cmd =
+        Cmd::Run { id: rec.id, request: Box::new(request), seed: rec.seed, output: tmp.to_path_buf(), cancel, done };
     let tx = shared.worker.clone();
-    let lost = || EngineError::Failed { code: "engine_crashed".into(), message: "the engine worker stopped".into() };
+    let lost = || EngineError::failed(FailureCode::EngineCrashed, "the engine worker stopped");
     match tokio::task::spawn_blocking(move || tx.send(cmd)).await {
         Ok(Ok(())) => rx.await.unwrap_or_else(|_| Err(lost())),
         _ => Err(lost()),

@@ -232,7 +232,7 @@ async fn submit(shared: &Arc<Shared>, req: ltx_protocol::GenerationRequest) -> R
     if shared.shutting_down.load(Ordering::SeqCst) {
         return Err(DaemonError::ShuttingDown);
     }
-    let req = tokio::task::spawn_blocking(move || validate(&req, FsCheck::Probe).map(|_| req))
+    let req = tokio::task::spawn_blocking(move || validate(req, FsCheck::Probe))
         .await
         .map_err(|e| DaemonError::Internal(e.to_string()))?
         .map_err(DaemonError::Invalid)?;

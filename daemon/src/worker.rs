@@ -2,7 +2,7 @@
 //! unloads components when their keep-alive expires or, between jobs, when the system runs short of memory.
 use crate::Shared;
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
-use ltx_protocol::{Event, EventKind, GenerationRequest, JobId, KeepAlive, ModelVariant, Stage};
+use ltx_protocol::{Event, EventKind, JobId, KeepAlive, ModelVariant, Stage, ValidRequest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 pub enum Cmd {
     Run {
         id: JobId,
-        request: Box<GenerationRequest>,
+        request: Box<ValidRequest>,
         seed: u64,
         output: PathBuf,
         cancel: CancelToken,

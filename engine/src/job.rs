@@ -2,15 +2,16 @@
 //!
 //! The daemon owns the queue, the output files and the events; an engine only turns one request into a video
 //! file at the path it is given, reporting progress and checking cancellation at step boundaries.
-use ltx_protocol::{ComponentStatus, GenerationRequest, ModelVariant, Stage};
-use std::path::{Path, PathBuf};
+use ltx_protocol::{ComponentStatus, FailureCode, MissingModels, ModelVariant, Stage, ValidRequest};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// One job handed to an engine.
 pub struct Job<'a> {
     pub id: u64,
-    pub request: &'a GenerationRequest,
+    /// Validated once, at submit: the engine never checks a field again.
+    pub request: &'a ValidRequest,
     /// The seed to use (the daemon picked one if the request had none).
     pub seed: u64,
     /// Where to write the `.mp4`; the daemon renames it into place and writes the sidecar.
@@ -59,22 +60,48 @@ impl CancelToken {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum EngineError {
     /// The job was cancelled at a step boundary.
     Cancelled,
-    /// The weights for `variant` are missing: `expected` is the file that was looked for.
-    ModelNotInstalled { variant: ModelVariant, expected: PathBuf },
-    /// Any other failure, with a stable machine code (`out_of_memory`, `decode_failed`, …).
-    Failed { code: String, message: String },
+    /// The files the job (or load) needs are missing: the same refusal the daemon gives at submit.
+    ModelNotInstalled(MissingModels),
+    /// Any other failure: its code, the message a person reads, and the error that caused it.
+    Failed { code: FailureCode, message: String, cause: Option<Cause> },
 }
 
+/// The underlying error of a failure (shared so an [`EngineError`] stays `Clone`).
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
 impl EngineError {
-    pub fn code(&self) -> &str {
+    /// A failure without an underlying error.
+    pub fn failed(code: FailureCode, message: impl Into<String>) -> Self {
+        Self::Failed { code, message: message.into(), cause: None }
+    }
+
+    /// A failure caused by `cause` (its message is the cause's).
+    pub fn caused(code: FailureCode, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Failed { code, message: cause.to_string(), cause: Some(Arc::new(cause)) }
+    }
+
+    /// The machine code recorded with the job (`cancelled` for a cancellation).
+    pub fn code(&self) -> &'static str {
         match self {
             Self::Cancelled => "cancelled",
-            Self::ModelNotInstalled { .. } => "model_not_installed",
-            Self::Failed { code, .. } => code,
+            Self::ModelNotInstalled(_) => FailureCode::ModelNotInstalled.name(),
+            Self::Failed { code, .. } => code.name(),
+        }
+    }
+}
+
+/// Equal when the kind, code and message are (the cause is not compared).
+impl PartialEq for EngineError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Cancelled, Self::Cancelled) => true,
+            (Self::ModelNotInstalled(a), Self::ModelNotInstalled(b)) => a == b,
+            (Self::Failed { code: a, message: m, .. }, Self::Failed { code: b, message: n, .. }) => a == b && m == n,
+            _ => false,
         }
     }
 }
@@ -83,20 +110,21 @@ impl std::fmt::Display for EngineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Cancelled => f.write_str("cancelled"),
-            Self::ModelNotInstalled { variant, expected } => write!(
-                f,
-                "model not installed: the {} variant needs {} (download {} from huggingface.co/Lightricks/LTX-2 into {})",
-                variant.name(),
-                expected.display(),
-                variant.checkpoint(),
-                expected.parent().unwrap_or(Path::new(".")).display()
-            ),
+            Self::ModelNotInstalled(missing) => missing.fmt(f),
             Self::Failed { message, .. } => f.write_str(message),
         }
     }
 }
 
-impl std::error::Error for EngineError {}
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::ModelNotInstalled(missing) => Some(missing),
+            Self::Failed { cause: Some(c), .. } => Some(c.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// A generation engine. The daemon's single worker thread owns it; calls never overlap.
 pub trait Generator: Send {

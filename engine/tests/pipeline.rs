@@ -23,7 +23,7 @@ use ltx_engine::{
     sampling::{ltx2_sigmas, GuiderParams, DISTILLED_SIGMAS},
     Backend, Compute,
 };
-use ltx_protocol::{GenerationRequest, ModelVariant, Stage};
+use ltx_protocol::{FsCheck, GenerationRequest, MissingModels, ModelVariant, Stage, ValidRequest};
 use mlx_rs::{random, Array};
 
 #[derive(Default)]
@@ -75,6 +75,11 @@ fn request(audio: bool) -> GenerationRequest {
     }
 }
 
+/// The request as the daemon hands it over: validated once.
+fn valid(r: &GenerationRequest) -> ValidRequest {
+    ltx_protocol::validate(r.clone(), FsCheck::Skip).expect("a valid request")
+}
+
 fn run(p: &mut Pipeline, r: &GenerationRequest, seed: u64, out: &Path, sink: &mut Recorder) -> Result<(), EngineError> {
     generate(p, r, seed, out, sink).map(|_| ())
 }
@@ -88,7 +93,8 @@ fn generate(
     sink: &mut Recorder,
 ) -> Result<(Vec<String>, Vec<String>), EngineError> {
     let cancel = sink.cancel_at.as_ref().map(|c| c.2.clone()).unwrap_or_default();
-    let job = Job { id: 1, request: r, seed, output: out };
+    let r = valid(r);
+    let job = Job { id: 1, request: &r, seed, output: out };
     p.generate(&job, sink, &cancel).map(|o| (o.timings.into_iter().map(|t| t.0).collect(), o.used))
 }
 
@@ -190,7 +196,7 @@ fn cancellation_stops_at_the_next_step_boundary() {
     // Cancelled before anything runs, and the pipeline still works afterwards.
     let token = CancelToken::new();
     token.cancel();
-    let job = Job { id: 2, request: &request(false), seed: 1, output: &out };
+    let job = Job { id: 2, request: &valid(&request(false)), seed: 1, output: &out };
     assert_eq!(p.generate(&job, &mut Recorder::default(), &token).err(), Some(EngineError::Cancelled));
     run(&mut p, &request(false), 1, &out, &mut Recorder::default()).expect("after cancel");
 }
@@ -198,38 +204,60 @@ fn cancellation_stops_at_the_next_step_boundary() {
 #[test]
 fn missing_files_are_model_not_installed_with_the_path() {
     let (dir, set) = tiny();
+    let models = dir.path().join("models");
     std::fs::remove_file(&set.upscaler).expect("rm");
     let mut p = pipeline(dir.path());
     let out = dir.path().join("m.mp4");
-    let want = EngineError::ModelNotInstalled { variant: ModelVariant::Distilled, expected: set.upscaler.clone() };
+    let refusal = |dir: &Path, missing: &[&str]| {
+        EngineError::ModelNotInstalled(MissingModels {
+            dir: dir.to_path_buf(),
+            missing: missing.iter().map(|m| m.to_string()).collect(),
+            command: "ltxctl models pull distilled".into(),
+        })
+    };
+    let upscaler = ltx_protocol::catalogue::file_of(ltx_protocol::catalogue::Component::SpatialUpscaler).unwrap().local;
+    let want = refusal(&models, &[upscaler]);
     assert_eq!(run(&mut p, &request(true), 1, &out, &mut Recorder::default()), Err(want.clone()));
-    assert_eq!(p.load(ModelVariant::Distilled), Err(want));
+    assert_eq!(p.load(ModelVariant::Distilled), Err(want.clone()));
+    // The preflight gives the same refusal (it used to skip its estimate silently).
+    assert_eq!(p.preflight(&valid(&request(true))).err(), Some(want));
     std::fs::remove_file(set.tokenizer()).expect("rm");
-    let want = EngineError::ModelNotInstalled { variant: ModelVariant::Distilled, expected: set.tokenizer() };
+    let tokenizer = format!("{}/tokenizer.json", ltx_protocol::catalogue::GEMMA_DIR);
+    let want = refusal(&models, &[upscaler, &tokenizer]);
     assert_eq!(run(&mut p, &request(true), 1, &out, &mut Recorder::default()), Err(want));
-    let mut empty = Pipeline::from_dir(dir.path().join("nowhere"), Compute::on(Backend::Cpu));
+    let nowhere = dir.path().join("nowhere");
+    let mut empty = Pipeline::from_dir(&nowhere, Compute::on(Backend::Cpu));
     let err = run(&mut empty, &request(true), 1, &out, &mut Recorder::default()).unwrap_err();
-    let want = dir.path().join("nowhere").join(ModelVariant::Distilled.checkpoint());
-    assert_eq!(err, EngineError::ModelNotInstalled { variant: ModelVariant::Distilled, expected: want });
+    let EngineError::ModelNotInstalled(m) = &err else { panic!("{err:?}") };
+    assert_eq!(
+        (m.dir.as_path(), m.missing[0].as_str()),
+        (nowhere.as_path(), ltx_protocol::catalogue::checkpoint(ModelVariant::Distilled))
+    );
+    assert_eq!(
+        m.missing.len(),
+        ltx_protocol::catalogue::needs(ModelVariant::Distilled, ltx_protocol::Pipeline::Distilled).len()
+    );
     assert_eq!(err.code(), "model_not_installed");
 }
 
 #[test]
-fn invalid_sizes_are_refused_before_loading() {
-    let (dir, _) = tiny();
-    let mut p = pipeline(dir.path());
-    let out = dir.path().join("x.mp4");
+fn invalid_requests_cannot_reach_the_engine() {
+    // The engine takes only a `ValidRequest`: what it refused itself before is refused by the one validation.
     for r in [GenerationRequest { width: 96, ..request(true) }, GenerationRequest { frames: 10, ..request(true) }] {
-        let err = run(&mut p, &r, 1, &out, &mut Recorder::default()).unwrap_err();
-        assert_eq!(err.code(), "invalid_request", "{err}");
+        assert!(ltx_protocol::validate(r, FsCheck::Skip).is_err());
     }
     let dev = GenerationRequest { variant: ModelVariant::Dev, ..request(true) };
-    let err = run(&mut p, &dev, 1, &out, &mut Recorder::default()).unwrap_err();
-    assert!(err.to_string().contains("distilled pipeline runs the distilled or distilled-fp8 weights"), "{err}");
+    let err = ltx_protocol::validate(dev, FsCheck::Skip).unwrap_err();
+    assert!(
+        err.to_string().contains("distilled pipeline runs the distilled weights (variant distilled or distilled-fp8)"),
+        "{err}"
+    );
     let guided = GenerationRequest { pipeline: ltx_protocol::Pipeline::TwoStage, ..request(true) };
-    let err = run(&mut p, &guided, 1, &out, &mut Recorder::default()).unwrap_err();
-    assert!(err.to_string().contains("two-stage pipeline runs the dev weights, not distilled"), "{err}");
-    assert!(p.components().is_empty());
+    let err = ltx_protocol::validate(guided, FsCheck::Skip).unwrap_err();
+    assert!(
+        err.to_string().contains("two-stage pipeline runs the dev weights (guided sampling); distilled is"),
+        "{err}"
+    );
 }
 
 /// A small PNG (a gradient) as a client would send it.
@@ -350,7 +378,7 @@ fn tiny_bundle_is_deterministic_and_self_consistent() {
         assert_eq!(tiny_checkpoint(v).expect("a"), tiny_checkpoint(v).expect("b"));
     }
     let (_dir, set) = tiny();
-    let ck = ltx_engine::Checkpoint::open(&set.transformer).expect("open");
+    let ck = ltx_engine::Checkpoint::open(&set.checkpoint).expect("open");
     let config = ck.config().expect("config");
     let audio = AudioLayout::from_config(&config.audio_vae().expect("audio"));
     let raw = config.raw("transformer").expect("transformer");

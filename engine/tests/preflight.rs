@@ -65,7 +65,7 @@ fn measured_peak(dir: &std::path::Path, size: (u32, u32, u32), low_memory: bool)
     let mut p = Pipeline::from_dir(dir, Compute::on(Backend::Cpu)).with_low_memory(low_memory);
     let out = dir.join("out.mp4");
     let run = |p: &mut Pipeline, prompt: &str| {
-        let r = request(prompt, size);
+        let r = ltx_protocol::validate(request(prompt, size), ltx_protocol::FsCheck::Skip).expect("valid");
         p.generate(&Job { id: 1, request: &r, seed: 1, output: &out }, &mut Quiet, &CancelToken::new())
             .expect("generate");
     };
@@ -130,8 +130,8 @@ fn picks_the_plan_and_refuses_what_cannot_fit() {
     assert_eq!(plan(true, all).expect("fits").plan, LoadingPlan::LowMemory);
     let squeezed = plan(false, low).expect("fits sequentially");
     assert_eq!((squeezed.plan, squeezed.peak), (LoadingPlan::LowMemory, low));
-    let Err(EngineError::Failed { code, message }) = plan(false, low - 1) else { panic!("not refused") };
-    assert_eq!(code, "insufficient_memory");
+    let Err(EngineError::Failed { code, message, .. }) = plan(false, low - 1) else { panic!("not refused") };
+    assert_eq!(code, ltx_protocol::FailureCode::InsufficientMemory);
     assert!(message.starts_with("not enough memory for 384x256x25 frames"), "{message}");
     assert!(message.contains("low-memory sequential plan") && message.contains("distilled-fp8"), "{message}");
     assert!(message.contains("a smaller size (320x192)") || message.contains("a smaller size"), "{message}");
@@ -145,7 +145,7 @@ fn the_pipeline_refuses_before_loading_anything() {
     bundle_tiny(&dir.path().join("models")).expect("bundle");
     let memory = MemorySettings { profile: None, budget: Some(1_000_000) };
     let mut p = Pipeline::from_dir(dir.path().join("models"), Compute::on(Backend::Cpu)).with_memory(memory);
-    let r = request("a red fox", (128, 128, 9));
+    let r = ltx_protocol::validate(request("a red fox", (128, 128, 9)), ltx_protocol::FsCheck::Skip).expect("valid");
     let out = dir.path().join("out.mp4");
     let err = p.generate(&Job { id: 1, request: &r, seed: 1, output: &out }, &mut Quiet, &CancelToken::new());
     assert_eq!(err.as_ref().map_err(|e| e.code()).err(), Some("insufficient_memory"), "{err:?}");

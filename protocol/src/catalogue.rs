@@ -7,8 +7,9 @@
 //! (`x-linked-etag`), every small git file against its git blob id (`etag`). A `sha256` given here must also
 //! match, so a pinned catalogue can refuse a file the Hub replaced.
 use crate::job::{ModelVariant, Pipeline};
+use crate::rules::Weights;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What a file is part of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,11 +55,16 @@ pub struct ModelFile {
 }
 
 pub const LTX_REPO: &str = "Lightricks/LTX-2";
-pub const GEMMA_REPO: &str = "google/gemma-3-12b-it-qat-q4_0-unquantized";
-/// Gemma's directory inside the models directory (same as the engine's `GEMMA_DIR`).
-pub const GEMMA_DIR: &str = "gemma-3-12b-it-qat-q4_0-unquantized";
+macro_rules! gemma_dir {
+    () => {
+        "gemma-3-12b-it-qat-q4_0-unquantized"
+    };
+}
+pub const GEMMA_REPO: &str = concat!("google/", gemma_dir!());
+/// Gemma's directory inside the models directory.
+pub const GEMMA_DIR: &str = gemma_dir!();
 /// Gemma's shard index: when present, the shards it names are the ones that must exist.
-pub const GEMMA_INDEX: &str = "gemma-3-12b-it-qat-q4_0-unquantized/model.safetensors.index.json";
+pub const GEMMA_INDEX: &str = concat!(gemma_dir!(), "/model.safetensors.index.json");
 
 const GB: u64 = 1_000_000_000;
 const MB: u64 = 1_000_000;
@@ -87,65 +93,73 @@ pub const FILES: &[ModelFile] = &[
     ltx(Component::Checkpoint(ModelVariant::Dev), "ltx-2-19b-dev.safetensors", 43 * GB),
     ltx(Component::DistilledLora, "ltx-2-19b-distilled-lora-384.safetensors", 1_500 * MB),
     ltx(Component::SpatialUpscaler, "ltx-2-spatial-upscaler-x2-1.0.safetensors", 995 * MB),
-    gemma("config.json", "gemma-3-12b-it-qat-q4_0-unquantized/config.json", 2_000, false),
-    gemma("tokenizer.json", "gemma-3-12b-it-qat-q4_0-unquantized/tokenizer.json", 33 * MB, true),
-    gemma("tokenizer_config.json", "gemma-3-12b-it-qat-q4_0-unquantized/tokenizer_config.json", 1_200_000, false),
+    gemma("config.json", concat!(gemma_dir!(), "/config.json"), 2_000, false),
+    gemma("tokenizer.json", concat!(gemma_dir!(), "/tokenizer.json"), 33 * MB, true),
+    gemma("tokenizer_config.json", concat!(gemma_dir!(), "/tokenizer_config.json"), 1_200_000, false),
     gemma("model.safetensors.index.json", GEMMA_INDEX, 110_000, false),
     gemma(
         "model-00001-of-00005.safetensors",
-        "gemma-3-12b-it-qat-q4_0-unquantized/model-00001-of-00005.safetensors",
+        concat!(gemma_dir!(), "/model-00001-of-00005.safetensors"),
         4_980 * MB,
         true,
     ),
     gemma(
         "model-00002-of-00005.safetensors",
-        "gemma-3-12b-it-qat-q4_0-unquantized/model-00002-of-00005.safetensors",
+        concat!(gemma_dir!(), "/model-00002-of-00005.safetensors"),
         4_930 * MB,
         true,
     ),
     gemma(
         "model-00003-of-00005.safetensors",
-        "gemma-3-12b-it-qat-q4_0-unquantized/model-00003-of-00005.safetensors",
+        concat!(gemma_dir!(), "/model-00003-of-00005.safetensors"),
         4_930 * MB,
         true,
     ),
     gemma(
         "model-00004-of-00005.safetensors",
-        "gemma-3-12b-it-qat-q4_0-unquantized/model-00004-of-00005.safetensors",
+        concat!(gemma_dir!(), "/model-00004-of-00005.safetensors"),
         4_930 * MB,
         true,
     ),
     gemma(
         "model-00005-of-00005.safetensors",
-        "gemma-3-12b-it-qat-q4_0-unquantized/model-00005-of-00005.safetensors",
+        concat!(gemma_dir!(), "/model-00005-of-00005.safetensors"),
         4_600 * MB,
         true,
     ),
 ];
 
-/// The pipeline a variant runs when none is named: distilled variants the distilled pipeline, dev two-stage.
-pub fn default_pipeline(variant: ModelVariant) -> Pipeline {
-    match variant {
-        ModelVariant::Distilled | ModelVariant::DistilledFp8 => Pipeline::Distilled,
-        ModelVariant::Dev => Pipeline::TwoStage,
+/// The components a pipeline running `variant` reads ([`crate::rules::PipelineRules`]).
+pub fn components(variant: ModelVariant, pipeline: Pipeline) -> Vec<Component> {
+    let rules = pipeline.rules();
+    let mut c = vec![Component::Checkpoint(variant), Component::TextEncoder];
+    if rules.two_stage {
+        c.push(Component::SpatialUpscaler);
+    }
+    if rules.lora_on_dev && variant.rules().weights == Weights::Dev {
+        c.push(Component::DistilledLora);
+    }
+    c
+}
+
+/// What `ltxctl load` warms: everything but the stage-2 LoRA, which is applied while a job runs.
+pub fn warm_components(variant: ModelVariant) -> Vec<Component> {
+    let mut c = components(variant, variant.default_pipeline());
+    c.retain(|c| *c != Component::DistilledLora);
+    c
+}
+
+/// The file a single-file component is (`None` for the text encoder, a directory of files).
+pub fn file_of(component: Component) -> Option<&'static ModelFile> {
+    match component {
+        Component::TextEncoder => None,
+        c => FILES.iter().find(|f| f.component == c),
     }
 }
 
-/// The components a pipeline running `variant` reads.
-pub fn components(variant: ModelVariant, pipeline: Pipeline) -> Vec<Component> {
-    let mut c = vec![Component::Checkpoint(variant), Component::TextEncoder];
-    match pipeline {
-        Pipeline::Distilled => c.push(Component::SpatialUpscaler),
-        Pipeline::OneStage => {}
-        Pipeline::TwoStage => {
-            c.push(Component::SpatialUpscaler);
-            // The dev two-stage pipeline refines with the distilled LoRA; a distilled checkpoint needs none.
-            if variant == ModelVariant::Dev {
-                c.push(Component::DistilledLora);
-            }
-        }
-    }
-    c
+/// The checkpoint file of `variant` in the models directory.
+pub fn checkpoint(variant: ModelVariant) -> &'static str {
+    file_of(Component::Checkpoint(variant)).map_or("", |f| f.local)
 }
 
 /// `ensure`: every file a pipeline running `variant` needs, in download order (small files first per component).
@@ -156,7 +170,7 @@ pub fn needs(variant: ModelVariant, pipeline: Pipeline) -> Vec<&'static ModelFil
 
 /// The variants whose default pipeline reads `file` (for listings).
 pub fn needed_by(file: &ModelFile) -> Vec<ModelVariant> {
-    ModelVariant::ALL.into_iter().filter(|&v| components(v, default_pipeline(v)).contains(&file.component)).collect()
+    ModelVariant::ALL.into_iter().filter(|&v| components(v, v.default_pipeline()).contains(&file.component)).collect()
 }
 
 /// Looks a file up by its path in the models directory.
@@ -166,7 +180,7 @@ pub fn by_local(local: &str) -> Option<&'static ModelFile> {
 
 /// The exact command that installs what a job needs.
 pub fn pull_command(variant: ModelVariant, pipeline: Pipeline) -> String {
-    if pipeline == default_pipeline(variant) {
+    if pipeline == variant.default_pipeline() {
         format!("ltxctl models pull {}", variant.name())
     } else {
         format!("ltxctl models pull {} --pipeline {}", variant.name(), pipeline.name())
@@ -205,7 +219,40 @@ pub fn indexed_shards(dir: &Path) -> Option<Vec<String>> {
 
 /// The files of `needs(variant, pipeline)` missing from `dir`.
 pub fn missing(dir: &Path, variant: ModelVariant, pipeline: Pipeline) -> Vec<&'static ModelFile> {
-    needs(variant, pipeline).into_iter().filter(|f| !is_present(dir, f)).collect()
+    missing_of(dir, &components(variant, pipeline))
+}
+
+/// The files of `components` missing from `dir`, in download order.
+pub fn missing_of(dir: &Path, components: &[Component]) -> Vec<&'static ModelFile> {
+    FILES.iter().filter(|f| components.contains(&f.component) && !is_present(dir, f)).collect()
+}
+
+/// The one refusal for a job or a load whose files are not installed: the submit check, `ltxctl load` and
+/// the engine's preflight all give it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("model files missing from {}: {} — run `{command}`", dir.display(), missing.join(", "))]
+pub struct MissingModels {
+    pub dir: PathBuf,
+    /// Paths inside `dir`.
+    pub missing: Vec<String>,
+    /// The `ltxctl models pull` that installs them.
+    pub command: String,
+}
+
+impl MissingModels {
+    /// `Err` naming every file of `components` missing from `dir`.
+    pub fn check(dir: &Path, variant: ModelVariant, pipeline: Pipeline, components: &[Component]) -> Result<(), Self> {
+        Self::from_files(dir, variant, pipeline, missing_of(dir, components)).map_or(Ok(()), Err)
+    }
+
+    /// The refusal for these missing files (`None` when there are none).
+    pub fn from_files(dir: &Path, variant: ModelVariant, pipeline: Pipeline, files: Vec<&ModelFile>) -> Option<Self> {
+        (!files.is_empty()).then(|| Self {
+            dir: dir.to_path_buf(),
+            missing: files.iter().map(|f| f.local.to_string()).collect(),
+            command: pull_command(variant, pipeline),
+        })
+    }
 }
 
 #[cfg(test)]

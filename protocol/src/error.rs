@@ -1,9 +1,9 @@
 //! The errors the daemon reports to a client. bincode encodes an enum by its variant index: the first
 //! variant (`VersionMismatch`) must stay first, so a client of any version reads an older daemon's refusal.
+use crate::catalogue::MissingModels;
 use crate::job::{JobId, JobState};
 use crate::validate::ValidationError;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// Typed errors the daemon reports; `Display` is the message a person reads.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
@@ -30,8 +30,8 @@ pub enum DaemonError {
     Engine(String),
     #[error("internal daemon error: {0}")]
     Internal(String),
-    #[error("model files missing from {}: {} — run `{command}`", dir.display(), missing.join(", "))]
-    ModelsMissing { dir: PathBuf, missing: Vec<String>, command: String },
+    #[error(transparent)]
+    ModelsMissing(#[from] MissingModels),
     #[error("{0}")]
     Models(String),
 }

@@ -13,22 +13,8 @@ pub enum ModelVariant {
 }
 
 impl ModelVariant {
+    /// Every variant, in the order of [`crate::rules::VARIANTS`] (names, weights and defaults live there).
     pub const ALL: [ModelVariant; 3] = [Self::Distilled, Self::DistilledFp8, Self::Dev];
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Distilled => "distilled",
-            Self::DistilledFp8 => "distilled-fp8",
-            Self::Dev => "dev",
-        }
-    }
-    /// The checkpoint file this variant needs in the models directory.
-    pub fn checkpoint(self) -> &'static str {
-        match self {
-            Self::Distilled => "ltx-2-19b-distilled.safetensors",
-            Self::DistilledFp8 => "ltx-2-19b-distilled-fp8.safetensors",
-            Self::Dev => "ltx-2-19b-dev.safetensors",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,16 +22,6 @@ pub enum Pipeline {
     Distilled,
     OneStage,
     TwoStage,
-}
-
-impl Pipeline {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Distilled => "distilled",
-            Self::OneStage => "one-stage",
-            Self::TwoStage => "two-stage",
-        }
-    }
 }
 
 /// Ollama-style keep-alive: how long components stay loaded after use.
@@ -125,8 +101,8 @@ pub struct GenerationRequest {
     pub low_memory: bool,
 }
 
-/// Multi-modal guidance overrides (one-stage, and two-stage stage 1). Each `None` keeps the LTX-2 default:
-/// audio CFG 7, STG 1 (both modalities, block 29), rescale 0.7, modality (A↔V) guidance 3.
+/// Multi-modal guidance overrides (one-stage, and two-stage stage 1). Each `None` keeps the generation's
+/// default ([`crate::rules::GuidanceDefaults`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Guidance {
     pub audio_cfg: Option<f32>,
@@ -138,19 +114,26 @@ pub struct Guidance {
 }
 
 impl GenerationRequest {
-    /// Defaults for the distilled pipeline (the fast path).
+    /// The first variant's default pipeline with its defaults ([`crate::rules`]: distilled, the fast path).
     pub fn new(prompt: impl Into<String>) -> Self {
+        Self::for_pipeline(prompt, ModelVariant::ALL[0], ModelVariant::ALL[0].default_pipeline())
+    }
+
+    /// `pipeline` on `variant` with the table's defaults for everything not asked for.
+    pub fn for_pipeline(prompt: impl Into<String>, variant: ModelVariant, pipeline: Pipeline) -> Self {
+        let g = variant.generation();
+        let d = pipeline.defaults(variant);
         Self {
             prompt: prompt.into(),
             negative_prompt: None,
-            variant: ModelVariant::Distilled,
-            pipeline: Pipeline::Distilled,
-            width: 768,
-            height: 512,
-            frames: 97,
-            fps: 24,
-            steps: 8,
-            guidance_scale: 1.0,
+            variant,
+            pipeline,
+            width: g.width,
+            height: g.height,
+            frames: g.frames,
+            fps: g.fps,
+            steps: d.steps,
+            guidance_scale: d.guidance_scale,
             seed: None,
             image: None,
             audio: true,
@@ -208,4 +191,87 @@ pub struct JobRecord {
     pub output: Option<PathBuf>,
     pub error_code: Option<String>,
     pub message: Option<String>,
+}
+
+/// Why a job failed: one machine spelling each, as `error_code` in records and `Failed` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureCode {
+    /// The files the pipeline needs are not in the models directory.
+    ModelNotInstalled,
+    /// The preflight found the job cannot fit in memory.
+    InsufficientMemory,
+    /// The first-frame image cannot be decoded or resized.
+    InvalidImage,
+    /// A checkpoint or component failed to load.
+    LoadFailed,
+    TextEncoderFailed,
+    EncodeImageFailed,
+    DenoiseFailed,
+    UpscaleFailed,
+    DecodeFailed,
+    /// The H.264/AAC encoder or the MP4 muxer failed.
+    EncodeFailed,
+    PreviewFailed,
+    /// The output directory cannot be created.
+    OutputDir,
+    /// The finished video cannot be placed or its sidecar written.
+    OutputWrite,
+    /// The engine worker stopped (a contained panic).
+    EngineCrashed,
+    /// The daemon stopped while the job ran.
+    Interrupted,
+    /// The stored job no longer passes validation (its row was altered on disk).
+    CorruptRecord,
+}
+
+impl FailureCode {
+    pub const ALL: [FailureCode; 16] = [
+        Self::ModelNotInstalled,
+        Self::InsufficientMemory,
+        Self::InvalidImage,
+        Self::LoadFailed,
+        Self::TextEncoderFailed,
+        Self::EncodeImageFailed,
+        Self::DenoiseFailed,
+        Self::UpscaleFailed,
+        Self::DecodeFailed,
+        Self::EncodeFailed,
+        Self::PreviewFailed,
+        Self::OutputDir,
+        Self::OutputWrite,
+        Self::EngineCrashed,
+        Self::Interrupted,
+        Self::CorruptRecord,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ModelNotInstalled => "model_not_installed",
+            Self::InsufficientMemory => "insufficient_memory",
+            Self::InvalidImage => "invalid_image",
+            Self::LoadFailed => "load_failed",
+            Self::TextEncoderFailed => "text_encoder_failed",
+            Self::EncodeImageFailed => "encode_image_failed",
+            Self::DenoiseFailed => "denoise_failed",
+            Self::UpscaleFailed => "upscale_failed",
+            Self::DecodeFailed => "decode_failed",
+            Self::EncodeFailed => "encode_failed",
+            Self::PreviewFailed => "preview_failed",
+            Self::OutputDir => "output_dir",
+            Self::OutputWrite => "output_write",
+            Self::EngineCrashed => "engine_crashed",
+            Self::Interrupted => "interrupted",
+            Self::CorruptRecord => "corrupt_record",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+impl std::fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }

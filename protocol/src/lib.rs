@@ -14,15 +14,18 @@ pub mod job;
 pub mod message;
 pub mod models;
 pub mod paths;
+pub mod rules;
 #[cfg(feature = "ipc")]
 pub mod server;
 pub mod validate;
 
+pub use catalogue::MissingModels;
 pub use error::DaemonError;
 pub use event::{Event, EventKind, Stage};
 pub use job::*;
 pub use message::*;
-pub use validate::{validate, FsCheck, ValidationError};
+pub use rules::{Defaults, Generation};
+pub use validate::{validate, FsCheck, ValidRequest, ValidationError};
 
 /// Bumped on every incompatible wire change (bincode is not self-describing: any change is incompatible).
 pub const PROTOCOL_VERSION: u32 = 2;
@@ -36,7 +39,7 @@ pub fn decode_and_validate(mut buf: &[u8]) -> usize {
     let mut n = 0;
     while let Ok(Some((msg, used))) = frame::decode::<ClientMsg>(buf) {
         if let ClientMsg::Request(Request::Submit(r)) = &msg {
-            let _ = validate(r, FsCheck::Skip);
+            let _ = validate(r.clone(), FsCheck::Skip);
         }
         n += 1;
         buf = &buf[used..];

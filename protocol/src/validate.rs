@@ -1,5 +1,6 @@
 //! The one validation function shared by `ltxctl` (before sending) and `ltxd` (before accepting).
-use crate::job::{GenerationRequest, ImageInput, ModelVariant, Pipeline};
+use crate::job::{GenerationRequest, ImageInput};
+use crate::rules;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -11,8 +12,6 @@ pub const MAX_FPS: u32 = 60;
 pub const MAX_STEPS: u32 = 100;
 pub const MAX_GUIDANCE: f32 = 20.0;
 pub const MAX_IMAGE_BYTES: usize = 8 << 20;
-/// The distilled pipeline's stage-1 step count (its fixed sigma schedule).
-pub const DISTILLED_STEPS: u32 = 8;
 pub const MAX_STG_BLOCKS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
@@ -65,8 +64,31 @@ fn range<T: PartialOrd + ToString>(field: &str, v: T, min: T, max: T) -> Result<
     Ok(())
 }
 
+/// A request [`validate`] accepted: the only form the daemon queues and the engine runs, so neither checks a
+/// field again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRequest(GenerationRequest);
+
+impl ValidRequest {
+    pub fn into_inner(self) -> GenerationRequest {
+        self.0
+    }
+}
+
+impl std::ops::Deref for ValidRequest {
+    type Target = GenerationRequest;
+    fn deref(&self) -> &GenerationRequest {
+        &self.0
+    }
+}
+
 /// Validates every field of a generation request; the first problem found is returned.
-pub fn validate(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationError> {
+pub fn validate(req: GenerationRequest, fs: FsCheck) -> Result<ValidRequest, ValidationError> {
+    check(&req, fs)?;
+    Ok(ValidRequest(req))
+}
+
+fn check(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationError> {
     if req.prompt.trim().is_empty() {
         return Err(ValidationError::PromptEmpty);
     }
@@ -76,8 +98,7 @@ pub fn validate(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationEr
             return Err(ValidationError::PromptTooLong { field: field.into(), len, max: MAX_PROMPT_CHARS });
         }
     }
-    // Both two-stage flows (distilled and two-stage) render stage 1 at half size.
-    let multiple = if req.pipeline == Pipeline::OneStage { 32 } else { 64 };
+    let multiple = req.pipeline.size_multiple();
     for (field, value) in [("width", req.width), ("height", req.height)] {
         range(field, value, MIN_SIDE, MAX_SIDE)?;
         if value % multiple != 0 {
@@ -109,30 +130,12 @@ pub fn validate(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationEr
     Ok(())
 }
 
-/// Which variants and settings each pipeline takes: distilled runs the distilled weights with their
-/// fixed 8 + 3 steps and no guidance; one-stage and two-stage run the dev weights, guided.
+/// Which variants and settings each pipeline takes ([`crate::rules::refusal`]), and the guidance overrides.
 fn check_pipeline(req: &GenerationRequest) -> Result<(), ValidationError> {
     let fail =
         |requirement: String| Err(ValidationError::Pipeline { pipeline: req.pipeline.name().into(), requirement });
-    if req.pipeline == Pipeline::Distilled {
-        if req.variant == ModelVariant::Dev {
-            return fail(
-                "runs the distilled weights (variant distilled or distilled-fp8), not dev; \
-                         use --pipeline one-stage or two-stage for dev"
-                    .into(),
-            );
-        }
-        if req.steps != DISTILLED_STEPS {
-            return fail(format!("has a fixed {DISTILLED_STEPS}-step schedule; got {} steps", req.steps));
-        }
-        if req.guidance_scale != 1.0 {
-            return fail(format!("runs without guidance (scale 1); got {}", req.guidance_scale));
-        }
-    } else if req.variant != ModelVariant::Dev {
-        return fail(format!(
-            "runs the dev weights (guided sampling); {} is for --pipeline distilled",
-            req.variant.name()
-        ));
+    if let Some(requirement) = rules::refusal(req.variant, req.pipeline, req.steps, req.guidance_scale) {
+        return fail(requirement);
     }
     if let Some(g) = &req.guidance {
         for (field, v) in [("audio guidance", g.audio_cfg), ("STG scale", g.stg), ("modality guidance", g.modality)] {
@@ -226,12 +229,12 @@ pub fn probe_writable(dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::Guidance;
+    use crate::job::{Guidance, ModelVariant, Pipeline};
 
     fn bad(f: impl FnOnce(&mut GenerationRequest)) -> ValidationError {
         let mut r = GenerationRequest::new("a cat");
         f(&mut r);
-        validate(&r, FsCheck::Probe).unwrap_err()
+        check(&r, FsCheck::Probe).unwrap_err()
     }
 
     #[test]
@@ -242,10 +245,10 @@ mod tests {
             r
         };
         for p in [Pipeline::OneStage, Pipeline::TwoStage] {
-            assert_eq!(validate(&guided(p), FsCheck::Skip), Ok(()));
+            assert_eq!(check(&guided(p), FsCheck::Skip), Ok(()));
             let mut r = guided(p);
             r.variant = ModelVariant::DistilledFp8;
-            let e = validate(&r, FsCheck::Skip).unwrap_err();
+            let e = check(&r, FsCheck::Skip).unwrap_err();
             assert!(e.to_string().contains("runs the dev weights"), "{e}");
         }
         let e = bad(|r| r.variant = ModelVariant::Dev);
@@ -254,18 +257,18 @@ mod tests {
         assert!(bad(|r| r.guidance_scale = 3.0).to_string().contains("without guidance"));
         let mut r = guided(Pipeline::OneStage);
         r.guidance = Some(Guidance { rescale: Some(1.5), ..Guidance::default() });
-        assert!(matches!(validate(&r, FsCheck::Skip), Err(ValidationError::OutOfRange { .. })));
+        assert!(matches!(check(&r, FsCheck::Skip), Err(ValidationError::OutOfRange { .. })));
         r.guidance = Some(Guidance { stg: Some(f32::NAN), ..Guidance::default() });
-        assert!(matches!(validate(&r, FsCheck::Skip), Err(ValidationError::OutOfRange { .. })));
+        assert!(matches!(check(&r, FsCheck::Skip), Err(ValidationError::OutOfRange { .. })));
         r.guidance = Some(Guidance { stg_blocks: Some(vec![29; 65]), ..Guidance::default() });
-        assert!(validate(&r, FsCheck::Skip).unwrap_err().to_string().contains("at most 64 STG blocks"));
+        assert!(check(&r, FsCheck::Skip).unwrap_err().to_string().contains("at most 64 STG blocks"));
         r.guidance = Some(Guidance { stg: Some(0.0), stg_blocks: Some(vec![1, 2]), ..Guidance::default() });
-        assert_eq!(validate(&r, FsCheck::Skip), Ok(()));
+        assert_eq!(check(&r, FsCheck::Skip), Ok(()));
     }
 
     #[test]
     fn every_field() {
-        assert!(validate(&GenerationRequest::new("a cat"), FsCheck::Probe).is_ok());
+        assert!(check(&GenerationRequest::new("a cat"), FsCheck::Probe).is_ok());
         assert_eq!(bad(|r| r.prompt = " ".into()), ValidationError::PromptEmpty);
         assert!(matches!(bad(|r| r.prompt = "x".repeat(4001)), ValidationError::PromptTooLong { .. }));
         assert!(matches!(bad(|r| r.negative_prompt = Some("x".repeat(4001))), ValidationError::PromptTooLong { .. }));
@@ -296,7 +299,7 @@ mod tests {
         assert!(matches!(bad(|r| r.output = Some(dir.path().join("x.mp4"))), ValidationError::OutputExists(_)));
         let mut ok = GenerationRequest::new("a cat");
         ok.output = Some(dir.path().join("new/sub/y.mp4"));
-        assert!(validate(&ok, FsCheck::Probe).is_ok());
+        assert!(check(&ok, FsCheck::Probe).is_ok());
         assert!(matches!(
             load_image(&dir.path().join("missing.png"), 1.0),
             Err(ValidationError::ImageUnreadable { .. })

@@ -4,7 +4,7 @@
 //! directives in the prompt: `steps=N`, `ms=N`, `fail`, `gate=/path` (wait at the first step boundary until
 //! the file exists: deterministic "running" jobs), `preview_kb=N` (preview size when previews are wanted).
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
-use ltx_protocol::{ComponentStatus, ModelVariant, Stage};
+use ltx_protocol::{ComponentStatus, FailureCode, ModelVariant, Stage};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -66,10 +66,7 @@ impl Generator for TestEngine {
         }
         cancel.check()?;
         if p.split_whitespace().any(|w| w == "fail") {
-            return Err(EngineError::Failed {
-                code: "test_failure".into(),
-                message: "the test engine was asked to fail".into(),
-            });
+            return Err(EngineError::failed(FailureCode::DenoiseFailed, "the test engine was asked to fail"));
         }
         progress.stage(Stage::DecodingVideo);
         if job.request.audio {
@@ -77,8 +74,7 @@ impl Generator for TestEngine {
         }
         progress.stage(Stage::WritingFile);
         let body = format!("ltx test video: job {} seed {} prompt {p:?}\n", job.id, job.seed);
-        std::fs::write(job.output, body)
-            .map_err(|e| EngineError::Failed { code: "io".into(), message: e.to_string() })?;
+        std::fs::write(job.output, body).map_err(|e| EngineError::caused(FailureCode::EncodeFailed, e))?;
         Ok(GenerationOutput {
             timings: vec![("total".into(), t0.elapsed().as_millis() as u64)],
             used: vec!["transformer".into()],

@@ -100,7 +100,7 @@ impl Hub {
     /// checkpoint gets `checkpoint_bytes`.
     pub fn add_variant(&self, variant: ltx_protocol::ModelVariant, checkpoint_bytes: usize) {
         use ltx_protocol::catalogue;
-        for (i, f) in catalogue::needs(variant, catalogue::default_pipeline(variant)).into_iter().enumerate() {
+        for (i, f) in catalogue::needs(variant, variant.default_pipeline()).into_iter().enumerate() {
             let n = if matches!(f.component, catalogue::Component::Checkpoint(_)) { checkpoint_bytes } else { 40_000 };
             self.add(f.repo, f.remote, HubFile { body: bytes(i as u64 + 1, n), lfs: f.lfs, ..HubFile::default() });
         }

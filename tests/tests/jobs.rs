@@ -191,7 +191,7 @@ async fn previews_only_when_asked_and_failures_are_typed() {
     let evs = events(&mut c, failed).await;
     assert!(matches!(&evs.last().unwrap().kind, EventKind::Failed { code, .. } if code == "test_failure"));
     let r = record(&mut c, failed).await;
-    assert_eq!((r.state, r.error_code.as_deref()), (JobState::Failed, Some("test_failure")));
+    assert_eq!((r.state, r.error_code.as_deref()), (JobState::Failed, Some("denoise_failed")));
 }
 
 async fn previews(c: &mut ltx_protocol::client::Client) -> usize {

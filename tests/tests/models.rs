@@ -62,14 +62,14 @@ fn served(hub: &Hub, repo: &str, file: &str) -> u64 {
 }
 
 fn distilled_bytes(hub: &Hub) -> u64 {
-    catalogue::needs(ModelVariant::Distilled, catalogue::default_pipeline(ModelVariant::Distilled))
+    catalogue::needs(ModelVariant::Distilled, ModelVariant::Distilled.default_pipeline())
         .iter()
         .map(|f| hub.body(f.repo, f.remote).len() as u64)
         .sum()
 }
 
 fn assert_installed(hub: &Hub, d: &Daemon) {
-    for f in catalogue::needs(ModelVariant::Distilled, catalogue::default_pipeline(ModelVariant::Distilled)) {
+    for f in catalogue::needs(ModelVariant::Distilled, ModelVariant::Distilled.default_pipeline()) {
         let got = std::fs::read(models(d).join(f.local)).unwrap_or_else(|e| panic!("{}: {e}", f.local));
         assert!(got == hub.body(f.repo, f.remote), "{} differs from the hub's", f.local);
         assert!(!Path::new(&format!("{}.part", models(d).join(f.local).display())).exists());
@@ -172,7 +172,7 @@ fn pull_list_verify_remove_and_the_submit_check() {
     let o = d.ctl(&["--json", "models", "rm", "distilled", "-y"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let all = catalogue::needs(ModelVariant::Distilled, catalogue::default_pipeline(ModelVariant::Distilled));
+    let all = catalogue::needs(ModelVariant::Distilled, ModelVariant::Distilled.default_pipeline());
     assert_eq!(r["removed"].as_array().unwrap().len(), all.len(), "{r}");
     assert_eq!(r["bytes"].as_u64(), Some(distilled_bytes(&hub)));
     assert!(!path.exists() && !models(&d).join(catalogue::GEMMA_DIR).exists());

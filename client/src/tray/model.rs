@@ -58,28 +58,28 @@ pub struct Prefs {
     pub frames: u32,
 }
 
+/// The table's defaults ([`ltx_protocol::rules`]): what `ltxctl submit` sends with no options.
 impl Default for Prefs {
     fn default() -> Self {
-        Self { variant: ModelVariant::Distilled, pipeline: Pipeline::Distilled, size: (768, 512), frames: 97 }
+        let r = ltx_protocol::GenerationRequest::new("");
+        Self { variant: r.variant, pipeline: r.pipeline, size: (r.width, r.height), frames: r.frames }
     }
 }
 
 impl Prefs {
-    /// Choosing weights picks a pipeline that runs them (distilled weights: the distilled pipeline; dev: guided).
+    /// Choosing weights keeps the pipeline when it runs them, else picks the variant's default pipeline.
     pub fn set_variant(&mut self, v: ModelVariant) {
         self.variant = v;
-        if (v == ModelVariant::Dev) == (self.pipeline == Pipeline::Distilled) {
-            self.pipeline = catalogue::default_pipeline(v);
+        if !self.pipeline.runs(v) {
+            self.pipeline = v.default_pipeline();
         }
     }
 
-    /// Choosing a pipeline picks weights it runs.
+    /// Choosing a pipeline keeps the weights when it runs them, else picks the pipeline's default variant.
     pub fn set_pipeline(&mut self, p: Pipeline) {
         self.pipeline = p;
-        if p == Pipeline::Distilled && self.variant == ModelVariant::Dev {
-            self.variant = ModelVariant::Distilled;
-        } else if p != Pipeline::Distilled {
-            self.variant = ModelVariant::Dev;
+        if !p.runs(self.variant) {
+            self.variant = ModelVariant::default_for(p);
         }
     }
 }
@@ -87,7 +87,6 @@ impl Prefs {
 pub const SIZES: [(u32, u32); 4] = [(768, 512), (512, 768), (1024, 576), (1280, 704)];
 /// Frame counts (8k+1) and their length at 24 fps.
 pub const DURATIONS: [(u32, &str); 4] = [(49, "2 s"), (97, "4 s"), (121, "5 s"), (241, "10 s")];
-pub const PIPELINES: [Pipeline; 3] = [Pipeline::Distilled, Pipeline::OneStage, Pipeline::TwoStage];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IconState {
@@ -187,7 +186,7 @@ impl Action {
                 _ => return None,
             },
             Some(("variant", v)) => Self::Variant(variant(v)?),
-            Some(("pipeline", p)) => Self::Pipeline(PIPELINES.into_iter().find(|x| x.name() == p)?),
+            Some(("pipeline", p)) => Self::Pipeline(Pipeline::parse(p)?),
             Some(("size", s)) => {
                 let (w, h) = s.split_once('x')?;
                 Self::Size(w.parse().ok()?, h.parse().ok()?)
@@ -244,7 +243,7 @@ pub fn headline(s: &State) -> String {
 
 /// Whether every file `variant` needs (for its default pipeline) is installed; `None` when unknown.
 pub fn installed(models: &ModelsInfo, variant: ModelVariant) -> Option<bool> {
-    let needs = catalogue::needs(variant, catalogue::default_pipeline(variant));
+    let needs = catalogue::needs(variant, variant.default_pipeline());
     let state = |local: &str| models.files.iter().find(|f| f.name == local).map(|f| &f.state);
     let mut all = true;
     for f in needs {
@@ -284,7 +283,8 @@ pub fn menu(s: &State, p: &Prefs) -> Vec<Node> {
     m.push(act(Action::FromClipboard, "Generate from clipboard", up));
     let variants =
         ModelVariant::ALL.into_iter().map(|v| check(Action::Variant(v).id(), v.name(), p.variant == v)).collect();
-    let pipelines = PIPELINES.into_iter().map(|x| check(Action::Pipeline(x).id(), x.name(), p.pipeline == x)).collect();
+    let pipelines =
+        Pipeline::ALL.into_iter().map(|x| check(Action::Pipeline(x).id(), x.name(), p.pipeline == x)).collect();
     let sizes =
         SIZES.into_iter().map(|(w, h)| check(Action::Size(w, h).id(), format!("{w}×{h}"), p.size == (w, h))).collect();
     let durations = DURATIONS
@@ -452,15 +452,9 @@ mod tests {
 
 /// The job the quick-generate dialog submits: the presets plus the pipeline's defaults (as `ltxctl submit`).
 pub fn request(p: &Prefs, prompt: &str) -> ltx_protocol::GenerationRequest {
-    let mut r = ltx_protocol::GenerationRequest::new(prompt.trim());
-    r.variant = p.variant;
-    r.pipeline = p.pipeline;
+    let mut r = ltx_protocol::GenerationRequest::for_pipeline(prompt.trim(), p.variant, p.pipeline);
     (r.width, r.height) = p.size;
     r.frames = p.frames;
-    if p.pipeline != Pipeline::Distilled {
-        r.steps = 40;
-        r.guidance_scale = 3.0;
-    }
     r
 }
 
@@ -477,7 +471,7 @@ mod request_tests {
     #[test]
     fn presets_make_valid_requests() {
         for v in ModelVariant::ALL {
-            for pl in PIPELINES {
+            for pl in Pipeline::ALL {
                 for size in SIZES {
                     for (frames, _) in DURATIONS {
                         // Either order of choosing gives a request the daemon accepts.
@@ -486,7 +480,7 @@ mod request_tests {
                         p.set_pipeline(pl);
                         assert_eq!(p.pipeline, pl);
                         let r = request(&p, "  a fox ");
-                        ltx_protocol::validate(&r, ltx_protocol::FsCheck::Skip)
+                        ltx_protocol::validate(r, ltx_protocol::FsCheck::Skip)
                             .unwrap_or_else(|e| panic!("{}: {e}", summary(&p)));
                         let mut p = Prefs { size, frames, ..Prefs::default() };
                         p.set_pipeline(pl);
@@ -494,7 +488,7 @@ mod request_tests {
                         assert_eq!(p.variant, v);
                         let r = request(&p, "  a fox ");
                         assert_eq!(r.prompt, "a fox");
-                        ltx_protocol::validate(&r, ltx_protocol::FsCheck::Skip)
+                        ltx_protocol::validate(r, ltx_protocol::FsCheck::Skip)
                             .unwrap_or_else(|e| panic!("{}: {e}", summary(&p)));
                     }
                 }

@@ -11,7 +11,9 @@ pub use hf::HfConfig;
 use crate::Shared;
 use ltx_protocol::catalogue::{self, ModelFile};
 use ltx_protocol::models::*;
-use ltx_protocol::{DaemonError, Event, EventKind, GenerationRequest, ModelVariant, Pipeline, Reply, Request};
+use ltx_protocol::{
+    DaemonError, Event, EventKind, GenerationRequest, MissingModels, ModelVariant, Pipeline, Reply, Request,
+};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -90,7 +92,7 @@ pub(crate) async fn request(shared: &Arc<Shared>, req: Request) -> Result<Reply,
         }
         Request::ModelsPull { variant, pipeline } => {
             let sh = shared.clone();
-            blocking(move || pull(&sh, variant, pipeline.unwrap_or(catalogue::default_pipeline(variant)))).await
+            blocking(move || pull(&sh, variant, pipeline.unwrap_or(variant.default_pipeline()))).await
         }
         Request::ModelsRemove { variant } => {
             let sh = shared.clone();
@@ -232,7 +234,7 @@ fn start(shared: Arc<Shared>, f: &'static ModelFile, act: Arc<Active>) {
 
 /// Whether every file `variant`'s default pipeline needs is present.
 fn installed(dir: &Path, variant: ModelVariant) -> bool {
-    catalogue::missing(dir, variant, catalogue::default_pipeline(variant)).is_empty()
+    catalogue::missing(dir, variant, variant.default_pipeline()).is_empty()
 }
 
 fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> {
@@ -240,11 +242,11 @@ fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> 
     let keep: HashSet<&str> = ModelVariant::ALL
         .into_iter()
         .filter(|&v| v != variant && installed(dir, v))
-        .flat_map(|v| catalogue::needs(v, catalogue::default_pipeline(v)))
+        .flat_map(|v| catalogue::needs(v, v.default_pipeline()))
         .map(|f| f.local)
         .collect();
     let (mut files, mut bytes) = (Vec::new(), 0);
-    for f in catalogue::needs(variant, catalogue::default_pipeline(variant)) {
+    for f in catalogue::needs(variant, variant.default_pipeline()) {
         if keep.contains(f.local) {
             continue;
         }
@@ -272,7 +274,7 @@ fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> 
 async fn verify(shared: &Arc<Shared>, variant: Option<ModelVariant>) -> Result<Reply, DaemonError> {
     let dir = shared.models.dir();
     let files: Vec<&'static ModelFile> = match variant {
-        Some(v) => catalogue::needs(v, catalogue::default_pipeline(v)),
+        Some(v) => catalogue::needs(v, v.default_pipeline()),
         None => catalogue::FILES.iter().filter(|f| dir.join(f.local).is_file()).collect(),
     };
     let ctx = download::Ctx { client: shared.models.client.clone(), hf: shared.cfg.hf.clone(), dir: dir.clone() };
@@ -415,17 +417,9 @@ fn write_config_key(config: &Path, key: &str, value: &str) -> Result<(), DaemonE
 /// where it has them), else the exact pull command.
 pub(crate) fn check_job(shared: &Shared, req: &GenerationRequest) -> Result<(), DaemonError> {
     let dir = &shared.models.dir();
-    let missing: Vec<String> = catalogue::missing(dir, req.variant, req.pipeline)
+    let missing: Vec<_> = catalogue::missing(dir, req.variant, req.pipeline)
         .into_iter()
         .filter(|f| link_from_cache(shared, f).is_none())
-        .map(|f| f.local.to_string())
         .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(DaemonError::ModelsMissing {
-        dir: dir.clone(),
-        missing,
-        command: catalogue::pull_command(req.variant, req.pipeline),
-    })
+    MissingModels::from_files(dir, req.variant, req.pipeline, missing).map_or(Ok(()), |m| Err(m.into()))
 }

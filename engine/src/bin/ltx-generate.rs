@@ -14,7 +14,7 @@ use ltx_engine::{
     pipeline::{tiny::bundle_tiny, Pipeline},
     Compute,
 };
-use ltx_protocol::{validate, GenerationRequest, ModelVariant, Pipeline as Kind, Stage};
+use ltx_protocol::{validate, FsCheck, GenerationRequest, ModelVariant, Pipeline as Kind, Stage};
 
 const USAGE: &str =
     "usage:\n  ltx-generate --models DIR --prompt TEXT [--width W] [--height H] [--frames N] [--fps F] \
@@ -41,10 +41,11 @@ fn run(args: Vec<String>) -> Result<(), String> {
     if args.first().map(String::as_str) == Some("bundle-tiny") {
         let dir = args.get(1).ok_or(USAGE)?;
         let set = bundle_tiny(&PathBuf::from(dir)).map_err(|e| format!("{dir}: {e}"))?;
-        println!("tiny model set written to {dir} ({})", set.transformer.display());
+        println!("tiny model set written to {dir} ({})", set.checkpoint.display());
         return Ok(());
     }
     let mut request = GenerationRequest::new("");
+    let (mut variant, mut pipeline, mut steps, mut guidance) = (None, None, None, None);
     let (mut models, mut seed, mut out, mut low_memory) = (None, 0u64, PathBuf::from("out.mp4"), false);
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
@@ -62,35 +63,33 @@ fn run(args: Vec<String>) -> Result<(), String> {
             "--no-audio" => request.audio = false,
             "--variant" => {
                 let v = value()?;
-                request.variant = ModelVariant::ALL
-                    .into_iter()
-                    .find(|m| m.name() == v)
-                    .ok_or_else(|| format!("unknown variant {v} (distilled, distilled-fp8, dev)"))?;
+                variant = Some(ModelVariant::parse(&v).ok_or_else(|| format!("unknown variant {v}\n{USAGE}"))?);
             }
             "--pipeline" => {
                 let v = value()?;
-                request.pipeline = [Kind::Distilled, Kind::OneStage, Kind::TwoStage]
-                    .into_iter()
-                    .find(|p| p.name() == v)
-                    .ok_or_else(|| format!("unknown pipeline {v} (distilled, one-stage, two-stage)"))?;
-                if request.pipeline != Kind::Distilled {
-                    (request.variant, request.steps, request.guidance_scale) = (ModelVariant::Dev, 40, 3.0);
-                }
+                pipeline = Some(Kind::parse(&v).ok_or_else(|| format!("unknown pipeline {v}\n{USAGE}"))?);
             }
-            "--steps" => request.steps = num(value()?)? as u32,
+            "--steps" => steps = Some(num(value()?)? as u32),
             "--guidance" => {
                 let v = value()?;
-                request.guidance_scale = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;
+                guidance = Some(v.parse().map_err(|e| format!("{flag} {v}: {e}"))?);
             }
             "--image" => {
                 let path = PathBuf::from(value()?);
-                request.image = Some(validate::load_image(&path, 1.0).map_err(|e| e.to_string())?);
+                request.image = Some(ltx_protocol::validate::load_image(&path, 1.0).map_err(|e| e.to_string())?);
             }
             "--low-memory" => low_memory = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
+    // The pipeline and variant the flags name, and the table's defaults for what they leave out.
+    request.pipeline = pipeline.unwrap_or_else(|| variant.unwrap_or(request.variant).default_pipeline());
+    request.variant = variant.unwrap_or_else(|| ModelVariant::default_for(request.pipeline));
+    let defaults = request.pipeline.defaults(request.variant);
+    request.steps = steps.unwrap_or(defaults.steps);
+    request.guidance_scale = guidance.unwrap_or(defaults.guidance_scale);
+    let request = validate(request, FsCheck::Skip).map_err(|e| e.to_string())?;
     let models = models.ok_or_else(|| format!("--models is required\n{USAGE}"))?;
     let compute = Compute::detect();
     let mut pipeline = Pipeline::from_dir(models, compute).with_low_memory(low_memory);

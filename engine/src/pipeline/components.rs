@@ -19,7 +19,7 @@ use crate::{
     upsampler::LatentUpsampler,
     video_vae::{encoder::VideoEncoder, ops::PerChannelStatistics, VideoDecoder},
 };
-use ltx_protocol::Stage;
+use ltx_protocol::{FailureCode, Stage};
 
 pub const TEXT_ENCODER: &str = "text_encoder";
 pub const TRANSFORMER: &str = "transformer";
@@ -77,7 +77,7 @@ pub fn load_transformer(path: &std::path::Path, dtype: mlx_rs::Dtype) -> crate::
 }
 
 fn open(path: &std::path::Path) -> Result<Checkpoint, EngineError> {
-    Checkpoint::open(path).fail("load_failed")
+    Checkpoint::open(path).fail(FailureCode::LoadFailed)
 }
 
 impl Components {
@@ -110,18 +110,28 @@ impl Components {
     /// Latent layouts from the VAE and audio VAE configs.
     pub fn layouts(&mut self) -> Result<Layouts, EngineError> {
         if self.layouts.is_none() {
-            let vae = open(&self.models.video_vae)?.config().fail("load_failed")?.vae().fail("load_failed")?;
-            let audio = open(&self.models.audio_vae)?.config().fail("load_failed")?.audio_vae().fail("load_failed")?;
+            let vae = open(&self.models.checkpoint)?
+                .config()
+                .fail(FailureCode::LoadFailed)?
+                .vae()
+                .fail(FailureCode::LoadFailed)?;
+            let audio = open(&self.models.checkpoint)?
+                .config()
+                .fail(FailureCode::LoadFailed)?
+                .audio_vae()
+                .fail(FailureCode::LoadFailed)?;
             self.layouts = Some(Layouts { vae, audio: AudioLayout::from_config(&audio) });
         }
-        self.layouts.clone().ok_or_else(|| EngineError::Failed { code: "load_failed".into(), message: "".into() })
+        self.layouts
+            .clone()
+            .ok_or_else(|| EngineError::failed(FailureCode::LoadFailed, "the checkpoint layouts are not read"))
     }
 
     pub fn ensure_text(&mut self, progress: &mut dyn ProgressSink) -> Result<&mut PromptEncoder, EngineError> {
         let (models, compute, max_length, low_memory, gemma) =
             (&self.models, self.compute, self.max_length, self.low_memory, self.gemma);
         self.ledger.ensure(&mut self.text, TEXT_ENCODER, progress, || {
-            let ltx = open(&models.transformer)?;
+            let ltx = open(&models.checkpoint)?;
             let options = EncoderOptions {
                 max_length,
                 keep_loaded: !low_memory,
@@ -129,7 +139,7 @@ impl Components {
                 ..EncoderOptions::on(compute)
             };
             // Charged after its first encode (`charge_text`): Gemma loads on the first prompt.
-            Ok((PromptEncoder::load(&models.text_encoder, &ltx, options).fail("load_failed")?, 0))
+            Ok((PromptEncoder::load(&models.text_encoder, &ltx, options).fail(FailureCode::LoadFailed)?, 0))
         })
     }
 
@@ -165,9 +175,9 @@ impl Components {
     }
 
     pub fn ensure_transformer(&mut self, progress: &mut dyn ProgressSink) -> Result<&LtxModel, EngineError> {
-        let (path, dtype) = (&self.models.transformer, self.compute.dtype);
+        let (path, dtype) = (&self.models.checkpoint, self.compute.dtype);
         let model = self.ledger.ensure(&mut self.transformer, TRANSFORMER, progress, || {
-            materialized(load_transformer(path, dtype).fail("load_failed")?)
+            materialized(load_transformer(path, dtype).fail(FailureCode::LoadFailed)?)
         })?;
         Ok(model)
     }
@@ -178,8 +188,8 @@ impl Components {
     ) -> Result<&std::collections::HashMap<String, mlx_rs::Array>, EngineError> {
         let path = &self.models.distilled_lora;
         let lora = self.ledger.ensure(&mut self.lora, DISTILLED_LORA, progress, || {
-            let lora = mlx_rs::Array::load_safetensors(path).fail("load_failed")?;
-            mlx_rs::transforms::eval(lora.values()).fail("load_failed")?;
+            let lora = mlx_rs::Array::load_safetensors(path).fail(FailureCode::LoadFailed)?;
+            mlx_rs::transforms::eval(lora.values()).fail(FailureCode::LoadFailed)?;
             let b = lora.values().map(|a| a.nbytes() as u64).sum();
             Ok((lora, b))
         })?;
@@ -192,27 +202,28 @@ impl Components {
     ) -> Result<&(LatentUpsampler, PerChannelStatistics), EngineError> {
         let (models, dtype) = (&self.models, self.compute.dtype);
         let up = self.ledger.ensure(&mut self.upsampler, UPSCALER, progress, || {
-            let (up, b) = materialized(LatentUpsampler::from_file(&models.upscaler, dtype).fail("load_failed")?)?;
-            let stats =
-                PerChannelStatistics::load(&open(&models.video_vae)?, prefix::VIDEO_VAE, dtype).fail("load_failed")?;
-            mlx_rs::transforms::eval([&stats.mean, &stats.std]).fail("load_failed")?;
+            let (up, b) =
+                materialized(LatentUpsampler::from_file(&models.upscaler, dtype).fail(FailureCode::LoadFailed)?)?;
+            let stats = PerChannelStatistics::load(&open(&models.checkpoint)?, prefix::VIDEO_VAE, dtype)
+                .fail(FailureCode::LoadFailed)?;
+            mlx_rs::transforms::eval([&stats.mean, &stats.std]).fail(FailureCode::LoadFailed)?;
             Ok(((up, stats), b))
         })?;
         Ok(up)
     }
 
     pub fn ensure_video_decoder(&mut self, progress: &mut dyn ProgressSink) -> Result<&VideoDecoder, EngineError> {
-        let (path, dtype) = (&self.models.video_vae, self.compute.dtype);
+        let (path, dtype) = (&self.models.checkpoint, self.compute.dtype);
         let d = self.ledger.ensure(&mut self.video_decoder, VIDEO_DECODER, progress, || {
-            materialized(VideoDecoder::from_checkpoint(&open(path)?, dtype).fail("load_failed")?)
+            materialized(VideoDecoder::from_checkpoint(&open(path)?, dtype).fail(FailureCode::LoadFailed)?)
         })?;
         Ok(d)
     }
 
     pub fn ensure_video_encoder(&mut self, progress: &mut dyn ProgressSink) -> Result<&VideoEncoder, EngineError> {
-        let (path, dtype) = (&self.models.video_vae, self.compute.dtype);
+        let (path, dtype) = (&self.models.checkpoint, self.compute.dtype);
         let e = self.ledger.ensure(&mut self.video_encoder, VIDEO_ENCODER, progress, || {
-            materialized(VideoEncoder::from_checkpoint(&open(path)?, dtype).fail("load_failed")?)
+            materialized(VideoEncoder::from_checkpoint(&open(path)?, dtype).fail(FailureCode::LoadFailed)?)
         })?;
         Ok(e)
     }
@@ -220,10 +231,12 @@ impl Components {
     pub fn ensure_audio(&mut self, progress: &mut dyn ProgressSink) -> Result<(&AudioDecoder, &Vocoder), EngineError> {
         let (models, dtype) = (&self.models, self.compute.dtype);
         let d = self.ledger.ensure(&mut self.audio_decoder, AUDIO_DECODER, progress, || {
-            materialized(AudioDecoder::from_checkpoint(&open(&models.audio_vae)?, dtype).fail("load_failed")?)
+            materialized(
+                AudioDecoder::from_checkpoint(&open(&models.checkpoint)?, dtype).fail(FailureCode::LoadFailed)?,
+            )
         })?;
         let v = self.ledger.ensure(&mut self.vocoder, VOCODER, progress, || {
-            materialized(Vocoder::from_checkpoint(&open(&models.vocoder)?, dtype).fail("load_failed")?)
+            materialized(Vocoder::from_checkpoint(&open(&models.checkpoint)?, dtype).fail(FailureCode::LoadFailed)?)
         })?;
         Ok((d, v))
     }
@@ -254,7 +267,7 @@ impl Components {
 
 /// A materialised module and its parameters' bytes.
 fn materialized<M: ModuleParameters>(m: M) -> Result<(M, u64), EngineError> {
-    crate::memory::materialize(&m).fail("load_failed")?;
+    crate::memory::materialize(&m).fail(FailureCode::LoadFailed)?;
     let b = param_bytes(&m);
     Ok((m, b))
 }

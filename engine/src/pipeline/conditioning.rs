@@ -2,6 +2,7 @@
 //! through H.264 (`preprocess`, which mimics the compression artefacts the model was trained on), resize to
 //! fill the target aspect (bilinear, torch's `interpolate(align_corners=False)`) and centre-crop, scale to
 //! [−1, 1] and encode one frame with the video VAE.
+use ltx_protocol::FailureCode;
 use mlx_rs::Array;
 use openh264::{
     decoder::Decoder,
@@ -27,7 +28,7 @@ pub struct Pixels {
 }
 
 fn bad(message: String) -> EngineError {
-    EngineError::Failed { code: "invalid_image".into(), message }
+    EngineError::failed(FailureCode::InvalidImage, message)
 }
 
 /// Decodes a PNG, JPEG or WebP image and applies the H.264 round trip.
@@ -47,13 +48,13 @@ pub fn h264_round_trip(p: &Pixels) -> Result<Pixels, EngineError> {
     let rgb: Vec<u8> = (0..h).flat_map(|y| &p.rgb[y * p.width * 3..(y * p.width + w) * 3]).copied().collect();
     let config =
         EncoderConfig::new().rate_control_mode(RateControlMode::Off).qp(QpRange::new(ROUND_TRIP_QP, ROUND_TRIP_QP));
-    let mut encoder = Encoder::with_api_config(OpenH264API::from_source(), config).fail("invalid_image")?;
+    let mut encoder = Encoder::with_api_config(OpenH264API::from_source(), config).fail(FailureCode::InvalidImage)?;
     let yuv = YUVBuffer::from_rgb8_source(RgbSliceU8::new(&rgb, (w, h)));
-    let stream = encoder.encode(&yuv).fail("invalid_image")?.to_vec();
-    let mut decoder = Decoder::new().fail("invalid_image")?;
-    let decoded = match decoder.decode(&stream).fail("invalid_image")? {
+    let stream = encoder.encode(&yuv).fail(FailureCode::InvalidImage)?.to_vec();
+    let mut decoder = Decoder::new().fail(FailureCode::InvalidImage)?;
+    let decoded = match decoder.decode(&stream).fail(FailureCode::InvalidImage)? {
         Some(frame) => Some(frame_rgb(&frame)),
-        None => decoder.flush_remaining().fail("invalid_image")?.first().map(frame_rgb),
+        None => decoder.flush_remaining().fail(FailureCode::InvalidImage)?.first().map(frame_rgb),
     };
     let (dw, dh, rgb) = decoded.ok_or_else(|| bad("the H.264 round trip produced no frame".into()))?;
     if (dw, dh) != (w, h) {
@@ -109,7 +110,7 @@ pub fn encode_first_frame(
 ) -> Result<Array, EngineError> {
     let data: Vec<f32> = resize_and_center_crop(pixels, width, height).into_iter().map(|v| v / 127.5 - 1.0).collect();
     let frame = Array::from_slice(&data, &[1, 1, height as i32, width as i32, 3]);
-    let latent = encoder.forward(&frame).fail("encode_image_failed")?;
-    latent.eval().fail("encode_image_failed")?;
+    let latent = encoder.forward(&frame).fail(FailureCode::EncodeImageFailed)?;
+    latent.eval().fail(FailureCode::EncodeImageFailed)?;
     Ok(latent)
 }

@@ -2,7 +2,7 @@
 //! resident at a time; a job for another variant unloads them first.
 use std::path::PathBuf;
 
-use ltx_protocol::{ComponentStatus, ModelVariant, Pipeline as PipelineKind};
+use ltx_protocol::{ComponentStatus, ModelVariant, ValidRequest};
 
 use super::{
     components::Components,
@@ -15,17 +15,9 @@ use crate::{
     sampling::GuiderParams,
 };
 
-/// Where each variant's files are.
-#[derive(Debug, Clone)]
-pub enum ModelSource {
-    /// The standard layout of a models directory ([`ModelSet::in_dir`]).
-    Dir(PathBuf),
-    /// Explicit sets (tests, the tiny model).
-    Sets(Vec<ModelSet>),
-}
-
 pub struct Pipeline {
-    source: ModelSource,
+    /// The models directory, in the catalogue's standard layout ([`ModelSet::in_dir`]).
+    dir: PathBuf,
     compute: Compute,
     max_length: usize,
     low_memory: bool,
@@ -33,8 +25,6 @@ pub struct Pipeline {
     loaded: Option<Components>,
     /// Memory profile and budget for the preflight ([`super::plan`]).
     memory: super::plan::MemorySettings,
-    /// The plan the last preflight chose (applied to the components the job runs with).
-    planned: Option<super::plan::LoadingPlan>,
 }
 
 /// A sink that drops everything (loading outside a job).
@@ -50,16 +40,16 @@ impl ProgressSink for Quiet {
 }
 
 impl Pipeline {
-    pub fn new(source: ModelSource, compute: Compute) -> Self {
+    /// A models directory in the standard layout.
+    pub fn from_dir(dir: impl Into<PathBuf>, compute: Compute) -> Self {
         Self {
-            source,
+            dir: dir.into(),
             compute,
             max_length: 1024,
             low_memory: false,
             decode_budget: None,
             loaded: None,
             memory: Default::default(),
-            planned: None,
         }
     }
 
@@ -71,21 +61,13 @@ impl Pipeline {
     }
 
     /// Estimates the request's peak and picks its loading plan, or refuses it ([`super::plan`]).
-    pub fn preflight(&mut self, r: &ltx_protocol::GenerationRequest) -> Result<(), EngineError> {
-        let models = self.models(r.variant)?;
+    pub fn preflight(&self, r: &ValidRequest) -> Result<super::plan::Preflight, EngineError> {
+        let models = self.models(r.variant);
         // The profile's plan is what its machine size ends up with for the real weights; the estimate decides
         // per job, so a job that fits (a small size, the tiny model) stays warm.
         let low_memory = self.low_memory || r.low_memory;
         let decode = self.decode_budget.or(self.memory.profile.map(|p| p.decode_budget as usize));
-        let flight =
-            super::plan::for_request(&models, r, self.compute, self.max_length, &self.memory, low_memory, decode)?;
-        self.planned = flight.map(|f| f.plan);
-        Ok(())
-    }
-
-    /// A models directory in the standard layout.
-    pub fn from_dir(dir: impl Into<PathBuf>, compute: Compute) -> Self {
-        Self::new(ModelSource::Dir(dir.into()), compute)
+        super::plan::for_request(&models, r, self.compute, self.max_length, &self.memory, low_memory, decode)
     }
 
     /// Prompt token length (1024, LTX-2's; smaller only for tests).
@@ -107,27 +89,25 @@ impl Pipeline {
     }
 
     /// The files of `variant`.
-    pub fn models(&self, variant: ModelVariant) -> Result<ModelSet, EngineError> {
-        match &self.source {
-            ModelSource::Dir(dir) => Ok(ModelSet::in_dir(dir, variant)),
-            ModelSource::Sets(sets) => sets.iter().find(|s| s.variant == variant).cloned().ok_or_else(|| {
-                EngineError::ModelNotInstalled { variant, expected: PathBuf::from(variant.checkpoint()) }
-            }),
-        }
+    pub fn models(&self, variant: ModelVariant) -> ModelSet {
+        ModelSet::in_dir(&self.dir, variant)
     }
 
-    /// The components of `variant`, swapping out another variant's.
-    fn resident_for(&mut self, variant: ModelVariant) -> Result<&mut Components, EngineError> {
+    /// The components of `variant`, swapping out another variant's, set up for `plan` (`None`: a load).
+    fn resident_for(
+        &mut self,
+        variant: ModelVariant,
+        plan: Option<super::plan::LoadingPlan>,
+    ) -> Result<&mut Components, EngineError> {
         if self.loaded.as_ref().is_some_and(|c| c.models.variant != variant) {
             self.unload(None);
         }
         if self.loaded.is_none() {
-            let models = self.models(variant)?;
+            let models = self.models(variant);
             let mut c = Components::new(models, self.compute, self.max_length);
             c.decode_budget = self.decode_budget.or(self.memory.profile.map(|p| p.decode_budget as usize));
             self.loaded = Some(c);
         }
-        let plan = self.planned.take();
         let low_memory = self.low_memory || plan == Some(super::plan::LoadingPlan::LowMemory);
         let c = self.loaded.as_mut().ok_or_else(|| unreachable!())?;
         c.set_memory(low_memory, self.memory.gemma(self.compute.backend));
@@ -135,22 +115,13 @@ impl Pipeline {
     }
 }
 
-/// The pipeline settings of a request: the variant each pipeline runs, and the guidance (LTX-2's
-/// multi-modal defaults with the request's overrides; `guidance_scale` is the video CFG scale).
-pub fn settings(r: &ltx_protocol::GenerationRequest, seed: u64) -> Result<Settings, EngineError> {
-    let unsupported = |message: String| Err(EngineError::Failed { code: "invalid_request".into(), message });
-    match (r.pipeline, r.variant) {
-        (PipelineKind::Distilled, ModelVariant::Dev) => {
-            return unsupported("the distilled pipeline runs the distilled or distilled-fp8 weights, not dev".into())
-        }
-        (PipelineKind::OneStage | PipelineKind::TwoStage, v) if v != ModelVariant::Dev => {
-            return unsupported(format!("the {} pipeline runs the dev weights, not {}", r.pipeline.name(), v.name()))
-        }
-        _ => {}
-    }
+/// The pipeline settings of a validated request: the generation's multi-modal guidance with the request's
+/// overrides (`guidance_scale` is the video CFG scale).
+pub fn settings(r: &ValidRequest, seed: u64) -> Settings {
     let g = r.guidance.clone().unwrap_or_default();
-    let mut video = GuiderParams::ltx2_video();
-    let mut audio = GuiderParams::ltx2_audio();
+    let defaults = r.variant.generation().guidance;
+    let mut video = GuiderParams::video(&defaults);
+    let mut audio = GuiderParams::audio(&defaults);
     video.cfg_scale = r.guidance_scale;
     if let Some(v) = g.audio_cfg {
         audio.cfg_scale = v;
@@ -169,7 +140,7 @@ pub fn settings(r: &ltx_protocol::GenerationRequest, seed: u64) -> Result<Settin
             p.stg_blocks = blocks.iter().map(|b| *b as usize).collect();
         }
     }
-    Ok(Settings {
+    Settings {
         pipeline: r.pipeline,
         prompt: r.prompt.clone(),
         negative: r.negative_prompt.clone(),
@@ -183,7 +154,7 @@ pub fn settings(r: &ltx_protocol::GenerationRequest, seed: u64) -> Result<Settin
         video_guider: video,
         audio_guider: audio,
         image: r.image.as_ref().map(|i| Image { bytes: i.bytes.clone(), strength: i.strength }),
-    })
+    }
 }
 
 impl Generator for Pipeline {
@@ -194,10 +165,10 @@ impl Generator for Pipeline {
         cancel: &CancelToken,
     ) -> Result<GenerationOutput, EngineError> {
         let r = job.request;
-        self.preflight(r)?;
-        let settings = settings(r, job.seed)?;
+        let flight = self.preflight(r)?;
+        let settings = settings(r, job.seed);
         self.compute.activate();
-        let components = self.resident_for(r.variant)?;
+        let components = self.resident_for(r.variant, Some(flight.plan))?;
         components.take_used();
         let mut out = generate(components, &settings, job.output, progress, cancel)?;
         out.used = components.take_used().into_iter().map(String::from).collect();
@@ -206,8 +177,8 @@ impl Generator for Pipeline {
 
     fn load(&mut self, variant: ModelVariant) -> Result<(), EngineError> {
         self.compute.activate();
-        let c = self.resident_for(variant)?;
-        c.models.check(true, false)?;
+        let c = self.resident_for(variant, None)?;
+        c.models.check_warm()?;
         let mut quiet = Quiet;
         c.layouts()?;
         c.ensure_text(&mut quiet)?;
@@ -226,11 +197,9 @@ impl Generator for Pipeline {
     }
 
     fn set_models_dir(&mut self, dir: &std::path::Path) {
-        if let ModelSource::Dir(current) = &mut self.source {
-            if current != dir {
-                *current = dir.to_path_buf();
-                self.unload(None);
-            }
+        if self.dir != dir {
+            self.dir = dir.to_path_buf();
+            self.unload(None);
         }
     }
 

@@ -21,14 +21,15 @@ pub use models::ModelSet;
 pub use run::{generate, Settings};
 
 use crate::job::EngineError;
+use ltx_protocol::FailureCode;
 
-/// Maps any error into `EngineError::Failed` with a stable code.
+/// Maps any error into `EngineError::Failed` with its code, keeping the error as the cause.
 pub(crate) trait Fail<T> {
-    fn fail(self, code: &str) -> Result<T, EngineError>;
+    fn fail(self, code: FailureCode) -> Result<T, EngineError>;
 }
 
-impl<T, E: std::fmt::Display> Fail<T> for Result<T, E> {
-    fn fail(self, code: &str) -> Result<T, EngineError> {
-        self.map_err(|e| EngineError::Failed { code: code.to_string(), message: e.to_string() })
+impl<T, E: std::error::Error + Send + Sync + 'static> Fail<T> for Result<T, E> {
+    fn fail(self, code: FailureCode) -> Result<T, EngineError> {
+        self.map_err(|e| EngineError::caused(code, e))
     }
 }

@@ -23,7 +23,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use ltx_protocol::ModelVariant;
+use ltx_protocol::{catalogue, FailureCode, ModelVariant};
 use mlx_rs::Dtype;
 use serde_json::Value;
 
@@ -39,8 +39,8 @@ const GB: f64 = 1e9;
 /// Headers larger than this are not LTX-2 checkpoints (safetensors' own limit is 100 MB).
 const MAX_HEADER: u64 = 100 << 20;
 
-fn fail(code: &str, message: String) -> EngineError {
-    EngineError::Failed { code: code.into(), message }
+fn fail(code: FailureCode, message: String) -> EngineError {
+    EngineError::failed(code, message)
 }
 
 /// One tensor of a safetensors header.
@@ -58,7 +58,7 @@ struct Header {
 }
 
 fn read_header(path: &Path) -> Result<Header, EngineError> {
-    let bad = |why: String| fail("load_failed", format!("{}: {why}", path.display()));
+    let bad = |why: String| fail(FailureCode::LoadFailed, format!("{}: {why}", path.display()));
     let mut file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
     let mut len = [0u8; 8];
     file.read_exact(&mut len).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
@@ -122,12 +122,12 @@ struct GemmaDims {
 }
 
 fn gemma_files(dir: &Path) -> Result<(Vec<PathBuf>, GemmaDims), EngineError> {
-    let files = crate::text::gemma::shard_files(dir).map_err(|e| fail("load_failed", e.to_string()))?;
+    let files = crate::text::gemma::shard_files(dir).map_err(|e| fail(FailureCode::LoadFailed, e.to_string()))?;
     let config = dir.join("config.json");
-    let text =
-        std::fs::read_to_string(&config).map_err(|e| fail("load_failed", format!("{}: {e}", config.display())))?;
+    let text = std::fs::read_to_string(&config)
+        .map_err(|e| fail(FailureCode::LoadFailed, format!("{}: {e}", config.display())))?;
     let v: Value =
-        serde_json::from_str(&text).map_err(|e| fail("load_failed", format!("{}: {e}", config.display())))?;
+        serde_json::from_str(&text).map_err(|e| fail(FailureCode::LoadFailed, format!("{}: {e}", config.display())))?;
     let t = v.get("text_config").unwrap_or(&v);
     let n = |k: &str, d: u64| t.get(k).and_then(Value::as_u64).unwrap_or(d);
     // Gemma-3-12B's values where the file leaves them out (as the loader does).
@@ -345,19 +345,10 @@ fn model_dims(config: &Value, upscaler: &Option<Value>) -> ModelDims {
 /// Estimates the job's weights and activations from the files' headers.
 pub fn estimate(models: &ModelSet, job: &JobShape, o: &PlanOptions) -> Result<Estimate, EngineError> {
     let b = if o.dtype == Dtype::Float32 { 4 } else { 2 };
-    let ltx = read_header(&models.transformer)?;
-    let config = ltx
-        .config
-        .clone()
-        .ok_or_else(|| fail("load_failed", format!("{}: no LTX-2 `config` metadata", models.transformer.display())))?;
-    let other = |path: &Path| -> Result<Option<Header>, EngineError> {
-        if path == models.transformer {
-            Ok(None)
-        } else {
-            read_header(path).map(Some)
-        }
-    };
-    let (vae, audio_vae, vocoder) = (other(&models.video_vae)?, other(&models.audio_vae)?, other(&models.vocoder)?);
+    let ltx = read_header(&models.checkpoint)?;
+    let config = ltx.config.clone().ok_or_else(|| {
+        fail(FailureCode::LoadFailed, format!("{}: no LTX-2 `config` metadata", models.checkpoint.display()))
+    })?;
     let up = read_header(&models.upscaler)?;
     let (gemma_files, gemma) = gemma_files(&models.text_encoder)?;
 
@@ -365,7 +356,7 @@ pub fn estimate(models: &ModelSet, job: &JobShape, o: &PlanOptions) -> Result<Es
     let text = gemma_bytes(&gemma_files, o.gemma, b)? + sum_prefix(&ltx, &CONNECTORS, &[], b);
     weights.insert(TEXT_ENCODER, text);
     weights.insert(TRANSFORMER, sum_prefix(&ltx, &["model.diffusion_model."], &["embeddings_connector."], b));
-    let vae = vae.as_ref().unwrap_or(&ltx);
+    let vae = &ltx;
     let stats = sum_prefix(vae, &["vae.per_channel_statistics."], &[], b);
     if job.two_stage {
         weights.insert(UPSCALER, up.tensors.values().map(|t| loaded_bytes(t, b)).sum::<u64>() + stats);
@@ -379,10 +370,11 @@ pub fn estimate(models: &ModelSet, job: &JobShape, o: &PlanOptions) -> Result<Es
         weights.insert(VIDEO_ENCODER, sum_prefix(vae, &["vae.encoder.", "vae.per_channel_statistics."], &[], b));
     }
     if job.audio {
-        let a = audio_vae.as_ref().unwrap_or(&ltx);
-        weights
-            .insert(AUDIO_DECODER, sum_prefix(a, &["audio_vae.decoder.", "audio_vae.per_channel_statistics."], &[], b));
-        weights.insert(VOCODER, sum_prefix(vocoder.as_ref().unwrap_or(&ltx), &["vocoder."], &[], b));
+        weights.insert(
+            AUDIO_DECODER,
+            sum_prefix(&ltx, &["audio_vae.decoder.", "audio_vae.per_channel_statistics."], &[], b),
+        );
+        weights.insert(VOCODER, sum_prefix(&ltx, &["vocoder."], &[], b));
     }
 
     let d = model_dims(&config, &up.config);
@@ -449,7 +441,7 @@ pub fn preflight(models: &ModelSet, job: &JobShape, o: &PlanOptions) -> Result<P
     if peak <= o.budget {
         return Ok(Preflight { plan, estimate, peak, budget: o.budget });
     }
-    Err(fail("insufficient_memory", refusal(models, job, o, &estimate, low)))
+    Err(fail(FailureCode::InsufficientMemory, refusal(models, job, o, &estimate, low)))
 }
 
 fn refusal(models: &ModelSet, job: &JobShape, o: &PlanOptions, e: &Estimate, low: u64) -> String {
@@ -550,20 +542,17 @@ impl MemorySettings {
     }
 }
 
-/// The preflight of one request, or `None` when its checkpoint is missing (the pipeline then fails
-/// with the file it looked for).
+/// The preflight of one request; the same refusal as the submit check when its files are missing.
 pub fn for_request(
     models: &ModelSet,
-    r: &ltx_protocol::GenerationRequest,
+    r: &ltx_protocol::ValidRequest,
     compute: crate::Compute,
     max_length: usize,
     memory: &MemorySettings,
     low_memory: bool,
     decode_budget: Option<usize>,
-) -> Result<Option<Preflight>, EngineError> {
-    if !models.transformer.is_file() || !models.upscaler.is_file() || !models.text_encoder.is_dir() {
-        return Ok(None);
-    }
+) -> Result<Preflight, EngineError> {
+    models.check(r.pipeline)?;
     let job = JobShape {
         width: r.width,
         height: r.height,
@@ -571,8 +560,8 @@ pub fn for_request(
         fps: r.fps as f64,
         audio: r.audio,
         image: r.image.is_some(),
-        two_stage: r.pipeline != ltx_protocol::Pipeline::OneStage,
-        lora: r.pipeline == ltx_protocol::Pipeline::TwoStage,
+        two_stage: r.pipeline.rules().two_stage,
+        lora: catalogue::components(r.variant, r.pipeline).contains(&catalogue::Component::DistilledLora),
     };
     let options = PlanOptions {
         backend: compute.backend,
@@ -585,5 +574,5 @@ pub fn for_request(
     };
     let flight = preflight(models, &job, &options)?;
     tracing::info!(variant = models.variant.name(), "preflight: {flight}");
-    Ok(Some(flight))
+    Ok(flight)
 }

@@ -1,6 +1,7 @@
 //! Step previews: after a denoising step, while a client subscribed with previews, the x0 prediction's
 //! first latent frame is decoded by the video VAE (one latent frame → one picture, no decode noise) and
 //! sent as a JPEG. Costs one single-frame decode per step only while someone watches.
+use ltx_protocol::FailureCode;
 use mlx_rs::{ops::indexing::IndexOp, Array};
 
 use super::{components::Components, latents::unpatchify_video, latents::VideoLatentShape, Fail};
@@ -30,16 +31,16 @@ impl Previewer {
 
     /// The JPEG of the first frame of `x0` (patchified tokens of a latent of `shape`).
     pub fn render(&self, shape: &VideoLatentShape, x0: &Array) -> Result<Vec<u8>, EngineError> {
-        let latent = unpatchify_video(x0, shape).fail("preview_failed")?;
+        let latent = unpatchify_video(x0, shape).fail(FailureCode::PreviewFailed)?;
         let first = latent.index((.., .., 0..1, .., ..));
         let options = DecodeOptions { noise_scale: 0.0, ..DecodeOptions::default() };
-        let frame = self.decoder.forward(&first, &options).fail("preview_failed")?;
+        let frame = self.decoder.forward(&first, &options).fail(FailureCode::PreviewFailed)?;
         let (h, w) = (frame.shape()[2] as u32, frame.shape()[3] as u32);
-        let rgb = to_rgb24(&frame).fail("preview_failed")?;
+        let rgb = to_rgb24(&frame).fail(FailureCode::PreviewFailed)?;
         let mut jpeg = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, QUALITY)
             .encode(&rgb[..(w * h * 3) as usize], w, h, image::ExtendedColorType::Rgb8)
-            .fail("preview_failed")?;
+            .fail(FailureCode::PreviewFailed)?;
         Ok(jpeg)
     }
 }

@@ -3,7 +3,7 @@
 //! decode (tiled when large), streamed into the H.264 encoder → audio VAE + vocoder → MP4.
 use std::path::Path;
 
-use ltx_protocol::{Pipeline as Kind, Stage};
+use ltx_protocol::{FailureCode, Pipeline as Kind, Stage};
 use mlx_rs::Array;
 
 use super::{
@@ -30,7 +30,7 @@ pub struct Image {
     pub strength: f32,
 }
 
-/// What one generation needs from a request.
+/// What one generation needs from a validated request ([`super::generator::settings`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub pipeline: Kind,
@@ -50,55 +50,6 @@ pub struct Settings {
     pub image: Option<Image>,
 }
 
-impl Settings {
-    /// The distilled pipeline's settings for a prompt (tests, tools).
-    pub fn distilled(prompt: &str, width: u32, height: u32, frames: u32, seed: u64) -> Self {
-        Self {
-            pipeline: Kind::Distilled,
-            prompt: prompt.into(),
-            negative: None,
-            width,
-            height,
-            frames,
-            fps: 24.0,
-            seed,
-            audio: true,
-            steps: 8,
-            video_guider: GuiderParams::ltx2_video(),
-            audio_guider: GuiderParams::ltx2_audio(),
-            image: None,
-        }
-    }
-
-    fn guided(&self) -> bool {
-        self.pipeline != Kind::Distilled
-    }
-
-    /// `assert_resolution` (÷64 for the two-stage flows, ÷32 for one-stage) and the VAE's 8k+1 frames.
-    pub fn validate(&self) -> Result<(), EngineError> {
-        let bad = |message: String| Err(EngineError::Failed { code: "invalid_request".into(), message });
-        let multiple = if self.pipeline == Kind::OneStage { 32 } else { 64 };
-        if self.width == 0 || self.height == 0 || self.width % multiple != 0 || self.height % multiple != 0 {
-            return bad(format!(
-                "{}x{}: the {} pipeline needs width and height divisible by {multiple}",
-                self.width,
-                self.height,
-                self.pipeline.name()
-            ));
-        }
-        if self.frames % 8 != 1 {
-            return bad(format!("{} frames: the video VAE needs 8k+1 frames", self.frames));
-        }
-        if !(self.fps.is_finite() && self.fps > 0.0) {
-            return bad(format!("frame rate {}", self.fps));
-        }
-        if self.guided() && self.steps == 0 {
-            return bad("the guided pipelines need at least one step".into());
-        }
-        Ok(())
-    }
-}
-
 /// Runs `s.pipeline`, writing the MP4 to `output`.
 pub fn generate(
     c: &mut Components,
@@ -107,14 +58,13 @@ pub fn generate(
     progress: &mut dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<GenerationOutput, EngineError> {
-    s.validate()?;
-    c.models.check(s.audio, s.pipeline == Kind::TwoStage)?;
+    c.models.check(s.pipeline)?;
     let mut timings = Vec::new();
     let mut laps = Laps(std::time::Instant::now());
     let layouts = c.layouts()?;
     let channels = video_channels(&layouts.vae);
     let (w, h) = (s.width as usize, s.height as usize);
-    let one_stage = s.pipeline == Kind::OneStage;
+    let one_stage = !s.pipeline.rules().two_stage;
     let (h1, w1) = if one_stage { (h, w) } else { (h / 2, w / 2) };
     let shapes = Shapes {
         stage1: VideoLatentShape::from_pixels(channels, s.frames as usize, h1, w1),
@@ -129,8 +79,8 @@ pub fn generate(
     let had_gemma = c.text.as_ref().is_some_and(|t| t.gemma_loaded());
     let text = c.ensure_text(progress)?;
     progress.stage(Stage::EncodingPrompt);
-    let negative = if s.guided() { Negative::for_cfg(s.negative.as_deref()) } else { Negative::None };
-    let encoded = text.encode(&s.prompt, negative).fail("text_encoder_failed")?;
+    let negative = if s.pipeline.guided() { Negative::for_cfg(s.negative.as_deref()) } else { Negative::None };
+    let encoded = text.encode(&s.prompt, negative).fail(FailureCode::TextEncoderFailed)?;
     if !had_gemma && text.gemma_loaded() {
         let after = crate::memory::MemoryReport::now().mlx_active;
         c.charge_text(after.saturating_sub(before) as u64);
@@ -158,7 +108,7 @@ pub fn generate(
     };
 
     let negatives = encoded.negative.as_ref();
-    let guided = match (s.guided(), negatives) {
+    let guided = match (s.pipeline.guided(), negatives) {
         (true, Some(n)) => Some(Guided {
             video_negative: &n.video,
             audio_negative: &n.audio,
@@ -166,14 +116,11 @@ pub fn generate(
             audio: s.audio_guider.clone(),
         }),
         (true, None) => {
-            return Err(EngineError::Failed {
-                code: "text_encoder_failed".into(),
-                message: "the negative prompt was not encoded".into(),
-            })
+            return Err(EngineError::failed(FailureCode::TextEncoderFailed, "the negative prompt was not encoded"))
         }
         (false, _) => None,
     };
-    let sigmas = if s.guided() { ltx2_sigmas(s.steps as usize, None) } else { DISTILLED_SIGMAS.to_vec() };
+    let sigmas = if s.pipeline.guided() { ltx2_sigmas(s.steps as usize, None) } else { DISTILLED_SIGMAS.to_vec() };
     let sampling = Sampling {
         shapes,
         contexts: (&encoded.positive.video, &encoded.positive.audio),
@@ -186,7 +133,7 @@ pub fn generate(
     let (latent, audio_latent) = match s.pipeline {
         Kind::OneStage => sample_one_stage(c, &sampling, &mut noiser, progress, cancel, &mut timings, preview)?,
         Kind::Distilled | Kind::TwoStage => {
-            let lora = s.pipeline == Kind::TwoStage;
+            let lora = s.pipeline.rules().lora_on_dev;
             sample_two_stage(c, &sampling, lora, &mut noiser, progress, cancel, &mut timings, preview)?
         }
     };
@@ -223,15 +170,17 @@ fn decode_and_write(
     let decoder = c.ensure_video_decoder(progress)?;
     progress.stage(Stage::DecodingVideo);
     let mut writer = Mp4Writer::new(VideoSettings { width: s.width, height: s.height, fps: s.fps, bitrate: None })
-        .fail("encode_failed")?;
+        .fail(FailureCode::EncodeFailed)?;
     let options = DecodeOptions { seed: decode_seed, ..Default::default() };
     let mut push = |frames: Array| -> crate::video_vae::Result<()> {
         let rgb = to_rgb24(&frames)?;
         writer.push_frames(&rgb).map_err(|e| crate::video_vae::VaeError::Input(e.to_string()))
     };
     match tiling {
-        Some(tiling) => tiled_decode(decoder, latent, &tiling, &options, push).fail("decode_failed")?,
-        None => push(decoder.forward(latent, &options).fail("decode_failed")?).fail("decode_failed")?,
+        Some(tiling) => tiled_decode(decoder, latent, &tiling, &options, push).fail(FailureCode::DecodeFailed)?,
+        None => {
+            push(decoder.forward(latent, &options).fail(FailureCode::DecodeFailed)?).fail(FailureCode::DecodeFailed)?
+        }
     }
     laps.lap("decode_video", timings);
     cancel.check()?;
@@ -239,13 +188,12 @@ fn decode_and_write(
     let audio_out = if s.audio {
         let (decoder, vocoder) = c.ensure_audio(progress)?;
         progress.stage(Stage::DecodingAudio);
-        let wave = decode_audio(audio_latent, decoder, vocoder).fail("decode_failed")?;
+        let wave = decode_audio(audio_latent, decoder, vocoder).fail(FailureCode::DecodeFailed)?;
         let channels = wave.shape()[1] as usize;
-        let samples = wave.try_as_slice::<f32>().map_err(|e| EngineError::Failed {
-            code: "decode_failed".into(),
-            message: format!("waveform not readable: {e:?}"),
-        })?;
-        let a = Audio::from_planar(samples, channels, vocoder.sample_rate).fail("decode_failed")?;
+        let samples = wave
+            .try_as_slice::<f32>()
+            .map_err(|e| EngineError::failed(FailureCode::DecodeFailed, format!("waveform not readable: {e:?}")))?;
+        let a = Audio::from_planar(samples, channels, vocoder.sample_rate).fail(FailureCode::DecodeFailed)?;
         laps.lap("decode_audio", timings);
         Some(a)
     } else {
@@ -254,7 +202,7 @@ fn decode_and_write(
 
     cancel.check()?;
     progress.stage(Stage::WritingFile);
-    writer.finish(output, audio_out.as_ref()).fail("encode_failed")?;
+    writer.finish(output, audio_out.as_ref()).fail(FailureCode::EncodeFailed)?;
     laps.lap("write_file", timings);
     Ok(())
 }

@@ -12,7 +12,7 @@
 //! stage-2 video, stage-2 audio), so a request and seed give identical bytes.
 use std::{ops::ControlFlow, time::Instant};
 
-use ltx_protocol::Stage;
+use ltx_protocol::{FailureCode, Stage};
 use mlx_rs::{ops::indexing::IndexOp, Array, Dtype};
 
 use super::{
@@ -96,28 +96,27 @@ fn initial_state(
     first_frame: Option<&FirstFrame>,
 ) -> Result<LatentState, EngineError> {
     let latent = match initial {
-        Some(l) => l.as_dtype(Dtype::Float32).fail("denoise_failed")?,
-        None => Array::zeros::<f32>(&[1, tokens as i32, channels as i32]).fail("denoise_failed")?,
+        Some(l) => l.as_dtype(Dtype::Float32).fail(FailureCode::DenoiseFailed)?,
+        None => Array::zeros::<f32>(&[1, tokens as i32, channels as i32]).fail(FailureCode::DenoiseFailed)?,
     };
     let mut state = LatentState { clean_latent: latent.clone(), latent, denoise_mask: vec![1.0; tokens], positions };
     if let Some(ff) = first_frame {
-        let cond = patchify_video(&ff.latent).and_then(|t| Ok(t.as_dtype(Dtype::Float32)?)).fail("denoise_failed")?;
+        let cond = patchify_video(&ff.latent)
+            .and_then(|t| Ok(t.as_dtype(Dtype::Float32)?))
+            .fail(FailureCode::DenoiseFailed)?;
         let n = cond.shape()[1] as usize;
         if cond.shape()[2] as usize != channels || n > tokens {
-            return Err(EngineError::Failed {
-                code: "invalid_request".into(),
-                message: format!(
-                    "image latent {:?} does not fit the video latent ({tokens} tokens)",
-                    ff.latent.shape()
-                ),
-            });
+            return Err(EngineError::failed(
+                FailureCode::EncodeImageFailed,
+                format!("image latent {:?} does not fit the video latent ({tokens} tokens)", ff.latent.shape()),
+            ));
         }
         let replace = |x: &Array| -> mlx_rs::error::Result<Array> {
             let rest = x.index((.., n as i32.., ..));
             mlx_rs::ops::concatenate(&[&cond, &rest], 1)
         };
-        state.latent = replace(&state.latent).fail("denoise_failed")?;
-        state.clean_latent = replace(&state.clean_latent).fail("denoise_failed")?;
+        state.latent = replace(&state.latent).fail(FailureCode::DenoiseFailed)?;
+        state.clean_latent = replace(&state.clean_latent).fail(FailureCode::DenoiseFailed)?;
         state.denoise_mask[..n].fill(1.0 - ff.strength);
     }
     Ok(state)
@@ -125,12 +124,14 @@ fn initial_state(
 
 /// `GaussianNoiser`: latent = noise·(mask·s) + latent·(1 − mask·s), one full-shape draw.
 fn noised(noiser: &mut Noiser, mut state: LatentState, scale: f32) -> Result<LatentState, EngineError> {
-    let noise = noiser.randn(state.latent.shape()).fail("denoise_failed")?;
+    let noise = noiser.randn(state.latent.shape()).fail(FailureCode::DenoiseFailed)?;
     let t = state.denoise_mask.len() as i32;
-    let m =
-        Array::from_slice(&state.denoise_mask, &[1, t, 1]).multiply(Array::from_f32(scale)).fail("denoise_failed")?;
-    let keep = Array::from_f32(1.0).subtract(&m).fail("denoise_failed")?;
-    state.latent = noise.multiply(&m).and_then(|n| n.add(state.latent.multiply(&keep)?)).fail("denoise_failed")?;
+    let m = Array::from_slice(&state.denoise_mask, &[1, t, 1])
+        .multiply(Array::from_f32(scale))
+        .fail(FailureCode::DenoiseFailed)?;
+    let keep = Array::from_f32(1.0).subtract(&m).fail(FailureCode::DenoiseFailed)?;
+    state.latent =
+        noise.multiply(&m).and_then(|n| n.add(state.latent.multiply(&keep)?)).fail(FailureCode::DenoiseFailed)?;
     Ok(state)
 }
 
@@ -193,7 +194,7 @@ fn denoise(
             ControlFlow::Continue(())
         }
     };
-    euler_loop(sigmas, video, audio, step, on_step).fail("denoise_failed")?;
+    euler_loop(sigmas, video, audio, step, on_step).fail(FailureCode::DenoiseFailed)?;
     cancel.check()
 }
 
@@ -235,8 +236,8 @@ pub fn sample_one_stage(
     let mut laps = Laps(Instant::now());
     let (video, audio) = stage_one(c, s, noiser, progress, cancel, preview)?;
     laps.lap("denoise", timings);
-    let v = unpatchify_video(&video.latent, &s.shapes.stage1).fail("denoise_failed")?;
-    let a = unpatchify_audio(&audio.latent, &s.shapes.audio).fail("denoise_failed")?;
+    let v = unpatchify_video(&video.latent, &s.shapes.stage1).fail(FailureCode::DenoiseFailed)?;
+    let a = unpatchify_audio(&audio.latent, &s.shapes.audio).fail(FailureCode::DenoiseFailed)?;
     Ok((v, a))
 }
 
@@ -260,11 +261,11 @@ pub fn sample_two_stage(
     laps.lap("denoise_stage_1", timings);
 
     progress.stage(Stage::Upscaling);
-    let latent1 = unpatchify_video(&video.latent, &stage1).fail("upscale_failed")?;
+    let latent1 = unpatchify_video(&video.latent, &stage1).fail(FailureCode::UpscaleFailed)?;
     let (upsampler, stats) = c.ensure_upsampler(progress)?;
-    let upscaled = upsampler.upsample(&latent1, stats).fail("upscale_failed")?;
-    let upscaled = patchify_video(&upscaled).fail("upscale_failed")?;
-    upscaled.eval().fail("upscale_failed")?;
+    let upscaled = upsampler.upsample(&latent1, stats).fail(FailureCode::UpscaleFailed)?;
+    let upscaled = patchify_video(&upscaled).fail(FailureCode::UpscaleFailed)?;
+    upscaled.eval().fail(FailureCode::UpscaleFailed)?;
     laps.lap("upscale", timings);
 
     cancel.check()?;
@@ -285,12 +286,12 @@ pub fn sample_two_stage(
         false => None,
     };
     c.ensure_transformer(progress)?;
-    let model = c.transformer.as_mut().ok_or_else(|| EngineError::Failed {
-        code: "load_failed".into(),
-        message: "the transformer is not loaded".into(),
-    })?;
+    let model = c
+        .transformer
+        .as_mut()
+        .ok_or_else(|| EngineError::failed(FailureCode::LoadFailed, "the transformer is not loaded"))?;
     if let Some(adapters) = &adapters {
-        let n = lora::attach_lora(model, adapters, 1.0).fail("load_failed")?;
+        let n = lora::attach_lora(model, adapters, 1.0).fail(FailureCode::LoadFailed)?;
         tracing::debug!(linears = n, "distilled LoRA attached for stage 2");
     }
     let res = denoise(
@@ -310,7 +311,7 @@ pub fn sample_two_stage(
     lora::detach_lora(model);
     res?;
     laps.lap("denoise_stage_2", timings);
-    let v = unpatchify_video(&video.latent, &stage2).fail("denoise_failed")?;
-    let a = unpatchify_audio(&audio.latent, &audio_shape).fail("denoise_failed")?;
+    let v = unpatchify_video(&video.latent, &stage2).fail(FailureCode::DenoiseFailed)?;
+    let a = unpatchify_audio(&audio.latent, &audio_shape).fail(FailureCode::DenoiseFailed)?;
     Ok((v, a))
 }

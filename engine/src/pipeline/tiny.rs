@@ -12,7 +12,7 @@ use ltx_protocol::ModelVariant;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde_json::Value;
 
-use super::models::{ModelSet, DISTILLED_LORA_FILE, GEMMA_DIR, UPSCALER_FILE};
+use super::models::ModelSet;
 
 const TRANSFORMER: &[u8] = include_bytes!("../../tests/fixtures/transformer/tiny_av.safetensors");
 /// The same transformer with its block linears in FP8 E4M3 + `weight_scale` (the distilled-fp8 variant).
@@ -179,14 +179,14 @@ pub fn tiny_lora() -> std::io::Result<Vec<u8>> {
 /// checkpoints, Gemma, the upscaler and the distilled LoRA. Returns the distilled variant's [`ModelSet`].
 pub fn bundle_tiny(dir: &Path) -> std::io::Result<ModelSet> {
     let set = ModelSet::in_dir(dir, ModelVariant::Distilled);
-    std::fs::create_dir_all(dir.join(GEMMA_DIR))?;
+    std::fs::create_dir_all(&set.text_encoder)?;
     for (name, data) in GEMMA {
-        std::fs::write(dir.join(GEMMA_DIR).join(name), data)?;
+        std::fs::write(set.text_encoder.join(name), data)?;
     }
-    std::fs::write(dir.join(UPSCALER_FILE), UPSCALER)?;
+    std::fs::write(&set.upscaler, UPSCALER)?;
     for variant in ModelVariant::ALL {
-        std::fs::write(dir.join(variant.checkpoint()), tiny_checkpoint(variant)?)?;
+        std::fs::write(ModelSet::in_dir(dir, variant).checkpoint, tiny_checkpoint(variant)?)?;
     }
-    std::fs::write(dir.join(DISTILLED_LORA_FILE), tiny_lora()?)?;
+    std::fs::write(&set.distilled_lora, tiny_lora()?)?;
     Ok(set)
 }

@@ -2,6 +2,7 @@
 //! `pred = c + (cfg-1)(c - c_neg) + stg (c - c_stg) + (mod-1)(c - c_isolated)`, then rescale
 //! `pred *= r * std(c)/std(pred) + (1 - r)` (torch's unbiased std over the whole tensor).
 
+use ltx_protocol::{rules::GuidanceDefaults, Generation};
 use mlx_rs::{ops, Array, Dtype};
 
 use super::euler::LatentState;
@@ -18,20 +19,28 @@ pub struct GuiderParams {
 }
 
 impl GuiderParams {
-    /// `LTX_2_PARAMS.video_guider_params`.
-    pub fn ltx2_video() -> Self {
+    /// A generation's video guidance (`LTX_2_PARAMS.video_guider_params` for LTX-2).
+    pub fn video(d: &GuidanceDefaults) -> Self {
         Self {
-            cfg_scale: 3.0,
-            stg_scale: 1.0,
-            stg_blocks: vec![29],
-            rescale_scale: 0.7,
-            modality_scale: 3.0,
+            cfg_scale: d.video_cfg,
+            stg_scale: d.stg,
+            stg_blocks: d.stg_blocks.iter().map(|&b| b as usize).collect(),
+            rescale_scale: d.rescale,
+            modality_scale: d.modality,
             skip_step: 0,
         }
     }
-    /// `LTX_2_PARAMS.audio_guider_params`.
+    /// A generation's audio guidance: the video's with the audio CFG scale.
+    pub fn audio(d: &GuidanceDefaults) -> Self {
+        Self { cfg_scale: d.audio_cfg, ..Self::video(d) }
+    }
+    /// LTX-2's video guidance.
+    pub fn ltx2_video() -> Self {
+        Self::video(&Generation::Ltx2.rules().guidance)
+    }
+    /// LTX-2's audio guidance.
     pub fn ltx2_audio() -> Self {
-        Self { cfg_scale: 7.0, ..Self::ltx2_video() }
+        Self::audio(&Generation::Ltx2.rules().guidance)
     }
     fn does_cfg(&self) -> bool {
         (self.cfg_scale - 1.0).abs() > 1e-9

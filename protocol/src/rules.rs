@@ -1,0 +1,294 @@
+//! The product's rules, each stated once: the model generations and their variants, which pipeline a variant
+//! runs, and every pipeline's defaults and requirements. The validation ([`crate::validate`]), the model
+//! catalogue ([`crate::catalogue`]), the engine, the daemon, `ltxctl` and the tray all read these tables; a new
+//! generation is a row in [`GENERATIONS`], its variants rows in [`VARIANTS`], its files rows in
+//! [`crate::catalogue::FILES`].
+use crate::job::{ModelVariant, Pipeline};
+use serde::{Deserialize, Serialize};
+
+/// A model generation: variants of one generation share the text encoder, VAEs, upscaler and defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Generation {
+    /// LTX-2 (19B): Gemma 3 12B text encoder.
+    Ltx2,
+}
+
+/// What a checkpoint's denoiser was trained for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// Step-distilled: a fixed short schedule, no guidance.
+    Distilled,
+    /// The full model: any step count, guided sampling.
+    Dev,
+}
+
+/// The multi-modal guidance of the guided pipelines (`LTX_2_PARAMS`): per modality CFG, STG on the given
+/// blocks, rescale and audio↔video modality guidance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GuidanceDefaults {
+    pub video_cfg: f32,
+    pub audio_cfg: f32,
+    pub stg: f32,
+    pub stg_blocks: &'static [u32],
+    pub rescale: f32,
+    pub modality: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GenerationRules {
+    pub generation: Generation,
+    pub name: &'static str,
+    /// Stage-1 steps of the guided pipelines when none are asked for.
+    pub guided_steps: u32,
+    /// The length of the distilled stage-1 sigma schedule (fixed).
+    pub distilled_steps: u32,
+    pub guidance: GuidanceDefaults,
+    /// A request's shape when none is asked for.
+    pub width: u32,
+    pub height: u32,
+    pub frames: u32,
+    pub fps: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VariantRules {
+    pub variant: ModelVariant,
+    /// The name on the wire's human side: CLI arguments, listings, config files.
+    pub name: &'static str,
+    pub generation: Generation,
+    pub weights: Weights,
+    /// The pipeline run when none is named.
+    pub default_pipeline: Pipeline,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PipelineRules {
+    pub pipeline: Pipeline,
+    pub name: &'static str,
+    /// The weights it runs.
+    pub weights: Weights,
+    /// Stage 1 at half size, ×2 latent upscale, stage-2 refinement (width and height ÷64, else ÷32).
+    pub two_stage: bool,
+    /// The distilled LoRA refines stage 2 when the pipeline runs dev weights.
+    pub lora_on_dev: bool,
+    /// One line for help texts.
+    pub summary: &'static str,
+}
+
+pub const GENERATIONS: &[GenerationRules] = &[GenerationRules {
+    generation: Generation::Ltx2,
+    name: "LTX-2 (19B)",
+    guided_steps: 40,
+    distilled_steps: 8,
+    guidance: GuidanceDefaults {
+        video_cfg: 3.0,
+        audio_cfg: 7.0,
+        stg: 1.0,
+        stg_blocks: &[29],
+        rescale: 0.7,
+        modality: 3.0,
+    },
+    width: 768,
+    height: 512,
+    frames: 97,
+    fps: 24,
+}];
+
+pub const VARIANTS: &[VariantRules] = &[
+    VariantRules {
+        variant: ModelVariant::Distilled,
+        name: "distilled",
+        generation: Generation::Ltx2,
+        weights: Weights::Distilled,
+        default_pipeline: Pipeline::Distilled,
+    },
+    VariantRules {
+        variant: ModelVariant::DistilledFp8,
+        name: "distilled-fp8",
+        generation: Generation::Ltx2,
+        weights: Weights::Distilled,
+        default_pipeline: Pipeline::Distilled,
+    },
+    VariantRules {
+        variant: ModelVariant::Dev,
+        name: "dev",
+        generation: Generation::Ltx2,
+        weights: Weights::Dev,
+        default_pipeline: Pipeline::TwoStage,
+    },
+];
+
+pub const PIPELINES: &[PipelineRules] = &[
+    PipelineRules {
+        pipeline: Pipeline::Distilled,
+        name: "distilled",
+        weights: Weights::Distilled,
+        two_stage: true,
+        lora_on_dev: false,
+        summary: "fixed steps, no guidance, two stages (fast)",
+    },
+    PipelineRules {
+        pipeline: Pipeline::OneStage,
+        name: "one-stage",
+        weights: Weights::Dev,
+        two_stage: false,
+        lora_on_dev: false,
+        summary: "full size, guided",
+    },
+    PipelineRules {
+        pipeline: Pipeline::TwoStage,
+        name: "two-stage",
+        weights: Weights::Dev,
+        two_stage: true,
+        lora_on_dev: true,
+        summary: "guided at half size, ×2 upscale, refined with the distilled LoRA",
+    },
+];
+
+impl Generation {
+    pub fn rules(self) -> &'static GenerationRules {
+        GENERATIONS.iter().find(|g| g.generation == self).unwrap_or(&GENERATIONS[0])
+    }
+}
+
+impl ModelVariant {
+    pub fn rules(self) -> &'static VariantRules {
+        VARIANTS.iter().find(|v| v.variant == self).unwrap_or(&VARIANTS[0])
+    }
+    pub fn name(self) -> &'static str {
+        self.rules().name
+    }
+    pub fn parse(name: &str) -> Option<Self> {
+        VARIANTS.iter().find(|v| v.name == name).map(|v| v.variant)
+    }
+    pub fn generation(self) -> &'static GenerationRules {
+        self.rules().generation.rules()
+    }
+    /// The pipeline run when none is named.
+    pub fn default_pipeline(self) -> Pipeline {
+        self.rules().default_pipeline
+    }
+    /// The variant a pipeline runs when none is named: the first of its weights in the table.
+    pub fn default_for(pipeline: Pipeline) -> Self {
+        let weights = pipeline.rules().weights;
+        VARIANTS.iter().find(|v| v.weights == weights).map_or(VARIANTS[0].variant, |v| v.variant)
+    }
+}
+
+impl Pipeline {
+    pub const ALL: [Pipeline; 3] = [Self::Distilled, Self::OneStage, Self::TwoStage];
+    pub fn rules(self) -> &'static PipelineRules {
+        PIPELINES.iter().find(|p| p.pipeline == self).unwrap_or(&PIPELINES[0])
+    }
+    pub fn name(self) -> &'static str {
+        self.rules().name
+    }
+    pub fn parse(name: &str) -> Option<Self> {
+        PIPELINES.iter().find(|p| p.name == name).map(|p| p.pipeline)
+    }
+    /// Guided sampling (negative prompt, multi-modal guidance).
+    pub fn guided(self) -> bool {
+        self.rules().weights == Weights::Dev
+    }
+    /// Width and height must be multiples of this (the two-stage flows render stage 1 at half size).
+    pub fn size_multiple(self) -> u32 {
+        if self.rules().two_stage {
+            64
+        } else {
+            32
+        }
+    }
+    /// Whether it runs `variant`'s weights.
+    pub fn runs(self, variant: ModelVariant) -> bool {
+        self.rules().weights == variant.rules().weights
+    }
+    /// The steps and video guidance scale a request gets when it names none.
+    pub fn defaults(self, variant: ModelVariant) -> Defaults {
+        let g = variant.generation();
+        if self.guided() {
+            Defaults { steps: g.guided_steps, guidance_scale: g.guidance.video_cfg, fixed: false }
+        } else {
+            Defaults { steps: g.distilled_steps, guidance_scale: 1.0, fixed: true }
+        }
+    }
+}
+
+/// A pipeline's request defaults on one variant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Defaults {
+    pub steps: u32,
+    /// Video CFG scale (1: no guidance).
+    pub guidance_scale: f32,
+    /// The steps and scale are the pipeline's own and cannot be changed.
+    pub fixed: bool,
+}
+
+/// Why `pipeline` does not run `variant` with these settings, as the end of "the <pipeline> pipeline …".
+pub fn refusal(variant: ModelVariant, pipeline: Pipeline, steps: u32, guidance_scale: f32) -> Option<String> {
+    let names = |w: Weights| VARIANTS.iter().filter(|v| v.weights == w).map(|v| v.name).collect::<Vec<_>>();
+    let pipelines =
+        |w: Weights| PIPELINES.iter().filter(|p| p.weights == w).map(|p| p.name).collect::<Vec<_>>().join(" or ");
+    if !pipeline.runs(variant) {
+        return Some(match pipeline.rules().weights {
+            Weights::Distilled => format!(
+                "runs the distilled weights (variant {}), not {}; use --pipeline {} for {}",
+                names(Weights::Distilled).join(" or "),
+                variant.name(),
+                pipelines(Weights::Dev),
+                variant.name()
+            ),
+            Weights::Dev => format!(
+                "runs the dev weights (guided sampling); {} is for --pipeline {}",
+                variant.name(),
+                pipelines(Weights::Distilled)
+            ),
+        });
+    }
+    let d = pipeline.defaults(variant);
+    if d.fixed && steps != d.steps {
+        return Some(format!("has a fixed {}-step schedule; got {steps} steps", d.steps));
+    }
+    if d.fixed && guidance_scale != d.guidance_scale {
+        return Some(format!("runs without guidance (scale {}); got {guidance_scale}", d.guidance_scale));
+    }
+    None
+}
+
+/// `--steps`'s help, from the table.
+pub fn steps_help() -> String {
+    let g = GENERATIONS[0];
+    format!(
+        "Denoising steps (distilled: its fixed {}; otherwise default {}, 15–40 is the useful range)",
+        g.distilled_steps, g.guided_steps
+    )
+}
+
+/// `--guidance`'s help, from the table.
+pub fn guidance_help() -> String {
+    let g = GENERATIONS[0].guidance;
+    format!("Video CFG scale (distilled: 1, no guidance; otherwise default {}, 3–5 is the useful range)", g.video_cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_cover_every_variant_and_pipeline_once() {
+        assert_eq!(VARIANTS.iter().map(|v| v.variant).collect::<Vec<_>>(), ModelVariant::ALL);
+        assert_eq!(PIPELINES.iter().map(|p| p.pipeline).collect::<Vec<_>>(), Pipeline::ALL);
+        for v in ModelVariant::ALL {
+            assert_eq!(ModelVariant::parse(v.name()), Some(v));
+            assert!(v.default_pipeline().runs(v), "{}", v.name());
+            assert!(GENERATIONS.iter().any(|g| g.generation == v.rules().generation));
+        }
+        for p in Pipeline::ALL {
+            assert_eq!(Pipeline::parse(p.name()), Some(p));
+            assert!(p.runs(ModelVariant::default_for(p)));
+        }
+        assert_eq!(Pipeline::Distilled.defaults(ModelVariant::Distilled).steps, 8);
+        assert_eq!(Pipeline::TwoStage.defaults(ModelVariant::Dev).steps, 40);
+        assert_eq!(refusal(ModelVariant::Dev, Pipeline::TwoStage, 40, 3.0), None);
+        assert_eq!(refusal(ModelVariant::Distilled, Pipeline::Distilled, 8, 1.0), None);
+    }
+}
