@@ -189,7 +189,7 @@ async fn previews_only_when_asked_and_failures_are_typed() {
     assert_eq!(previews(&mut without).await, 0);
     let failed = submit(&mut c, req("boom fail")).await;
     let evs = events(&mut c, failed).await;
-    assert!(matches!(&evs.last().unwrap().kind, EventKind::Failed { code, .. } if code == "test_failure"));
+    assert!(matches!(&evs.last().unwrap().kind, EventKind::Failed { code, .. } if code == "denoise_failed"));
     let r = record(&mut c, failed).await;
     assert_eq!((r.state, r.error_code.as_deref()), (JobState::Failed, Some("denoise_failed")));
 }
