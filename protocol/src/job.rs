@@ -208,4 +208,7 @@ pub struct JobRecord {
     pub output: Option<PathBuf>,
     pub error_code: Option<String>,
     pub message: Option<String>,
+    /// A completed job's stage timings in milliseconds, as its `Completed` event carried them; empty otherwise.
+    #[serde(default)]
+    pub timings: Vec<(String, u64)>,
 }
