@@ -482,6 +482,10 @@ pub async fn run(cli: Cli) -> Res {
                 if let Some(m) = &r.message {
                     println!("message:  {m}");
                 }
+                if !r.timings.is_empty() {
+                    let t: Vec<_> = r.timings.iter().map(|(stage, ms)| format!("{stage} {ms} ms")).collect();
+                    println!("timings:  {}", t.join(", "));
+                }
             }
             Ok(EXIT_OK)
         }

@@ -70,9 +70,8 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
     let event = match result {
         Ok(out) => match finish_output(&rec, &tmp, &target, &out, finished) {
             Ok(path) => {
-                let result = serde_json::json!({ "timings": out.timings }).to_string();
-                let p = path.clone();
-                let saved = shared.db(move |s| s.finish(id, JobState::Completed, Some(&p), None, Some(&result))).await;
+                let (p, timings) = (path.clone(), out.timings.clone());
+                let saved = shared.db(move |s| s.finish(id, JobState::Completed, Some(&p), None, Some(&timings))).await;
                 if let Err(e) = saved {
                     tracing::error!("recording completion: {e}");
                 }

@@ -377,7 +377,7 @@ async fn subscribe(
                 output: rec.output.clone().unwrap_or_default(),
                 duration_ms: rec.finished_ms.unwrap_or(0).saturating_sub(rec.started_ms.unwrap_or(0)),
                 seed: rec.seed,
-                timings: Vec::new(),
+                timings: rec.timings.clone(),
             },
             JobState::Failed => EventKind::Failed {
                 code: rec.error_code.clone().unwrap_or_default(),

@@ -1,9 +1,26 @@
-//! The job queue and history in SQLite (WAL). A job is acknowledged only after its row is committed.
+//! The job queue and history in SQLite (WAL). A job is acknowledged only after its row is committed. The schema
+//! is versioned ([`migrations`]).
 use ltx_protocol::{GenerationRequest, JobId, JobRecord, JobState};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod migrations;
+pub use migrations::LATEST as SCHEMA_VERSION;
+
 pub type DbResult<T> = Result<T, rusqlite::Error>;
+
+/// Why the job database cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] rusqlite::Error),
+    #[error(
+        "the job database has schema version {found}, newer than this ltxd knows (up to {latest}): it was written \
+         by a newer ltxd; run that one, or move the database aside"
+    )]
+    TooNew { found: u32, latest: u32 },
+}
 
 pub struct Store {
     db: Connection,
@@ -19,16 +36,29 @@ pub enum Insert {
     Full,
 }
 
-const COLS: &str = "id, state, request, seed, created_ms, started_ms, finished_ms, output, error_code, message";
+const COLS: &str = "id, state, request, seed, created_ms, started_ms, finished_ms, output, error_code, message, result";
+/// Index of the column after [`COLS`].
+const AFTER_COLS: usize = 11;
+
+/// What the `result` column holds for a completed job (JSON).
+#[derive(Serialize, Deserialize)]
+struct StoredResult {
+    timings: Vec<(String, u64)>,
+}
 
 fn record(row: &Row) -> DbResult<JobRecord> {
     let state: String = row.get(1)?;
     let request: String = row.get(2)?;
-    let bad = |e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into());
+    let result: Option<String> = row.get(10)?;
+    let bad =
+        |col: usize, e: String| rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, e.into());
+    let result = result
+        .map(|r| serde_json::from_str::<StoredResult>(&r).map_err(|e| bad(10, format!("result: {e}"))))
+        .transpose()?;
     Ok(JobRecord {
         id: row.get::<_, i64>(0)? as u64,
-        state: JobState::parse(&state).ok_or_else(|| bad(format!("unknown state {state}")))?,
-        request: serde_json::from_str(&request).map_err(|e| bad(e.to_string()))?,
+        state: JobState::parse(&state).ok_or_else(|| bad(1, format!("unknown state {state}")))?,
+        request: serde_json::from_str(&request).map_err(|e| bad(2, e.to_string()))?,
         seed: row.get::<_, i64>(3)? as u64,
         created_ms: row.get::<_, i64>(4)? as u64,
         started_ms: row.get::<_, Option<i64>>(5)?.map(|v| v as u64),
@@ -36,33 +66,27 @@ fn record(row: &Row) -> DbResult<JobRecord> {
         output: row.get::<_, Option<String>>(7)?.map(PathBuf::from),
         error_code: row.get(8)?,
         message: row.get(9)?,
+        timings: result.map(|r| r.timings).unwrap_or_default(),
     })
 }
 
 impl Store {
-    pub fn open(path: &Path) -> DbResult<Self> {
-        let db = Connection::open(path)?;
+    /// Opens (creating it if needed) and migrates the database to [`SCHEMA_VERSION`]; one written by a newer
+    /// ltxd is refused ([`StoreError::TooNew`]) before anything is written to it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut db = Connection::open(path)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Read-only check first: switching a newer database to WAL would already write to it.
+        let found: u32 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { found, latest: SCHEMA_VERSION });
+        }
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "FULL")?;
-        db.busy_timeout(std::time::Duration::from_secs(5))?;
-        db.execute_batch(
-            "CREATE TABLE IF NOT EXISTS jobs (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                seq INTEGER NOT NULL,
-                state TEXT NOT NULL,
-                request TEXT NOT NULL,
-                image BLOB,
-                seed INTEGER NOT NULL,
-                created_ms INTEGER NOT NULL,
-                started_ms INTEGER,
-                finished_ms INTEGER,
-                output TEXT,
-                error_code TEXT,
-                message TEXT,
-                result TEXT
-            );
-            CREATE INDEX IF NOT EXISTS jobs_state_seq ON jobs(state, seq);",
-        )?;
+        let found = migrations::migrate(&mut db)?;
+        if found != SCHEMA_VERSION {
+            tracing::info!("job database schema migrated from version {found} to {SCHEMA_VERSION}");
+        }
         Ok(Self { db })
     }
 
@@ -127,7 +151,7 @@ impl Store {
             .query_row(
                 &format!("SELECT {COLS}, image FROM jobs WHERE state = 'pending' ORDER BY seq LIMIT 1"),
                 [],
-                |r| Ok((record(r)?, r.get::<_, Option<Vec<u8>>>(10)?)),
+                |r| Ok((record(r)?, r.get::<_, Option<Vec<u8>>>(AFTER_COLS)?)),
             )
             .optional()?;
         let Some((mut rec, image)) = row else { return Ok(None) };
@@ -145,16 +169,20 @@ impl Store {
         Ok(Some(rec))
     }
 
-    /// Records how a running job ended. A job already marked `interrupted` (by shutdown) only changes to
-    /// `completed`: the file exists, so say so.
+    /// Records how a running job ended (`timings`: a completed job's, per stage). A job already marked
+    /// `interrupted` (by shutdown) only changes to `completed`: the file exists, so say so.
     pub fn finish(
         &mut self,
         id: JobId,
         state: JobState,
         output: Option<&Path>,
         error: Option<(&str, &str)>,
-        result: Option<&str>,
+        timings: Option<&[(String, u64)]>,
     ) -> DbResult<bool> {
+        let result = timings
+            .map(|t| serde_json::to_string(&StoredResult { timings: t.to_vec() }))
+            .transpose()
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
         let n = self.db.execute(
             "UPDATE jobs SET state = ?2, finished_ms = ?3, output = ?4, error_code = ?5, message = ?6, result = ?7
              WHERE id = ?1 AND (state = 'running' OR (state = 'interrupted' AND ?2 = 'completed'))",
@@ -193,16 +221,16 @@ impl Store {
         self.db.query_row(&format!("SELECT {COLS} FROM jobs WHERE id = ?1"), [id as i64], record).optional()
     }
 
-    fn query(&self, sql: &str, arg: i64) -> DbResult<Vec<JobRecord>> {
-        self.db.prepare(sql)?.query_map([arg], record)?.collect()
+    fn query(&self, sql: &str, params: impl rusqlite::Params) -> DbResult<Vec<JobRecord>> {
+        self.db.prepare(sql)?.query_map(params, record)?.collect()
     }
 
     pub fn pending(&self) -> DbResult<Vec<JobRecord>> {
-        self.query(&format!("SELECT {COLS} FROM jobs WHERE state = 'pending' AND ?1 = ?1 ORDER BY seq"), 0)
+        self.query(&format!("SELECT {COLS} FROM jobs WHERE state = 'pending' ORDER BY seq"), [])
     }
 
     pub fn running(&self) -> DbResult<Option<JobRecord>> {
-        Ok(self.query(&format!("SELECT {COLS} FROM jobs WHERE state = 'running' AND ?1 = ?1"), 0)?.pop())
+        Ok(self.query(&format!("SELECT {COLS} FROM jobs WHERE state = 'running'"), [])?.pop())
     }
 
     /// Finished jobs, newest first.
@@ -212,7 +240,7 @@ impl Store {
                 "SELECT {COLS} FROM jobs WHERE state NOT IN ('pending', 'running') ORDER BY finished_ms DESC, id DESC
                  LIMIT ?1"
             ),
-            limit as i64,
+            [limit as i64],
         )
     }
 }
@@ -247,5 +275,44 @@ mod tests {
         assert!(!s.finish(c, JobState::Failed, None, None, None).unwrap());
         assert_eq!(s.pending().unwrap().len(), 1);
         assert_eq!(s.history(10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn completed_timings_are_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("jobs.db")).unwrap();
+        let req = GenerationRequest::new("a");
+        let timings = vec![("denoise".to_string(), 1200), ("total".to_string(), 1500)];
+        for _ in 0..3 {
+            assert!(matches!(s.insert(&req, 1, false, 8).unwrap(), Insert::Queued { .. }));
+        }
+        let done = s.claim_next().unwrap().unwrap().id;
+        assert!(s.finish(done, JobState::Completed, Some(Path::new("/o/a.mp4")), None, Some(&timings)).unwrap());
+        let failed = s.claim_next().unwrap().unwrap().id;
+        assert!(s.finish(failed, JobState::Failed, None, Some(("oom", "out of memory")), None).unwrap());
+        // Completed after a shutdown marked it interrupted: the timings are kept too.
+        let late = s.claim_next().unwrap().unwrap().id;
+        assert!(s.interrupt(late, "shutdown").unwrap());
+        assert!(s.finish(late, JobState::Completed, Some(Path::new("/o/b.mp4")), None, Some(&timings[1..])).unwrap());
+        assert_eq!(s.get(done).unwrap().unwrap().timings, timings);
+        assert_eq!(s.get(failed).unwrap().unwrap().timings, []);
+        assert_eq!(s.get(late).unwrap().unwrap().timings, timings[1..]);
+        let history: Vec<_> = s.history(10).unwrap().into_iter().map(|r| (r.id, r.timings.len())).collect();
+        assert_eq!(history, [(late, 1), (failed, 0), (done, 2)]);
+    }
+
+    #[test]
+    fn malformed_result_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("jobs.db")).unwrap();
+        let Insert::Queued { id, .. } = s.insert(&GenerationRequest::new("a"), 1, false, 8).unwrap() else {
+            panic!("full")
+        };
+        s.db.execute("UPDATE jobs SET result = '{\"timings\": 3}' WHERE id = ?1", [id as i64]).unwrap();
+        let e = s.get(id).unwrap_err();
+        assert!(
+            matches!(e, rusqlite::Error::FromSqlConversionFailure(10, ..)) && e.to_string().contains("result"),
+            "{e}"
+        );
     }
 }

@@ -191,6 +191,9 @@ pub struct JobRecord {
     pub output: Option<PathBuf>,
     pub error_code: Option<String>,
     pub message: Option<String>,
+    /// A completed job's stage timings in milliseconds, as its `Completed` event carried them; empty otherwise.
+    #[serde(default)]
+    pub timings: Vec<(String, u64)>,
 }
 
 /// Why a job failed: one machine spelling each, as `error_code` in records and `Failed` events.

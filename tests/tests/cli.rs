@@ -40,6 +40,9 @@ fn submit_wait_plain_and_json_and_listings() {
     assert!(s["compute"].as_str().is_some_and(|c| c.starts_with("cpu f32, MLX 0.32.2")), "{s}");
     let show = d.ctl(&["show", &id.to_string()]);
     assert!(stdout(&show).contains("completed") && stdout(&show).contains("seed 5"), "{show:?}");
+    assert!(stdout(&show).contains("timings:  total "), "{show:?}");
+    let shown: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "show", &id.to_string()]).stdout).unwrap();
+    assert_eq!(shown["timings"][0][0], "total", "{shown}");
     let ps = d.ctl(&["--json", "ps"]);
     assert_eq!(ps.status.code(), Some(0));
     assert!(d.ctl(&["load", "--variant", "dev", "--keep-alive", "5m"]).status.success());

@@ -21,7 +21,7 @@ async fn submit_events_completed_with_output_and_sidecar() {
         })
         .collect();
     assert_eq!(steps, [(1, 3), (2, 3), (3, 3)]);
-    let EventKind::Completed { output, seed, .. } = kinds.last().unwrap() else { panic!("{kinds:?}") };
+    let EventKind::Completed { output, seed, timings, .. } = kinds.last().unwrap() else { panic!("{kinds:?}") };
     assert_eq!(*seed, 42);
     assert!(output.starts_with(d.outputs()), "{output:?}");
     let name = output.file_name().unwrap().to_string_lossy().into_owned();
@@ -44,6 +44,10 @@ async fn submit_events_completed_with_output_and_sidecar() {
     assert_eq!(record(&mut c, job).await.state, JobState::Completed);
     let again = events(&mut d.client().await, job).await;
     assert!(matches!(&again[..], [e] if matches!(e.kind, EventKind::Completed { .. })));
+    // The record keeps the job's timings and a late subscriber's final event carries them.
+    assert!(timings.iter().any(|(stage, _)| stage == "total"), "{timings:?}");
+    assert_eq!(&record(&mut c, job).await.timings, timings);
+    assert!(matches!(&again[0].kind, EventKind::Completed { timings: t, .. } if t == timings), "{again:?}");
 }
 
 #[tokio::test]
