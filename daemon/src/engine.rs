@@ -1,14 +1,116 @@
-//! The engine the shipped `ltxd` runs: the LTX-2 pipeline over the configured models directory, on MLX's best
-//! device (GPU in bf16 where MLX has one, else the CPU in f32). A job whose weights are not in the models directory
-//! fails with a typed `model not installed` error naming the missing file.
-use ltx_engine::{job::Generator, pipeline::Pipeline, Compute};
+//! The engine handle: the only path to the worker thread that owns the engine ([`crate::worker`]), the models
+//! directory it reads, and what it has loaded. The scheduler runs jobs through it, request handlers load and
+//! unload through it, `ltxctl models dir` switches the directory through it.
+//!
+//! One bounded channel carries every command in order, and the directory is switched under the same lock that
+//! sends the switch: a job handed over after [`EngineHandle::set_models_dir`] returns runs from the new
+//! directory (the running one finishes from the old).
+use crate::worker::Cmd;
+use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator};
+use ltx_engine::{pipeline::Pipeline, Compute};
+use ltx_protocol::{ComponentStatus, DaemonError, FailureCode, JobId, KeepAlive, ModelVariant, ValidRequest};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
+use tokio::sync::oneshot;
 
-use crate::config::Config;
+/// Commands waiting for the worker before a sender blocks (the scheduler sends one job at a time).
+const QUEUE: usize = 4;
 
-pub fn shipped(cfg: &Config) -> Box<dyn Generator> {
+/// The engine the shipped `ltxd` runs: the LTX-2 pipelines over the configured models directory, on MLX's best
+/// device (GPU in bf16 where MLX has one, else the CPU in f32).
+pub fn shipped(cfg: &crate::config::Config) -> Box<dyn Generator> {
     Box::new(
         Pipeline::from_dir(cfg.models_dir.clone(), Compute::detect())
             .with_memory(cfg.memory.settings())
             .with_low_memory(cfg.memory.low_memory),
     )
+}
+
+pub struct EngineHandle {
+    tx: SyncSender<Cmd>,
+    /// The config's models directory until `ltxctl models dir PATH` switches it.
+    dir: Mutex<PathBuf>,
+    /// What the engine holds, as the worker last published it (`ltxctl ps`).
+    resident: Mutex<Vec<ComponentStatus>>,
+}
+
+fn stopped() -> DaemonError {
+    DaemonError::Internal("the engine worker stopped".into())
+}
+
+impl EngineHandle {
+    /// The handle and the receiving end the worker thread reads.
+    pub fn new(models_dir: PathBuf) -> (Self, Receiver<Cmd>) {
+        let (tx, rx) = sync_channel(QUEUE);
+        (Self { tx, dir: Mutex::new(models_dir), resident: Mutex::default() }, rx)
+    }
+
+    /// The models directory jobs load from now.
+    pub fn models_dir(&self) -> PathBuf {
+        self.dir.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs one job on the worker; `EngineCrashed` when the worker is gone.
+    pub async fn run(
+        &self,
+        id: JobId,
+        request: ValidRequest,
+        seed: u64,
+        output: PathBuf,
+        cancel: CancelToken,
+    ) -> Result<GenerationOutput, EngineError> {
+        let (done, rx) = oneshot::channel();
+        let lost = || EngineError::failed(FailureCode::EngineCrashed, "the engine worker stopped");
+        let cmd = Cmd::Run { id, request: Box::new(request), seed, output, cancel, done };
+        self.send(cmd).await.map_err(|_| lost())?;
+        rx.await.unwrap_or_else(|_| Err(lost()))
+    }
+
+    /// Loads a variant and keeps it warm (`None`: each component's configured keep-alive).
+    pub async fn load(&self, variant: ModelVariant, keep_alive: Option<KeepAlive>) -> Result<(), DaemonError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Cmd::Load { variant, keep_alive, done }).await?;
+        match rx.await.map_err(|_| stopped())? {
+            Ok(()) => Ok(()),
+            Err(EngineError::ModelNotInstalled(missing)) => Err(missing.into()),
+            Err(e) => Err(DaemonError::Engine(e.to_string())),
+        }
+    }
+
+    /// Unloads one variant, or everything.
+    pub async fn unload(&self, variant: Option<ModelVariant>) -> Result<(), DaemonError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Cmd::Unload { variant, done }).await?;
+        rx.await.map_err(|_| stopped())
+    }
+
+    /// Switches the models directory: the engine unloads what came from the old one.
+    pub fn set_models_dir(&self, dir: &Path) -> Result<(), DaemonError> {
+        let mut current = self.dir.lock().unwrap_or_else(|p| p.into_inner());
+        if *current != dir {
+            self.tx.send(Cmd::SetModelsDir { dir: dir.to_path_buf() }).map_err(|_| stopped())?;
+            *current = dir.to_path_buf();
+        }
+        Ok(())
+    }
+
+    /// The loaded components (expiry filled in by the worker, which owns keep-alive).
+    pub fn resident(&self) -> Vec<ComponentStatus> {
+        self.resident.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The worker publishes what is loaded after every command.
+    pub(crate) fn publish(&self, resident: Vec<ComponentStatus>) {
+        *self.resident.lock().unwrap_or_else(|p| p.into_inner()) = resident;
+    }
+
+    /// Sends off the async threads: the channel is bounded and the worker may be inside a long step.
+    async fn send(&self, cmd: Cmd) -> Result<(), DaemonError> {
+        let tx = self.tx.clone();
+        match tokio::task::spawn_blocking(move || tx.send(cmd)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(stopped()),
+        }
+    }
 }

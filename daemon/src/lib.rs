@@ -2,6 +2,7 @@
 //! every line except the engine they plug in.
 pub mod config;
 pub mod engine;
+mod handlers;
 mod listen;
 pub mod logging;
 pub mod memory;
@@ -15,7 +16,7 @@ mod worker;
 
 use config::{Args, Config};
 use ltx_engine::job::{CancelToken, Generator};
-use ltx_protocol::{frame, ComponentStatus, Event, JobId, ServerMsg};
+use ltx_protocol::{frame, Event, JobId, ServerMsg};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,8 +43,8 @@ pub(crate) struct Shared {
     pub shutting_down: AtomicBool,
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub preview_subscribers: AtomicUsize,
-    pub components: Mutex<Vec<ComponentStatus>>,
-    pub worker: std::sync::mpsc::SyncSender<worker::Cmd>,
+    /// The only path to the engine's worker thread, and the models directory.
+    pub engine: engine::EngineHandle,
     pub started: Instant,
     /// Desktop notifications: who follows which job, whether a client shows notifications itself.
     pub desktop: Arc<notify::Desktop>,
@@ -160,7 +161,7 @@ pub async fn run(
     if let Err(e) = std::fs::create_dir_all(&cfg.outputs_dir) {
         tracing::warn!("cannot create outputs dir {}: {e}", cfg.outputs_dir.display());
     }
-    let (worker_tx, worker_rx) = std::sync::mpsc::sync_channel(4);
+    let (engine_handle, worker_rx) = engine::EngineHandle::new(cfg.models_dir.clone());
     let store = Arc::new(Mutex::new(store));
     let shared = Arc::new(Shared {
         desktop: Arc::new(notify::Desktop::start(cfg.notifications, store.clone())),
@@ -171,10 +172,9 @@ pub async fn run(
         shutting_down: AtomicBool::new(false),
         shutdown: tokio::sync::watch::channel(false).0,
         preview_subscribers: AtomicUsize::new(0),
-        components: Mutex::default(),
-        worker: worker_tx,
+        engine: engine_handle,
         started: Instant::now(),
-        models: models::Models::start(cfg.models_dir.clone())?,
+        models: models::Models::start()?,
         cfg,
     });
     let engine = make_engine(&shared.cfg);

@@ -1,9 +1,8 @@
 //! Picks jobs from the store one at a time (FIFO, front-of-queue first), hands them to the engine worker and
 //! records how they ended: output placed without overwriting, sidecar written, row updated, event sent.
-use crate::worker::Cmd;
 use crate::{output, store::now_ms, Shared};
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput};
-use ltx_protocol::{Event, EventKind, FailureCode, FsCheck, JobRecord, JobState, ValidRequest};
+use ltx_protocol::{Event, EventKind, FailureCode, FsCheck, JobRecord, JobState};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -60,7 +59,7 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
         )),
         // The stored row is a file's contents: the one validation again, before the engine sees it.
         _ => match ltx_protocol::validate(rec.request.clone(), FsCheck::Skip) {
-            Ok(request) => engine(shared, &rec, request, &tmp, cancel).await,
+            Ok(request) => shared.engine.run(id, request, rec.seed, tmp.clone(), cancel).await,
             Err(e) => Err(EngineError::failed(FailureCode::CorruptRecord, format!("the stored job is invalid: {e}"))),
         },
     };
@@ -102,24 +101,6 @@ async fn fail(shared: &Shared, id: u64, code: &str, message: &str) -> Option<Eve
     let (c, m) = (code.to_string(), message.to_string());
     let changed = shared.db(move |s| s.finish(id, JobState::Failed, None, Some((&c, &m)), None)).await;
     matches!(changed, Ok(true)).then(|| EventKind::Failed { code: code.into(), message: message.into() })
-}
-
-async fn engine(
-    shared: &Shared,
-    rec: &JobRecord,
-    request: ValidRequest,
-    tmp: &Path,
-    cancel: CancelToken,
-) -> Result<GenerationOutput, EngineError> {
-    let (done, rx) = tokio::sync::oneshot::channel();
-    let cmd =
-        Cmd::Run { id: rec.id, request: Box::new(request), seed: rec.seed, output: tmp.to_path_buf(), cancel, done };
-    let tx = shared.worker.clone();
-    let lost = || EngineError::failed(FailureCode::EngineCrashed, "the engine worker stopped");
-    match tokio::task::spawn_blocking(move || tx.send(cmd)).await {
-        Ok(Ok(())) => rx.await.unwrap_or_else(|_| Err(lost())),
-        _ => Err(lost()),
-    }
 }
 
 fn finish_output(

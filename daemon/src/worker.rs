@@ -134,9 +134,7 @@ impl KeepAlives {
         for c in &mut comps {
             c.expires_ms = self.0.get(&(c.variant, c.name.clone())).copied().flatten().map(wall);
         }
-        if let Ok(mut g) = shared.components.lock() {
-            *g = comps;
-        }
+        shared.engine.publish(comps);
     }
 }
 

@@ -33,8 +33,6 @@ pub(crate) struct Active {
 }
 
 pub struct Models {
-    /// The models directory: the config's, until `ltxctl models dir PATH` switches it.
-    dir: std::sync::RwLock<PathBuf>,
     rt: tokio::runtime::Handle,
     client: reqwest::Client,
     active: Mutex<HashMap<&'static str, Arc<Active>>>,
@@ -44,7 +42,7 @@ pub struct Models {
 
 impl Models {
     /// Starts the download runtime on its own thread (not the engine's, not the request handlers').
-    pub fn start(dir: PathBuf) -> anyhow::Result<Self> {
+    pub fn start() -> anyhow::Result<Self> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let handle = rt.handle().clone();
         std::thread::Builder::new().name("ltxd-download".into()).spawn(move || {
@@ -56,18 +54,12 @@ impl Models {
             .user_agent(concat!("ltxd/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
-            dir: std::sync::RwLock::new(dir),
             rt: handle,
             client,
             active: Mutex::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(PARALLEL_DOWNLOADS)),
             seals: Mutex::default(),
         })
-    }
-
-    /// The models directory now.
-    pub fn dir(&self) -> PathBuf {
-        self.dir.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn active(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Arc<Active>>> {
@@ -120,7 +112,7 @@ fn part_path(target: &Path) -> PathBuf {
 }
 
 fn list(shared: &Shared) -> ModelsInfo {
-    let dir = &shared.models.dir();
+    let dir = &shared.engine.models_dir();
     let hf = &shared.cfg.hf;
     let active = shared.models.active().clone();
     let files = catalogue::FILES
@@ -162,7 +154,7 @@ fn list(shared: &Shared) -> ModelsInfo {
 fn link_from_cache(shared: &Shared, f: &ModelFile) -> Option<PathBuf> {
     let src = hf::cached(&shared.cfg.hf.cache, f)?;
     let src = std::fs::canonicalize(&src).ok()?;
-    let target = shared.models.dir().join(f.local);
+    let target = shared.engine.models_dir().join(f.local);
     std::fs::create_dir_all(target.parent()?).ok()?;
     // A dangling link (the cache was cleaned) is replaced.
     if std::fs::symlink_metadata(&target).is_ok() && !target.exists() {
@@ -184,7 +176,7 @@ fn pull(shared: &Arc<Shared>, variant: ModelVariant, pipeline: Pipeline) -> Resu
     if shared.shutting_down.load(Ordering::SeqCst) {
         return Err(DaemonError::ShuttingDown);
     }
-    let dir = &shared.models.dir();
+    let dir = &shared.engine.models_dir();
     std::fs::create_dir_all(dir).map_err(|e| models_err(format!("cannot create {}: {e}", dir.display())))?;
     let mut out = Vec::new();
     for f in catalogue::needs(variant, pipeline) {
@@ -213,7 +205,7 @@ fn start(shared: Arc<Shared>, f: &'static ModelFile, act: Arc<Active>) {
     let (rt, slots, client) = (models.rt.clone(), models.slots.clone(), models.client.clone());
     rt.spawn(async move {
         let _permit = slots.acquire_owned().await;
-        let ctx = download::Ctx { client, hf: shared.cfg.hf.clone(), dir: shared.models.dir() };
+        let ctx = download::Ctx { client, hf: shared.cfg.hf.clone(), dir: shared.engine.models_dir() };
         let sh = shared.clone();
         let res = download::fetch(&ctx, f, &act, &move |ev| emit(&sh, ev)).await;
         shared.models.active().remove(f.local);
@@ -238,7 +230,7 @@ fn installed(dir: &Path, variant: ModelVariant) -> bool {
 }
 
 fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> {
-    let dir = &shared.models.dir();
+    let dir = &shared.engine.models_dir();
     let keep: HashSet<&str> = ModelVariant::ALL
         .into_iter()
         .filter(|&v| v != variant && installed(dir, v))
@@ -272,7 +264,7 @@ fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> 
 }
 
 async fn verify(shared: &Arc<Shared>, variant: Option<ModelVariant>) -> Result<Reply, DaemonError> {
-    let dir = shared.models.dir();
+    let dir = shared.engine.models_dir();
     let files: Vec<&'static ModelFile> = match variant {
         Some(v) => catalogue::needs(v, v.default_pipeline()),
         None => catalogue::FILES.iter().filter(|f| dir.join(f.local).is_file()).collect(),
@@ -350,7 +342,7 @@ async fn expected_hash(
 }
 
 fn set_dir(shared: &Shared, path: Option<PathBuf>) -> Result<Reply, DaemonError> {
-    let current = shared.models.dir();
+    let current = shared.engine.models_dir();
     let Some(path) = path else {
         let configured = configured_dir(&shared.cfg.config_path).unwrap_or_else(|| current.clone());
         let restart_needed = configured != current;
@@ -377,15 +369,8 @@ fn set_dir(shared: &Shared, path: Option<PathBuf>) -> Result<Reply, DaemonError>
     std::fs::write(&probe, b"").map_err(|e| models_err(format!("{} is not writable: {e}", path.display())))?;
     let _ = std::fs::remove_file(&probe);
     write_config_key(&shared.cfg.config_path, "models_dir", &path.display().to_string())?;
-    // Jobs reach the engine through the same channel, so every job after this reply runs from the new directory
-    // (the running one finishes from the old).
-    *shared.models.dir.write().unwrap_or_else(|p| p.into_inner()) = path.clone();
-    if path != current {
-        shared
-            .worker
-            .send(crate::worker::Cmd::SetModelsDir { dir: path.clone() })
-            .map_err(|_| DaemonError::Internal("the engine worker stopped".into()))?;
-    }
+    // Every job handed to the engine after this runs from the new directory (the running one finishes from the old).
+    shared.engine.set_models_dir(&path)?;
     tracing::info!(dir = %path.display(), was = %current.display(), "models directory switched and saved in the config file");
     Ok(Reply::ModelsDir { path: path.clone(), configured: path, restart_needed: false })
 }
@@ -416,7 +401,7 @@ fn write_config_key(config: &Path, key: &str, value: &str) -> Result<(), DaemonE
 /// Submit-time check: every file the job's pipeline needs is installed (linking from a Hugging Face cache
 /// where it has them), else the exact pull command.
 pub(crate) fn check_job(shared: &Shared, req: &GenerationRequest) -> Result<(), DaemonError> {
-    let dir = &shared.models.dir();
+    let dir = &shared.engine.models_dir();
     let missing: Vec<_> = catalogue::missing(dir, req.variant, req.pipeline)
         .into_iter()
         .filter(|f| link_from_cache(shared, f).is_none())
