@@ -496,4 +496,27 @@ mod request_tests {
         }
         assert_eq!(summary(&Prefs::default()), "distilled / distilled, 768×512, 4 s");
     }
+
+    #[test]
+    fn the_form_gives_the_tables_defaults_for_every_generation_variant_and_pipeline() {
+        use ltx_protocol::rules::{GENERATIONS, PIPELINES, VARIANTS};
+        let new = ltx_protocol::GenerationRequest::new("a fox");
+        assert_eq!(request(&Prefs::default(), "a fox"), new);
+        for g in GENERATIONS {
+            for v in VARIANTS.iter().filter(|v| v.generation == g.generation) {
+                let mut p = Prefs::default();
+                p.set_variant(v.variant);
+                assert_eq!(
+                    (p.variant, p.pipeline),
+                    (v.variant, if new.pipeline.runs(v.variant) { new.pipeline } else { v.default_pipeline })
+                );
+                for pl in PIPELINES.iter().filter(|pl| pl.pipeline.runs(v.variant)) {
+                    p.set_pipeline(pl.pipeline);
+                    assert_eq!(p.variant, v.variant, "{} keeps {}", pl.name, v.name);
+                    let want = ltx_protocol::GenerationRequest::for_pipeline("a fox", v.variant, pl.pipeline);
+                    assert_eq!(request(&p, "a fox"), want, "{} × {} × {}", g.name, v.name, pl.name);
+                }
+            }
+        }
+    }
 }

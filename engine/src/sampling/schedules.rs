@@ -40,3 +40,12 @@ pub fn ltx2_sigmas(steps: usize, tokens: Option<usize>) -> Vec<f32> {
     }
     sigmas
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_rule_tables_distilled_steps_are_this_schedules() {
+        let rules = ltx_protocol::Generation::Ltx2.rules();
+        assert_eq!(super::DISTILLED_SIGMAS.len() - 1, rules.distilled_steps as usize);
+    }
+}

@@ -1,0 +1,53 @@
+//! The rule table walked end to end: for every generation × variant × pipeline it runs, what `ltxctl submit`
+//! sends with no settings and what the daemon records equal the table's defaults ([`ltx_protocol::rules`]).
+use ltx_e2e::*;
+use ltx_protocol::rules::{GENERATIONS, PIPELINES, VARIANTS};
+use ltx_protocol::{GenerationRequest, ModelVariant, Pipeline};
+
+/// Submits with these arguments and returns the request the daemon recorded.
+fn recorded(d: &Daemon, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json", "submit", "walking the rule table"];
+    all.extend_from_slice(args);
+    let o = d.ctl(&all);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {o:?}"));
+    let id = v["job"].as_u64().unwrap_or_else(|| panic!("{v}")).to_string();
+    let show = d.ctl(&["--json", "show", &id]);
+    let rec: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap_or_else(|e| panic!("{e}: {show:?}"));
+    rec["request"].clone()
+}
+
+fn assert_defaults(got: &serde_json::Value, want: &GenerationRequest, what: &str) {
+    let want = serde_json::to_value(want).expect("json");
+    for field in ["variant", "pipeline", "width", "height", "frames", "fps", "steps", "guidance_scale", "guidance"] {
+        assert_eq!(got[field], want[field], "{what}: {field}");
+    }
+}
+
+#[test]
+fn ltxctl_and_the_daemon_apply_the_tables_defaults() {
+    let d = Daemon::with(bins!(), Opts { extra_config: "queue_size = 64".into(), ..Opts::default() });
+    assert_defaults(&recorded(&d, &[]), &GenerationRequest::new(""), "no options");
+    let mut walked = 0;
+    for g in GENERATIONS {
+        for v in VARIANTS.iter().filter(|v| v.generation == g.generation) {
+            let want = GenerationRequest::for_pipeline("", v.variant, v.default_pipeline);
+            assert_defaults(&recorded(&d, &["--variant", v.name]), &want, v.name);
+            for p in PIPELINES.iter().filter(|p| p.pipeline.runs(v.variant)) {
+                let want = GenerationRequest::for_pipeline("", v.variant, p.pipeline);
+                assert_eq!((want.steps, want.guidance_scale), {
+                    let d = p.pipeline.defaults(v.variant);
+                    (d.steps, d.guidance_scale)
+                });
+                let what = format!("{} × {} × {}", g.name, v.name, p.name);
+                assert_defaults(&recorded(&d, &["--variant", v.name, "--pipeline", p.name]), &want, &what);
+                walked += 1;
+            }
+        }
+    }
+    for p in Pipeline::ALL {
+        let want = GenerationRequest::for_pipeline("", ModelVariant::default_for(p), p);
+        assert_defaults(&recorded(&d, &["--pipeline", p.name()]), &want, p.name());
+    }
+    assert!(walked >= Pipeline::ALL.len(), "{walked}");
+}
