@@ -174,6 +174,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         (q.paused, q.running.as_ref().map(|r| r.0))
     };
     let cfg = &shared.cfg;
+    let compute = ltx_engine::Compute::detect();
     Ok(Reply::Status(Box::new(DaemonStatus {
         daemon_version: ltx_protocol::VERSION.into(),
         protocol_version: ltx_protocol::PROTOCOL_VERSION,
@@ -186,8 +187,8 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         capacity: cfg.queue_size,
         outputs_dir: cfg.outputs_dir.clone(),
         models_dir: shared.engine.models_dir(),
-        compute: ltx_engine::device::describe(),
-        memory: cfg.memory.describe(ltx_engine::device::Compute::detect().backend),
+        compute: compute.to_string(),
+        memory: cfg.memory.describe(compute.backend),
     })))
 }
 

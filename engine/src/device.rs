@@ -56,11 +56,12 @@ impl Compute {
     }
 }
 
-/// `<backend> <dtype>, MLX <version>` for status lines, e.g. `cpu f32, MLX 0.32.2`.
-pub fn describe() -> String {
-    let c = Compute::detect();
-    let dtype = if c.dtype == Dtype::Float32 { "f32" } else { "bf16" };
-    format!("{} {dtype}, MLX {}", c.backend, mlx_version())
+/// `cpu f32, MLX 0.32.2`: the backend, compute dtype and MLX version, as `ltxctl status` shows them.
+impl std::fmt::Display for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dtype = if self.dtype == Dtype::Float32 { "f32" } else { "bf16" };
+        write!(f, "{} {dtype}, MLX {}", self.backend, mlx_version())
+    }
 }
 
 /// MLX version this binary was built against (from the wheel's headers).
