@@ -1,10 +1,9 @@
 //! The daemon's request handlers: one function per [`Request`], each against the shared state, the store and the
 //! engine handle. The connection loop ([`crate::server`]) calls [`handle`] and writes what it returns.
-use crate::server::{Out, CLIENT_BUFFER};
+use crate::outbox::{Out, CLIENT_BUFFER};
 use crate::Shared;
 use ltx_protocol::{validate, DaemonError, DaemonStatus, Event, EventKind, FsCheck};
 use ltx_protocol::{JobId, JobState, QueueInfo, Reply, Request, ServerMsg};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::task::JoinSet;
@@ -44,7 +43,7 @@ pub(crate) async fn handle(
         }
         Request::Resume => {
             shared.queue().paused = false;
-            shared.wake.notify_one();
+            shared.wake_scheduler();
             tracing::info!("queue resumed");
             Ok(Reply::Ok)
         }
@@ -86,7 +85,7 @@ fn random_seed() -> u64 {
 }
 
 async fn submit(shared: &Arc<Shared>, req: ltx_protocol::GenerationRequest) -> Result<Reply, DaemonError> {
-    if shared.shutting_down.load(Ordering::SeqCst) {
+    if shared.is_shutting_down() {
         return Err(DaemonError::ShuttingDown);
     }
     let req = tokio::task::spawn_blocking(move || validate(req, FsCheck::Probe))
@@ -104,7 +103,7 @@ async fn submit(shared: &Arc<Shared>, req: ltx_protocol::GenerationRequest) -> R
         crate::store::Insert::Queued { id, position } => {
             tracing::info!(job = id, position, "queued");
             shared.emit(Event { job: id, kind: EventKind::Queued { position } });
-            shared.wake.notify_one();
+            shared.wake_scheduler();
             Ok(Reply::Submitted { job: id, position, seed })
         }
     }
@@ -179,7 +178,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         daemon_version: ltx_protocol::VERSION.into(),
         protocol_version: ltx_protocol::PROTOCOL_VERSION,
         pid: std::process::id(),
-        uptime_ms: shared.started.elapsed().as_millis() as u64,
+        uptime_ms: shared.uptime().as_millis() as u64,
         socket: cfg.socket.clone(),
         paused,
         running,
@@ -192,13 +191,6 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
     })))
 }
 
-struct PreviewGuard(Arc<Shared>);
-impl Drop for PreviewGuard {
-    fn drop(&mut self) {
-        self.0.preview_subscribers.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Replies `Subscribed`, sends the job's current state (its final event if it already ended), then streams.
 async fn subscribe(
     shared: &Arc<Shared>,
@@ -208,7 +200,7 @@ async fn subscribe(
     subs: &mut JoinSet<()>,
     kill: &Arc<Notify>,
 ) -> Result<(), DaemonError> {
-    let mut rx = shared.events.subscribe();
+    let mut rx = shared.subscribe_events();
     // Counted as following until the subscription ends: the daemon does not notify for a followed job.
     let follow = job.map(|id| shared.desktop.follow(id));
     let send = |kind: EventKind, job: JobId| Out::Msg(ServerMsg::Event(Event { job, kind }));
@@ -253,10 +245,7 @@ async fn subscribe(
     } else {
         tx.send(Out::Msg(ServerMsg::Reply(Reply::Subscribed))).await.map_err(closed)?;
     }
-    let guard = previews.then(|| {
-        shared.preview_subscribers.fetch_add(1, Ordering::Relaxed);
-        PreviewGuard(shared.clone())
-    });
+    let guard = previews.then(|| shared.preview_subscriber());
     let (tx, kill) = (tx.clone(), kill.clone());
     subs.spawn(async move {
         let _guard = guard;

@@ -8,89 +8,20 @@ pub mod logging;
 pub mod memory;
 pub mod models;
 pub mod notify;
+mod outbox;
 pub mod output;
 mod scheduler;
 mod server;
+mod shared;
 pub mod store;
 mod worker;
 
 use config::{Args, Config};
-use ltx_engine::job::{CancelToken, Generator};
-use ltx_protocol::{frame, Event, JobId, ServerMsg};
+use ltx_engine::job::Generator;
+pub(crate) use shared::{Broadcast, Shared};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 use store::Store;
-use tokio::sync::{broadcast, Notify};
-
-/// An event plus its encoded frame (encoded once, written to every subscriber).
-pub(crate) type Broadcast = Arc<(Event, Vec<u8>)>;
-
-#[derive(Default)]
-pub(crate) struct Queue {
-    pub paused: bool,
-    pub running: Option<(JobId, CancelToken)>,
-}
-
-pub(crate) struct Shared {
-    pub cfg: Config,
-    pub store: Arc<Mutex<Store>>,
-    pub events: broadcast::Sender<Broadcast>,
-    pub queue: Mutex<Queue>,
-    /// Wakes the scheduler (new job, resume, cancel of the running job, shutdown).
-    pub wake: Notify,
-    pub shutting_down: AtomicBool,
-    pub shutdown: tokio::sync::watch::Sender<bool>,
-    pub preview_subscribers: AtomicUsize,
-    /// The only path to the engine's worker thread, and the models directory.
-    pub engine: engine::EngineHandle,
-    pub started: Instant,
-    /// Desktop notifications: who follows which job, whether a client shows notifications itself.
-    pub desktop: Arc<notify::Desktop>,
-    pub models: models::Models,
-}
-
-impl Shared {
-    pub fn emit(&self, event: Event) {
-        self.desktop.on_event(&event);
-        match frame::encode(&ServerMsg::Event(event.clone())) {
-            Ok(bytes) => {
-                let _ = self.events.send(Arc::new((event, bytes)));
-            }
-            Err(e) => tracing::error!("cannot encode event: {e}"),
-        }
-    }
-
-    /// Runs a store operation off the async threads (SQLite fsyncs on commit).
-    pub async fn db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Store) -> store::DbResult<T> + Send + 'static,
-    ) -> Result<T, ltx_protocol::DaemonError> {
-        let store = self.store.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            let mut guard = store.lock().map_err(|_| "store lock poisoned".to_string())?;
-            f(&mut guard).map_err(|e| e.to_string())
-        })
-        .await;
-        match res {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(ltx_protocol::DaemonError::Internal(format!("database: {e}"))),
-            Err(e) => Err(ltx_protocol::DaemonError::Internal(e.to_string())),
-        }
-    }
-
-    pub fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn begin_shutdown(&self) {
-        if !self.shutting_down.swap(true, Ordering::SeqCst) {
-            self.shutdown.send_replace(true);
-            self.wake.notify_one();
-        }
-    }
-}
 
 /// Entry point shared by `ltxd` and test daemons: parse flags, load config, log, serve until a signal.
 pub fn main_with(make_engine: impl FnOnce(&Config) -> Box<dyn Generator> + Send + 'static) -> ExitCode {
@@ -162,21 +93,7 @@ pub async fn run(
         tracing::warn!("cannot create outputs dir {}: {e}", cfg.outputs_dir.display());
     }
     let (engine_handle, worker_rx) = engine::EngineHandle::new(cfg.models_dir.clone());
-    let store = Arc::new(Mutex::new(store));
-    let shared = Arc::new(Shared {
-        desktop: Arc::new(notify::Desktop::start(cfg.notifications, store.clone())),
-        store,
-        events: broadcast::channel(4096).0,
-        queue: Mutex::default(),
-        wake: Notify::new(),
-        shutting_down: AtomicBool::new(false),
-        shutdown: tokio::sync::watch::channel(false).0,
-        preview_subscribers: AtomicUsize::new(0),
-        engine: engine_handle,
-        started: Instant::now(),
-        models: models::Models::start()?,
-        cfg,
-    });
+    let shared = Arc::new(Shared::new(cfg, store, engine_handle, models::Models::start()?));
     let engine = make_engine(&shared.cfg);
     let wshared = shared.clone();
     // The worker thread is not joined: it ends with the process (it may be inside a long step).

@@ -2,11 +2,11 @@
 //! machine's memory), a fixed peak budget (`memory_budget`, overriding what the machine has) and the
 //! low-memory switch (`low_memory`), as the engine's preflight uses them; and when an idle daemon gives its
 //! loaded models back because the system runs short of memory (`memory_pressure`).
-use ltx_engine::Backend;
 use ltx_engine::pipeline::{
     plan::{system_memory, MemorySettings},
     profile::MemoryProfile,
 };
+use ltx_engine::Backend;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryConfig {

@@ -4,13 +4,12 @@ use crate::{output, store::now_ms, Shared};
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput};
 use ltx_protocol::{Event, EventKind, FailureCode, FsCheck, JobRecord, JobState};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tracing::Instrument;
 
 pub async fn run(shared: Arc<Shared>) {
     loop {
-        if shared.shutting_down.load(Ordering::SeqCst) {
+        if shared.is_shutting_down() {
             return;
         }
         let sh = shared.clone();
@@ -19,7 +18,7 @@ pub async fn run(shared: Arc<Shared>) {
         let claimed = shared
             .db(move |s| {
                 let mut q = sh.queue();
-                if q.paused || q.running.is_some() || sh.shutting_down.load(Ordering::SeqCst) {
+                if q.paused || q.running.is_some() || sh.is_shutting_down() {
                     return Ok(None);
                 }
                 let rec = s.claim_next()?;
@@ -35,7 +34,7 @@ pub async fn run(shared: Arc<Shared>) {
                 let span = tracing::info_span!("job", id = rec.id);
                 run_job(&shared, rec, token).instrument(span).await
             }
-            Ok(None) => shared.wake.notified().await,
+            Ok(None) => shared.scheduler_woken().await,
             Err(e) => {
                 tracing::error!("scheduler: {e}");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;

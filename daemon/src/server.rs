@@ -1,6 +1,7 @@
 //! Accepts connections, checks the peer, performs the handshake, and runs each connection: its reader hands
 //! requests to [`crate::handlers`], its writer task sends replies and events in order.
-use crate::{Broadcast, Shared};
+use crate::outbox::{Out, CLIENT_BUFFER};
+use crate::Shared;
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::tokio::Listener as _;
 use ltx_protocol::connection::{FrameReader, FrameWriter};
@@ -11,24 +12,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 
-/// Frames buffered per client before a client that does not read is dropped.
-pub const CLIENT_BUFFER: usize = 256;
 pub const MAX_CONNECTIONS: usize = 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a connection's writer task sends: a message, or an event already encoded for every subscriber.
-pub(crate) enum Out {
-    Msg(ServerMsg),
-    Event(Broadcast),
-}
-
 pub async fn serve(listener: Listener, shared: Arc<Shared>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut stop = shared.shutdown.subscribe();
     loop {
         let conn = tokio::select! {
             c = listener.accept() => c,
-            _ = stop.wait_for(|v| *v) => break,
+            _ = shared.stopping() => break,
         };
         match conn {
             Ok(stream) => match slots.clone().try_acquire_owned() {

@@ -62,7 +62,7 @@ impl ProgressSink for Sink<'_> {
         self.shared.emit(Event { job: self.job, kind: EventKind::Step { stage, step, total, elapsed_ms, eta_ms } });
     }
     fn wants_preview(&self) -> bool {
-        self.shared.preview_subscribers.load(std::sync::atomic::Ordering::Relaxed) > 0
+        self.shared.wants_previews()
     }
     fn preview(&mut self, step: u32, jpeg: Vec<u8>) {
         self.shared.emit(Event { job: self.job, kind: EventKind::Preview { step, jpeg } });

@@ -173,7 +173,7 @@ fn link_from_cache(shared: &Shared, f: &ModelFile) -> Option<PathBuf> {
 }
 
 fn pull(shared: &Arc<Shared>, variant: ModelVariant, pipeline: Pipeline) -> Result<Reply, DaemonError> {
-    if shared.shutting_down.load(Ordering::SeqCst) {
+    if shared.is_shutting_down() {
         return Err(DaemonError::ShuttingDown);
     }
     let dir = &shared.engine.models_dir();

@@ -1,0 +1,143 @@
+//! The state every connection, the scheduler and the worker share. Only the config, the engine handle, the
+//! notifier and the downloads are reached directly; the queue, the events, the store and the shutdown signal
+//! through the methods here.
+use crate::{config::Config, engine, models, notify, store, store::Store};
+use ltx_engine::job::CancelToken;
+use ltx_protocol::{frame, Event, JobId, ServerMsg};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{broadcast, Notify};
+
+/// An event plus its encoded frame (encoded once, written to every subscriber).
+pub(crate) type Broadcast = Arc<(Event, Vec<u8>)>;
+
+#[derive(Default)]
+pub(crate) struct Queue {
+    pub paused: bool,
+    pub running: Option<(JobId, CancelToken)>,
+}
+
+pub(crate) struct Shared {
+    pub cfg: Config,
+    store: Arc<Mutex<Store>>,
+    events: broadcast::Sender<Broadcast>,
+    queue: Mutex<Queue>,
+    /// Wakes the scheduler (new job, resume, cancel of the running job, shutdown).
+    wake: Notify,
+    shutting_down: AtomicBool,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    preview_subscribers: AtomicUsize,
+    /// The only path to the engine's worker thread, and the models directory.
+    pub engine: engine::EngineHandle,
+    started: Instant,
+    /// Desktop notifications: who follows which job, whether a client shows notifications itself.
+    pub desktop: Arc<notify::Desktop>,
+    pub models: models::Models,
+}
+
+impl Shared {
+    pub fn new(cfg: Config, store: Store, engine: engine::EngineHandle, models: models::Models) -> Self {
+        let store = Arc::new(Mutex::new(store));
+        Self {
+            desktop: Arc::new(notify::Desktop::start(cfg.notifications, store.clone())),
+            store,
+            events: broadcast::channel(4096).0,
+            queue: Mutex::default(),
+            wake: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            shutdown: tokio::sync::watch::channel(false).0,
+            preview_subscribers: AtomicUsize::new(0),
+            engine,
+            started: Instant::now(),
+            models,
+            cfg,
+        }
+    }
+
+    pub fn emit(&self, event: Event) {
+        self.desktop.on_event(&event);
+        match frame::encode(&ServerMsg::Event(event.clone())) {
+            Ok(bytes) => {
+                let _ = self.events.send(Arc::new((event, bytes)));
+            }
+            Err(e) => tracing::error!("cannot encode event: {e}"),
+        }
+    }
+
+    /// Runs a store operation off the async threads (SQLite fsyncs on commit).
+    pub async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> store::DbResult<T> + Send + 'static,
+    ) -> Result<T, ltx_protocol::DaemonError> {
+        let store = self.store.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let mut guard = store.lock().map_err(|_| "store lock poisoned".to_string())?;
+            f(&mut guard).map_err(|e| e.to_string())
+        })
+        .await;
+        match res {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ltx_protocol::DaemonError::Internal(format!("database: {e}"))),
+            Err(e) => Err(ltx_protocol::DaemonError::Internal(e.to_string())),
+        }
+    }
+
+    pub fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every event from now on.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Broadcast> {
+        self.events.subscribe()
+    }
+
+    /// Wakes the scheduler.
+    pub fn wake_scheduler(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Until the scheduler is woken.
+    pub async fn scheduler_woken(&self) {
+        self.wake.notified().await
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the shutdown has begun.
+    pub async fn stopping(&self) {
+        let _ = self.shutdown.subscribe().wait_for(|v| *v).await;
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// Whether any client wants step previews; the returned guard counts one until dropped.
+    pub fn wants_previews(&self) -> bool {
+        self.preview_subscribers.load(Ordering::Relaxed) > 0
+    }
+
+    pub fn preview_subscriber(self: &Arc<Self>) -> PreviewGuard {
+        self.preview_subscribers.fetch_add(1, Ordering::Relaxed);
+        PreviewGuard(self.clone())
+    }
+
+    pub fn begin_shutdown(&self) {
+        if !self.shutting_down.swap(true, Ordering::SeqCst) {
+            self.shutdown.send_replace(true);
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// One client that wants previews, until dropped.
+pub(crate) struct PreviewGuard(Arc<Shared>);
+
+impl Drop for PreviewGuard {
+    fn drop(&mut self) {
+        self.0.preview_subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
