@@ -1,4 +1,12 @@
-//! Wire protocol between `ltxd` and its clients: framing, messages, validation and platform paths.
+//! The data types `ltxd`, its clients and the engine share, and the product's rules:
+//!
+//! - [`job`] (requests, records, failure codes), [`message`] (handshake, requests, replies), [`error`],
+//!   [`event`], [`models`] (model listings and downloads);
+//! - [`rules`] (generations, variants, pipelines and their defaults), [`catalogue`] (model files, what a
+//!   pipeline needs, the missing-files refusal), [`validate`] (the one validation, giving [`ValidRequest`]);
+//! - [`paths`] (socket, config, state and log paths per platform);
+//! - behind the `ipc` feature, the connection stack: [`connection`], the typed [`client`], the [`server`]
+//!   handshake. The engine depends on this crate without it.
 //!
 //! Frames are a little-endian `u32` length followed by a bincode 2.0.1 (serde API, `config::standard()`)
 //! payload. Every connection starts with [`Hello`] → [`Welcome`]; the codec lives in [`frame`] only.
