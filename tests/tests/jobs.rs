@@ -257,3 +257,26 @@ async fn shipped_engine_refuses_a_job_whose_model_is_not_installed() {
     assert!(err.to_string().starts_with(&want), "{err}");
     assert!(err.to_string().ends_with(" — run `ltxctl models pull dev`"), "{err}");
 }
+
+/// A `jobs.db` written before the schema had a version (committed fixture, written by the store as it was)
+/// migrates when a daemon starts on it, and `ltxctl` shows its jobs with their states, errors and results.
+#[test]
+fn a_database_from_before_versioning_migrates_and_shows_its_jobs() {
+    let mut d = Daemon::with(bins!(), Opts { start: false, ..Opts::default() });
+    let state = d.dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../daemon/tests/fixtures/jobs-v0.db");
+    std::fs::copy(fixture, state.join("jobs.db")).unwrap();
+    d.spawn();
+    d.wait_ready();
+    let o = d.ctl(&["--json", "history", "--limit", "10"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let jobs: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let by_id = |id: u64| jobs.iter().find(|j| j["id"] == id).unwrap_or_else(|| panic!("job {id} in {jobs:?}"));
+    assert_eq!(by_id(1)["state"], "Completed");
+    assert!(by_id(1)["timings"].as_array().is_some_and(|t| !t.is_empty()), "{}", by_id(1));
+    assert_eq!((by_id(2)["state"].as_str(), by_id(2)["error_code"].as_str()), (Some("Failed"), Some("model_missing")));
+    assert_eq!(by_id(3)["state"], "Cancelled");
+    let show = d.ctl(&["show", "1"]);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("timings:"), "{show:?}");
+}
