@@ -3,6 +3,7 @@ use crate::{connect, print_json, Res, EXIT_FAILED, EXIT_OK};
 use ltx_protocol::catalogue;
 use ltx_protocol::models::{human_bytes, FileState, ModelsInfo};
 use ltx_protocol::paths::{self, Env, Os};
+use ltx_protocol::sysmem;
 use ltx_protocol::{DaemonStatus, Reply, Request};
 use serde::Serialize;
 use std::path::Path;
@@ -199,10 +200,10 @@ fn socket_checks(socket: &Path) -> Vec<Check> {
     out
 }
 
+/// The machine's memory ([`sysmem::system`]); `None` where it could not be read (its fallback).
 fn total_memory() -> Option<u64> {
-    // SAFETY: sysconf reads system constants.
-    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
-    (pages > 0 && size > 0).then(|| pages as u64 * size as u64)
+    let m = sysmem::system();
+    m.measured().then_some(m.total)
 }
 
 fn memory_check() -> Check {
@@ -284,6 +285,18 @@ pub fn model_checks(m: &ModelsInfo) -> Vec<Check> {
 mod tests {
     use super::*;
     use ltx_protocol::models::ModelFileInfo;
+
+    #[test]
+    fn memory_comes_from_the_system_probe() {
+        let c = memory_check();
+        let m = sysmem::system();
+        if m.measured() {
+            assert_eq!(total_memory(), Some(m.total));
+            assert!(c.detail.starts_with(&format!("{} GiB", m.total >> 30)), "{c:?}");
+        } else {
+            assert_eq!((c.status, c.detail.as_str()), (Level::Warn, "cannot read the memory size"));
+        }
+    }
 
     fn info(free: u64, installed: bool) -> ModelsInfo {
         let files = catalogue::FILES

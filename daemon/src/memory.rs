@@ -2,11 +2,8 @@
 //! machine's memory), a fixed peak budget (`memory_budget`, overriding what the machine has) and the
 //! low-memory switch (`low_memory`), as the engine's preflight uses them; and when an idle daemon gives its
 //! loaded models back because the system runs short of memory (`memory_pressure`).
-use ltx_engine::pipeline::{
-    plan::{system_memory, MemorySettings},
-    profile::MemoryProfile,
-};
-use ltx_engine::Backend;
+use ltx_engine::{Backend, MemoryProfile, MemorySettings};
+use ltx_protocol::sysmem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryConfig {
@@ -48,10 +45,10 @@ impl Pressure {
             Self::Off => false,
             Self::Auto | Self::Below(_) if cfg!(target_os = "macos") => kernel_pressure(),
             Self::Auto => {
-                let (total, available) = system_memory();
-                available < total / 10
+                let m = sysmem::system();
+                m.available < m.total / 10
             }
-            Self::Below(min) => system_memory().1 < min,
+            Self::Below(min) => sysmem::system().available < min,
         }
     }
 }
@@ -112,7 +109,7 @@ impl MemoryConfig {
         pressure: Option<&str>,
     ) -> Result<Self, String> {
         let (profile, auto) = match profile.map(str::trim) {
-            None | Some("auto") => (MemoryProfile::for_system(system_memory().0), true),
+            None | Some("auto") => (MemoryProfile::for_system(sysmem::system().total), true),
             Some(name) => (
                 MemoryProfile::by_name(name)
                     .ok_or_else(|| format!("unknown memory_profile {name:?}: use auto, {}", MemoryProfile::names()))?,

@@ -17,6 +17,7 @@ use std::{
     ffi::c_void,
     fmt,
     fs::File,
+    io::Read,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -104,7 +105,7 @@ impl Checkpoint {
 
     /// The LTX-2 `config` metadata; an error names the file when it is not an LTX-2 checkpoint.
     pub fn config(&self) -> Result<LtxConfig, LoadError> {
-        LtxConfig::from_metadata(&self.metadata).map_err(|source| LoadError::Config { path: self.path.clone(), source })
+        ltx_config(&self.path, &self.metadata)
     }
 
     /// Tensor names, sorted.
@@ -209,6 +210,67 @@ impl Checkpoint {
         } else {
             Err(LoadError::Mismatch { path: self.path.clone(), prefix: prefix.to_string(), report: Box::new(report) })
         }
+    }
+}
+
+fn ltx_config(path: &Path, metadata: &HashMap<String, String>) -> Result<LtxConfig, LoadError> {
+    LtxConfig::from_metadata(metadata).map_err(|source| LoadError::Config { path: path.to_path_buf(), source })
+}
+
+/// safetensors' own limit on a header's length.
+const MAX_HEADER: u64 = 100_000_000;
+
+/// A safetensors file's header alone: its tensor table and `__metadata__`, read without mapping the file
+/// or reading any tensor (what the preflight estimates from). The table is validated as safetensors
+/// validates it (contiguous offsets, sizes matching dtype and shape); unlike [`Checkpoint::open`], a file
+/// whose data is cut short after an intact header is not noticed here.
+#[derive(Debug, Clone)]
+pub struct Header {
+    path: PathBuf,
+    tensors: BTreeMap<String, TensorInfo>,
+    metadata: HashMap<String, String>,
+}
+
+impl Header {
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        let path = path.as_ref().to_path_buf();
+        let format = |reason: String| LoadError::Format { path: path.clone(), reason };
+        let mut file = File::open(&path).map_err(|source| LoadError::Io { path: path.clone(), source })?;
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len).map_err(|e| format(format!("no header length ({e})")))?;
+        let len = u64::from_le_bytes(len);
+        if len > MAX_HEADER {
+            return Err(format(format!("safetensors header of {len} bytes")));
+        }
+        let mut text = Vec::with_capacity(len as usize);
+        file.take(len).read_to_end(&mut text).map_err(|source| LoadError::Io { path: path.clone(), source })?;
+        if text.len() as u64 != len {
+            return Err(format(format!("header of {len} bytes cut at {}", text.len())));
+        }
+        let header: safetensors::tensor::Metadata =
+            serde_json::from_slice(&text).map_err(|e| format(format!("safetensors header: {e}")))?;
+        let tensors = header.tensors().into_iter().map(|(k, v)| (k, v.clone())).collect();
+        let metadata = header.metadata().clone().unwrap_or_default();
+        Ok(Self { path, tensors, metadata })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every tensor's name and header entry (dtype, shape, data offsets), sorted by name.
+    pub fn tensors(&self) -> impl Iterator<Item = (&str, &TensorInfo)> {
+        self.tensors.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The safetensors `__metadata__` strings.
+    pub fn metadata(&self) -> &HashMap<String, String> {
+        &self.metadata
+    }
+
+    /// The LTX-2 `config` metadata, parsed as [`Checkpoint::config`] parses it.
+    pub fn config(&self) -> Result<LtxConfig, LoadError> {
+        ltx_config(&self.path, &self.metadata)
     }
 }
 

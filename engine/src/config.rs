@@ -255,6 +255,11 @@ impl AudioVaeConfig {
             .or_else(|| from(&self.variables, "mel_bins"))
     }
 
+    /// [`Self::mel_bins`], or 64 where no key names them (the latent layout and the preflight's estimate).
+    pub fn mel_bins_or_default(&self) -> u32 {
+        self.mel_bins().unwrap_or(64)
+    }
+
     pub fn mel_hop_length(&self) -> u32 {
         self.preprocessing.stft.get("hop_length").and_then(Value::as_u64).map_or(160, |v| v as u32)
     }

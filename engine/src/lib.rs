@@ -15,3 +15,4 @@ pub mod video_vae;
 
 pub use checkpoint::{Checkpoint, LoadError, LoadOptions, LoadReport};
 pub use device::{Backend, Compute};
+pub use pipeline::{plan::MemorySettings, profile::MemoryProfile};

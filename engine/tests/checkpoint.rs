@@ -3,7 +3,7 @@
 use std::{collections::HashMap, path::Path};
 
 use ltx_engine::{
-    checkpoint::LoadError,
+    checkpoint::{Header, LoadError},
     config::{ConfigError, UpsamplerConfig},
     Checkpoint, LoadOptions,
 };
@@ -187,6 +187,38 @@ fn truncated_and_garbage_files_are_format_errors() {
 
     let missing = Checkpoint::open(dir.path().join("nope.safetensors")).unwrap_err();
     assert!(matches!(missing, LoadError::Io { .. }), "{missing}");
+}
+
+#[test]
+fn headers_read_alone_match_the_mapped_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.safetensors");
+    let fp8 = (St::F8_E4M3, vec![2, 3], vec![0u8; 6]);
+    write(&path, &[("b", f32_tensor(&[4, 2], 0.0)), ("a", fp8)], config_meta(LTX_CONFIG));
+    let (header, ck) = (Header::read(&path).unwrap(), Checkpoint::open(&path).unwrap());
+    assert_eq!(header.tensors().map(|(n, _)| n).collect::<Vec<_>>(), ck.names().collect::<Vec<_>>());
+    for (name, info) in header.tensors() {
+        assert_eq!(Some(info.shape.as_slice()), ck.shape(name), "{name}");
+    }
+    let (a, b) = (header.tensors().next().unwrap().1, header.tensors().nth(1).unwrap().1);
+    assert_eq!((a.dtype, a.data_offsets.1 - a.data_offsets.0), (St::F8_E4M3, 6));
+    assert_eq!((b.dtype, b.data_offsets.1 - b.data_offsets.0), (St::F32, 32));
+    assert_eq!(header.metadata(), ck.metadata());
+    assert_eq!(header.config().unwrap().vae().unwrap().latent_channels, 8);
+
+    let bytes = std::fs::read(&path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..8 + len / 2]).unwrap();
+    let err = Header::read(&cut).unwrap_err();
+    assert!(matches!(err, LoadError::Format { .. }) && err.to_string().contains("cut.safetensors"), "{err}");
+    let garbage = dir.path().join("garbage.bin");
+    std::fs::write(&garbage, b"\xff\xff\xff\xff\xff\xff\xff\x7fnot a header").unwrap();
+    assert!(matches!(Header::read(&garbage).unwrap_err(), LoadError::Format { .. }));
+    assert!(matches!(Header::read(dir.path().join("nope")).unwrap_err(), LoadError::Io { .. }));
+    let plain = dir.path().join("plain.safetensors");
+    write(&plain, &[("x", f32_tensor(&[1], 0.0))], None);
+    assert!(Header::read(&plain).unwrap().config().unwrap_err().to_string().contains("not an LTX-2 checkpoint"));
 }
 
 /// A module whose parameter tree mirrors keys `proj.{weight,bias}`, `conv.{weight,bias}`,

@@ -139,6 +139,20 @@ fn picks_the_plan_and_refuses_what_cannot_fit() {
 }
 
 #[test]
+fn a_one_stage_job_needs_no_upscaler() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let set = bundle_tiny(&dir.path().join("models")).expect("bundle");
+    let job = JobShape { two_stage: false, ..shape(&request("", (128, 128, 9))) };
+    let with = estimate(&set, &job, &options(false, u64::MAX)).expect("estimate");
+    assert!(!with.weights.contains_key("upscaler") && with.upscale == 0, "{with:?}");
+    // The one-stage pipeline's files do not include the upscaler: its estimate does not read it.
+    std::fs::remove_file(&set.upscaler).expect("rm");
+    assert_eq!(estimate(&set, &job, &options(false, u64::MAX)).expect("without the upscaler"), with);
+    let two = estimate(&set, &JobShape { two_stage: true, ..job }, &options(false, u64::MAX));
+    assert!(matches!(two, Err(EngineError::Failed { code: ltx_protocol::FailureCode::LoadFailed, .. })), "{two:?}");
+}
+
+#[test]
 fn the_pipeline_refuses_before_loading_anything() {
     let _mlx = MLX.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");

@@ -25,6 +25,7 @@ pub mod paths;
 pub mod rules;
 #[cfg(feature = "ipc")]
 pub mod server;
+pub mod sysmem;
 pub mod validate;
 
 pub use catalogue::MissingModels;

@@ -70,7 +70,7 @@ impl AudioLayout {
     pub fn from_config(config: &AudioVaeConfig) -> Self {
         let dd = config.ddconfig();
         let downsample = 1usize << dd.ch_mult.len().saturating_sub(1);
-        let mel = config.mel_bins().unwrap_or(64) as usize;
+        let mel = config.mel_bins_or_default() as usize;
         let rate = config.model.params.sampling_rate as f64;
         let hop = config.mel_hop_length() as f64;
         Self {

@@ -92,6 +92,15 @@ impl TransformerConfig {
         Self::from_value(section.clone())
     }
 
+    /// The `transformer` section of a checkpoint's parsed `config` metadata (what the loader and the
+    /// preflight's estimate both read).
+    pub fn from_ltx(config: &crate::config::LtxConfig) -> Result<Self> {
+        let section = config.raw("transformer").cloned();
+        Self::from_value(
+            section.ok_or_else(|| TransformerError::Config("the checkpoint has no `transformer` config".into()))?,
+        )
+    }
+
     pub fn from_value(section: Value) -> Result<Self> {
         let cfg: Self = serde_json::from_value(section).map_err(|e| TransformerError::Config(e.to_string()))?;
         cfg.validate()?;

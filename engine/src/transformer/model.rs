@@ -148,10 +148,7 @@ impl LtxModel {
     /// Config from the checkpoint metadata, then the weights under `model.diffusion_model.`.
     pub fn from_checkpoint(path: &Path, dtype: Dtype) -> Result<Self> {
         let ck = Checkpoint::open(path)?;
-        let section = ck.config()?.raw("transformer").cloned();
-        let section =
-            section.ok_or_else(|| TransformerError::Config("the checkpoint has no `transformer` config".into()))?;
-        let mut model = Self::new(TransformerConfig::from_value(section)?, dtype)?;
+        let mut model = Self::new(TransformerConfig::from_ltx(&ck.config()?)?, dtype)?;
         model.load(&ck)?;
         Ok(model)
     }

@@ -4,6 +4,7 @@
 //! memory follows the tile size, not the video size.
 use std::ops::Range;
 
+use ltx_protocol::sysmem;
 use mlx_rs::{ops, Array};
 
 use super::{ops::slice_axis, DecodeOptions, Result, VaeError, VideoDecoder};
@@ -71,21 +72,11 @@ impl TilingConfig {
         Some(Self { spatial, temporal })
     }
 
-    /// [`Self::for_budget`] with the memory the system reports free.
+    /// [`Self::for_budget`] with half the memory the system reports available ([`sysmem::system`]).
     pub fn for_available_memory(latent_shape: &[i32], base_channels: u32, dtype_bytes: usize) -> Option<Self> {
-        Self::for_budget(latent_shape, base_channels, dtype_bytes, available_memory() / 2)
+        let available = usize::try_from(sysmem::system().available).unwrap_or(usize::MAX);
+        Self::for_budget(latent_shape, base_channels, dtype_bytes, available / 2)
     }
-}
-
-/// `MemAvailable` from /proc/meminfo; 8 GiB where it cannot be read.
-pub fn available_memory() -> usize {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-            line.split_whitespace().nth(1)?.parse::<usize>().ok().map(|kib| kib * 1024)
-        })
-        .unwrap_or(8 << 30)
 }
 
 /// Per-axis split (ltx-core `DimensionIntervals`).
