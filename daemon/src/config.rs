@@ -1,6 +1,6 @@
 //! Daemon configuration: command-line flag > environment > config file (TOML) > platform default.
 use ltx_protocol::paths::{self, Env, Os};
-use ltx_protocol::KeepAlive;
+use ltx_protocol::{KeepAlive, Part};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -73,7 +73,7 @@ pub struct Config {
     /// How long a component stays loaded after its last use, unless a request asks otherwise.
     pub keep_alive: KeepAlive,
     /// Components whose keep-alive differs from `keep_alive`.
-    pub component_keep_alive: BTreeMap<String, KeepAlive>,
+    pub component_keep_alive: BTreeMap<Part, KeepAlive>,
     pub shutdown_grace: Duration,
     pub notifications: crate::notify::Mode,
     pub hf: crate::models::HfConfig,
@@ -95,16 +95,17 @@ impl Config {
         };
         let mut component_keep_alive = BTreeMap::new();
         for (name, value) in &file.component_keep_alive {
-            if !ltx_engine::pipeline::components::NAMES.contains(&name.as_str()) {
-                return Err(format!(
+            let part = Part::parse(name).ok_or_else(|| {
+                let names: Vec<_> = Part::ALL.iter().map(|p| p.name()).collect();
+                format!(
                     "{}: component_keep_alive: unknown component `{name}` (one of: {})",
                     config_path.display(),
-                    ltx_engine::pipeline::components::NAMES.join(", ")
-                ));
-            }
+                    names.join(", ")
+                )
+            })?;
             let ka = KeepAlive::parse(value)
                 .map_err(|e| format!("{}: component_keep_alive.{name}: {e}", config_path.display()))?;
-            component_keep_alive.insert(name.clone(), ka);
+            component_keep_alive.insert(part, ka);
         }
         let memory = crate::memory::MemoryConfig::load(
             file.memory_profile.as_deref(),
@@ -149,8 +150,8 @@ impl Config {
     }
 
     /// A component's keep-alive when the request names none.
-    pub fn keep_alive_for(&self, component: &str) -> KeepAlive {
-        self.component_keep_alive.get(component).copied().unwrap_or(self.keep_alive)
+    pub fn keep_alive_for(&self, component: Part) -> KeepAlive {
+        self.component_keep_alive.get(&component).copied().unwrap_or(self.keep_alive)
     }
 }
 
@@ -197,9 +198,9 @@ mod tests {
         let text = "keep_alive = \"10m\"\n[component_keep_alive]\ntext_encoder = \"0\"\ntransformer = \"-1\"\n";
         std::fs::write(&cfg, text).unwrap();
         let got = Config::load(&args, Os::Linux, &env).unwrap();
-        assert_eq!(got.keep_alive_for("text_encoder"), KeepAlive::UnloadNow);
-        assert_eq!(got.keep_alive_for("transformer"), KeepAlive::Forever);
-        assert_eq!(got.keep_alive_for("vocoder"), KeepAlive::Seconds(600));
+        assert_eq!(got.keep_alive_for(Part::TextEncoder), KeepAlive::UnloadNow);
+        assert_eq!(got.keep_alive_for(Part::Transformer), KeepAlive::Forever);
+        assert_eq!(got.keep_alive_for(Part::Vocoder), KeepAlive::Seconds(600));
         std::fs::write(&cfg, "[component_keep_alive]\ngemma = \"1m\"\n").unwrap();
         let err = Config::load(&args, Os::Linux, &env).unwrap_err();
         assert!(err.contains("unknown component `gemma`") && err.contains("text_encoder"), "{err}");

@@ -2,7 +2,7 @@
 //! unloads components when their keep-alive expires or, between jobs, when the system runs short of memory.
 use crate::Shared;
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
-use ltx_protocol::{Event, EventKind, JobId, KeepAlive, ModelVariant, Stage, ValidRequest};
+use ltx_protocol::{Event, EventKind, JobId, KeepAlive, ModelVariant, Part, Stage, ValidRequest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -91,13 +91,13 @@ fn release_freed_memory() {
 
 /// Each resident component's unload time (`None` = kept forever), keyed by variant and component.
 #[derive(Default)]
-struct KeepAlives(HashMap<(ModelVariant, String), Option<Instant>>);
+struct KeepAlives(HashMap<(ModelVariant, Part), Option<Instant>>);
 
 impl KeepAlives {
     /// Restarts a component's keep-alive: the one asked for, else its configured one.
-    fn restart(&mut self, shared: &Shared, variant: ModelVariant, name: &str, requested: Option<KeepAlive>) {
+    fn restart(&mut self, shared: &Shared, variant: ModelVariant, name: Part, requested: Option<KeepAlive>) {
         let ka = requested.unwrap_or_else(|| shared.cfg.keep_alive_for(name));
-        self.0.insert((variant, name.to_string()), deadline(ka));
+        self.0.insert((variant, name), deadline(ka));
     }
 
     fn next(&self) -> Option<Instant> {
@@ -107,11 +107,11 @@ impl KeepAlives {
     /// Unloads the components whose keep-alive has passed.
     fn expire(&mut self, engine: &mut dyn Generator) {
         let now = Instant::now();
-        let due: Vec<_> = self.0.iter().filter(|(_, t)| t.is_some_and(|t| t <= now)).map(|(k, _)| k.clone()).collect();
+        let due: Vec<_> = self.0.iter().filter(|(_, t)| t.is_some_and(|t| t <= now)).map(|(k, _)| *k).collect();
         for (variant, name) in &due {
-            tracing::info!(variant = variant.name(), component = name.as_str(), "keep-alive expired; unloading");
-            engine.unload_component(*variant, name);
-            self.0.remove(&(*variant, name.clone()));
+            tracing::info!(variant = variant.name(), component = name.name(), "keep-alive expired; unloading");
+            engine.unload_component(*variant, *name);
+            self.0.remove(&(*variant, *name));
         }
         if !due.is_empty() {
             release_freed_memory();
@@ -124,15 +124,15 @@ impl KeepAlives {
         let resident = engine.components();
         self.0.retain(|(v, n), _| resident.iter().any(|c| c.variant == *v && c.name == *n));
         for c in &resident {
-            if !self.0.contains_key(&(c.variant, c.name.clone())) {
-                self.restart(shared, c.variant, &c.name, None);
+            if !self.0.contains_key(&(c.variant, c.name)) {
+                self.restart(shared, c.variant, c.name, None);
             }
         }
         self.expire(engine);
         let wall = |t: Instant| crate::store::now_ms() + t.saturating_duration_since(Instant::now()).as_millis() as u64;
         let mut comps = engine.components();
         for c in &mut comps {
-            c.expires_ms = self.0.get(&(c.variant, c.name.clone())).copied().flatten().map(wall);
+            c.expires_ms = self.0.get(&(c.variant, c.name)).copied().flatten().map(wall);
         }
         shared.engine.publish(comps);
     }
@@ -153,11 +153,11 @@ fn relieve_pressure(engine: &mut dyn Generator, shared: &Shared) -> bool {
         }
         tracing::warn!(
             variant = c.variant.name(),
-            component = c.name.as_str(),
+            component = c.name.name(),
             bytes = c.bytes,
             "memory pressure: the system is short of memory; unloading"
         );
-        engine.unload_component(c.variant, &c.name);
+        engine.unload_component(c.variant, c.name);
         release_freed_memory();
         unloaded = true;
     }
@@ -194,7 +194,7 @@ pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared
                 let job = Job { id, request: &request, seed, output: &output };
                 let res = engine.generate(&job, &mut sink, &cancel);
                 for name in res.iter().flat_map(|out| &out.used) {
-                    keep.restart(&shared, request.variant, name, request.keep_alive);
+                    keep.restart(&shared, request.variant, *name, request.keep_alive);
                 }
                 keep.settle(engine.as_mut(), &shared);
                 let _ = done.send(res);
@@ -202,7 +202,7 @@ pub fn run(mut engine: Box<dyn Generator>, rx: Receiver<Cmd>, shared: Arc<Shared
             Some(Cmd::Load { variant, keep_alive, done }) => {
                 let res = engine.load(variant);
                 for c in engine.components().iter().filter(|c| c.variant == variant) {
-                    keep.restart(&shared, variant, &c.name, keep_alive);
+                    keep.restart(&shared, variant, c.name, keep_alive);
                 }
                 keep.settle(engine.as_mut(), &shared);
                 let _ = done.send(res);

@@ -2,7 +2,7 @@
 //!
 //! The daemon owns the queue, the output files and the events; an engine only turns one request into a video
 //! file at the path it is given, reporting progress and checking cancellation at step boundaries.
-use ltx_protocol::{ComponentStatus, FailureCode, MissingModels, ModelVariant, Stage, ValidRequest};
+use ltx_protocol::{ComponentStatus, FailureCode, MissingModels, ModelVariant, Part, Stage, ValidRequest};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ pub struct GenerationOutput {
     /// Named phase durations in milliseconds (recorded in the sidecar and the `completed` event).
     pub timings: Vec<(String, u64)>,
     /// The components the job used (loaded or already resident): their keep-alive restarts.
-    pub used: Vec<String>,
+    pub used: Vec<Part>,
 }
 
 /// Progress reporting; the daemon turns these into protocol events (adding elapsed time and ETA).
@@ -144,7 +144,7 @@ pub trait Generator: Send {
 
     /// Unloads one component of a variant (named as [`Generator::components`] names it); a variant whose
     /// last component goes is unloaded.
-    fn unload_component(&mut self, variant: ModelVariant, name: &str);
+    fn unload_component(&mut self, variant: ModelVariant, name: Part);
 
     /// Later jobs load their models from `dir` (what was loaded from elsewhere is unloaded).
     fn set_models_dir(&mut self, dir: &Path);

@@ -23,7 +23,7 @@ use ltx_engine::{
     sampling::{ltx2_sigmas, GuiderParams, DISTILLED_SIGMAS},
     Backend, Compute,
 };
-use ltx_protocol::{FsCheck, GenerationRequest, MissingModels, ModelVariant, Stage, ValidRequest};
+use ltx_protocol::{FsCheck, GenerationRequest, MissingModels, ModelVariant, Part, Stage, ValidRequest};
 use mlx_rs::{random, Array};
 
 #[derive(Default)]
@@ -95,7 +95,15 @@ fn generate(
     let cancel = sink.cancel_at.as_ref().map(|c| c.2.clone()).unwrap_or_default();
     let r = valid(r);
     let job = Job { id: 1, request: &r, seed, output: out };
-    p.generate(&job, sink, &cancel).map(|o| (o.timings.into_iter().map(|t| t.0).collect(), o.used))
+    // In name order, as the assertions list them.
+    let used = |o: &ltx_engine::job::GenerationOutput| {
+        let mut names: Vec<String> = o.used.iter().map(|p| p.name().to_string()).collect();
+        names.sort();
+        names
+    };
+    p.generate(&job, sink, &cancel)
+        .map(|o| (used(&o), o.timings.into_iter().map(|t| t.0).collect()))
+        .map(|(u, t)| (t, u))
 }
 
 /// `ffprobe` stream lines `codec_type,nb_frames,r_frame_rate`.
@@ -136,7 +144,8 @@ fn tiny_generation_writes_a_playable_mp4_with_audio() {
     assert_eq!(probe(&out), ["video,24/1,9", "audio,0/0,9"]);
     assert_eq!(sink.events, expected_events(true));
     let components = p.components();
-    let names: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
+    let mut names: Vec<&str> = components.iter().map(|c| c.name.name()).collect();
+    names.sort();
     assert_eq!(names, ["audio_decoder", "text_encoder", "transformer", "upscaler", "video_decoder", "vocoder"]);
     assert!(components.iter().all(|c| c.bytes > 0 && c.variant == ModelVariant::Distilled), "{components:?}");
 
@@ -360,12 +369,14 @@ fn load_makes_every_component_resident() {
     p.unload(Some(ModelVariant::Dev));
     assert_eq!(p.components().len(), 6);
     // One component at a time; the variant goes with its last one.
-    p.unload_component(ModelVariant::Distilled, "vocoder");
-    p.unload_component(ModelVariant::Dev, "transformer");
-    let names: Vec<String> = p.components().into_iter().map(|c| c.name).collect();
+    p.unload_component(ModelVariant::Distilled, Part::Vocoder);
+    p.unload_component(ModelVariant::Dev, Part::Transformer);
+    let parts: Vec<Part> = p.components().into_iter().map(|c| c.name).collect();
+    let mut names: Vec<&str> = parts.iter().map(|p| p.name()).collect();
+    names.sort();
     assert_eq!(names, ["audio_decoder", "text_encoder", "transformer", "upscaler", "video_decoder"]);
-    for name in &names {
-        p.unload_component(ModelVariant::Distilled, name);
+    for part in parts {
+        p.unload_component(ModelVariant::Distilled, part);
     }
     assert!(p.components().is_empty());
     p.load(ModelVariant::Distilled).expect("load");
@@ -561,7 +572,8 @@ fn low_memory_plan_gives_the_same_bytes_and_tiled_decode_streams_every_frame() {
     let mut low = pipeline(dir.path()).with_low_memory(true);
     run(&mut low, &r, 5, &files[1], &mut Recorder::default()).expect("low memory");
     assert_eq!(std::fs::read(&files[0]).expect("a"), std::fs::read(&files[1]).expect("b"));
-    let names: Vec<String> = low.components().into_iter().map(|c| c.name).collect();
+    let mut names: Vec<&str> = low.components().into_iter().map(|c| c.name.name()).collect();
+    names.sort();
     assert_eq!(names, ["audio_decoder", "text_encoder", "video_decoder", "vocoder"], "denoisers dropped");
     let mut tiled = pipeline(dir.path()).with_decode_budget(Some(1));
     run(&mut tiled, &r, 5, &files[2], &mut Recorder::default()).expect("tiled");

@@ -120,10 +120,15 @@ fn picks_the_plan_and_refuses_what_cannot_fit() {
     // Weights come from the headers: FP8 block weights stay one byte, floats load as f32 on the CPU.
     let fp8 = ModelSet::in_dir(&dir.path().join("models"), ModelVariant::DistilledFp8);
     let e8 = estimate(&fp8, &job, &options(false, u64::MAX)).expect("fp8");
-    assert!(e8.weights["transformer"] < e.weights["transformer"], "{:?} vs {:?}", e8.weights, e.weights);
+    assert!(
+        e8.weights[&ltx_protocol::Part::Transformer] < e.weights[&ltx_protocol::Part::Transformer],
+        "{:?} vs {:?}",
+        e8.weights,
+        e.weights
+    );
     // Int4 Gemma is smaller than the compute dtype.
     let q = estimate(&set, &job, &PlanOptions { gemma: GemmaPrecision::Int4, ..options(false, u64::MAX) }).expect("q");
-    assert!(q.weights["text_encoder"] < e.weights["text_encoder"]);
+    assert!(q.weights[&ltx_protocol::Part::TextEncoder] < e.weights[&ltx_protocol::Part::TextEncoder]);
 
     let plan = |low_memory, budget| preflight(&set, &job, &options(low_memory, budget));
     assert_eq!(plan(false, all).expect("fits").plan, LoadingPlan::AllResident);
@@ -144,7 +149,7 @@ fn a_one_stage_job_needs_no_upscaler() {
     let set = bundle_tiny(&dir.path().join("models")).expect("bundle");
     let job = JobShape { two_stage: false, ..shape(&request("", (128, 128, 9))) };
     let with = estimate(&set, &job, &options(false, u64::MAX)).expect("estimate");
-    assert!(!with.weights.contains_key("upscaler") && with.upscale == 0, "{with:?}");
+    assert!(!with.weights.contains_key(&ltx_protocol::Part::Upscaler) && with.upscale == 0, "{with:?}");
     // The one-stage pipeline's files do not include the upscaler: its estimate does not read it.
     std::fs::remove_file(&set.upscaler).expect("rm");
     assert_eq!(estimate(&set, &job, &options(false, u64::MAX)).expect("without the upscaler"), with);

@@ -21,6 +21,7 @@ pub mod frame;
 pub mod job;
 pub mod message;
 pub mod models;
+pub mod part;
 pub mod paths;
 pub mod rules;
 #[cfg(feature = "ipc")]
@@ -33,6 +34,7 @@ pub use error::DaemonError;
 pub use event::{Event, EventKind, Stage};
 pub use job::*;
 pub use message::*;
+pub use part::Part;
 pub use rules::{Defaults, Generation};
 pub use validate::{validate, FsCheck, ValidRequest, ValidationError};
 

@@ -121,7 +121,7 @@ pub struct QueueInfo {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComponentStatus {
-    pub name: String,
+    pub name: crate::Part,
     pub variant: ModelVariant,
     pub bytes: u64,
     /// Unix milliseconds when it will be unloaded; `None` = kept forever.

@@ -4,7 +4,7 @@
 //! directives in the prompt: `steps=N`, `ms=N`, `fail`, `gate=/path` (wait at the first step boundary until
 //! the file exists: deterministic "running" jobs), `preview_kb=N` (preview size when previews are wanted).
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
-use ltx_protocol::{ComponentStatus, FailureCode, ModelVariant, Stage};
+use ltx_protocol::{ComponentStatus, FailureCode, ModelVariant, Part, Stage};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -77,7 +77,7 @@ impl Generator for TestEngine {
         std::fs::write(job.output, body).map_err(|e| EngineError::caused(FailureCode::EncodeFailed, e))?;
         Ok(GenerationOutput {
             timings: vec![("total".into(), t0.elapsed().as_millis() as u64)],
-            used: vec!["transformer".into()],
+            used: vec![Part::Transformer],
         })
     }
 
@@ -94,15 +94,15 @@ impl Generator for TestEngine {
 
     fn set_models_dir(&mut self, _: &std::path::Path) {}
 
-    fn unload_component(&mut self, variant: ModelVariant, name: &str) {
-        if name == "transformer" {
+    fn unload_component(&mut self, variant: ModelVariant, name: Part) {
+        if name == Part::Transformer {
             self.unload(Some(variant));
         }
     }
 
     fn components(&self) -> Vec<ComponentStatus> {
         self.loaded
-            .map(|variant| ComponentStatus { name: "transformer".into(), variant, bytes: 1 << 30, expires_ms: None })
+            .map(|variant| ComponentStatus { name: Part::Transformer, variant, bytes: 1 << 30, expires_ms: None })
             .into_iter()
             .collect()
     }

@@ -19,19 +19,7 @@ use crate::{
     upsampler::LatentUpsampler,
     video_vae::{encoder::VideoEncoder, ops::PerChannelStatistics, VideoDecoder},
 };
-use ltx_protocol::{FailureCode, Stage};
-
-pub const TEXT_ENCODER: &str = "text_encoder";
-pub const TRANSFORMER: &str = "transformer";
-pub const UPSCALER: &str = "upscaler";
-pub const VIDEO_DECODER: &str = "video_decoder";
-pub const VIDEO_ENCODER: &str = "video_encoder";
-pub const AUDIO_DECODER: &str = "audio_decoder";
-pub const VOCODER: &str = "vocoder";
-pub const DISTILLED_LORA: &str = "distilled_lora";
-/// Every component, as `ps` names them and keep-alive settings refer to them.
-pub const NAMES: [&str; 8] =
-    [TEXT_ENCODER, TRANSFORMER, UPSCALER, VIDEO_DECODER, VIDEO_ENCODER, AUDIO_DECODER, VOCODER, DISTILLED_LORA];
+use ltx_protocol::{FailureCode, Part, Stage};
 
 /// Latent layouts read from the checkpoint's configs (header only).
 #[derive(Debug, Clone)]
@@ -103,7 +91,7 @@ impl Components {
     }
 
     /// Bytes charged to each resident component.
-    pub fn resident(&self) -> Vec<(&'static str, u64)> {
+    pub fn resident(&self) -> Vec<(Part, u64)> {
         self.ledger.bytes.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
@@ -130,7 +118,7 @@ impl Components {
     pub fn ensure_text(&mut self, progress: &mut dyn ProgressSink) -> Result<&mut PromptEncoder, EngineError> {
         let (models, compute, max_length, low_memory, gemma) =
             (&self.models, self.compute, self.max_length, self.low_memory, self.gemma);
-        self.ledger.ensure(&mut self.text, TEXT_ENCODER, progress, || {
+        self.ledger.ensure(&mut self.text, Part::TextEncoder, progress, || {
             let ltx = open(&models.checkpoint)?;
             let options = EncoderOptions {
                 max_length,
@@ -152,7 +140,7 @@ impl Components {
         let on_disk: u64 = crate::text::gemma::shard_files(&self.models.text_encoder)
             .map(|files| files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum())
             .unwrap_or(0);
-        *self.ledger.bytes.entry(TEXT_ENCODER).or_default() += measured.max(on_disk);
+        *self.ledger.bytes.entry(Part::TextEncoder).or_default() += measured.max(on_disk);
     }
 
     /// The plan of the next job: a prompt encoder loaded for the other plan, or with another Gemma
@@ -161,7 +149,7 @@ impl Components {
         let stale =
             self.text.as_ref().is_some_and(|t| t.options().keep_loaded == low_memory || t.options().precision != gemma);
         if stale {
-            self.drop_component(TEXT_ENCODER);
+            self.drop_component(Part::TextEncoder);
         }
         self.low_memory = low_memory;
         self.gemma = gemma;
@@ -169,14 +157,14 @@ impl Components {
 
     /// Low-memory plan: frees the transformer and the upscaler (before decoding).
     pub fn drop_denoisers(&mut self) {
-        for name in [TRANSFORMER, UPSCALER, DISTILLED_LORA] {
+        for name in [Part::Transformer, Part::Upscaler, Part::DistilledLora] {
             self.drop_component(name);
         }
     }
 
     pub fn ensure_transformer(&mut self, progress: &mut dyn ProgressSink) -> Result<&LtxModel, EngineError> {
         let (path, dtype) = (&self.models.checkpoint, self.compute.dtype);
-        let model = self.ledger.ensure(&mut self.transformer, TRANSFORMER, progress, || {
+        let model = self.ledger.ensure(&mut self.transformer, Part::Transformer, progress, || {
             materialized(load_transformer(path, dtype).fail(FailureCode::LoadFailed)?)
         })?;
         Ok(model)
@@ -187,7 +175,7 @@ impl Components {
         progress: &mut dyn ProgressSink,
     ) -> Result<&std::collections::HashMap<String, mlx_rs::Array>, EngineError> {
         let path = &self.models.distilled_lora;
-        let lora = self.ledger.ensure(&mut self.lora, DISTILLED_LORA, progress, || {
+        let lora = self.ledger.ensure(&mut self.lora, Part::DistilledLora, progress, || {
             let lora = mlx_rs::Array::load_safetensors(path).fail(FailureCode::LoadFailed)?;
             mlx_rs::transforms::eval(lora.values()).fail(FailureCode::LoadFailed)?;
             let b = lora.values().map(|a| a.nbytes() as u64).sum();
@@ -201,7 +189,7 @@ impl Components {
         progress: &mut dyn ProgressSink,
     ) -> Result<&(LatentUpsampler, PerChannelStatistics), EngineError> {
         let (models, dtype) = (&self.models, self.compute.dtype);
-        let up = self.ledger.ensure(&mut self.upsampler, UPSCALER, progress, || {
+        let up = self.ledger.ensure(&mut self.upsampler, Part::Upscaler, progress, || {
             let (up, b) =
                 materialized(LatentUpsampler::from_file(&models.upscaler, dtype).fail(FailureCode::LoadFailed)?)?;
             let stats = PerChannelStatistics::load(&open(&models.checkpoint)?, prefix::VIDEO_VAE, dtype)
@@ -214,7 +202,7 @@ impl Components {
 
     pub fn ensure_video_decoder(&mut self, progress: &mut dyn ProgressSink) -> Result<&VideoDecoder, EngineError> {
         let (path, dtype) = (&self.models.checkpoint, self.compute.dtype);
-        let d = self.ledger.ensure(&mut self.video_decoder, VIDEO_DECODER, progress, || {
+        let d = self.ledger.ensure(&mut self.video_decoder, Part::VideoDecoder, progress, || {
             materialized(VideoDecoder::from_checkpoint(&open(path)?, dtype).fail(FailureCode::LoadFailed)?)
         })?;
         Ok(d)
@@ -222,7 +210,7 @@ impl Components {
 
     pub fn ensure_video_encoder(&mut self, progress: &mut dyn ProgressSink) -> Result<&VideoEncoder, EngineError> {
         let (path, dtype) = (&self.models.checkpoint, self.compute.dtype);
-        let e = self.ledger.ensure(&mut self.video_encoder, VIDEO_ENCODER, progress, || {
+        let e = self.ledger.ensure(&mut self.video_encoder, Part::VideoEncoder, progress, || {
             materialized(VideoEncoder::from_checkpoint(&open(path)?, dtype).fail(FailureCode::LoadFailed)?)
         })?;
         Ok(e)
@@ -230,37 +218,36 @@ impl Components {
 
     pub fn ensure_audio(&mut self, progress: &mut dyn ProgressSink) -> Result<(&AudioDecoder, &Vocoder), EngineError> {
         let (models, dtype) = (&self.models, self.compute.dtype);
-        let d = self.ledger.ensure(&mut self.audio_decoder, AUDIO_DECODER, progress, || {
+        let d = self.ledger.ensure(&mut self.audio_decoder, Part::AudioDecoder, progress, || {
             materialized(
                 AudioDecoder::from_checkpoint(&open(&models.checkpoint)?, dtype).fail(FailureCode::LoadFailed)?,
             )
         })?;
-        let v = self.ledger.ensure(&mut self.vocoder, VOCODER, progress, || {
+        let v = self.ledger.ensure(&mut self.vocoder, Part::Vocoder, progress, || {
             materialized(Vocoder::from_checkpoint(&open(&models.checkpoint)?, dtype).fail(FailureCode::LoadFailed)?)
         })?;
         Ok((d, v))
     }
 
     /// Frees one component (its keep-alive passed); `false` when it was not resident.
-    pub fn drop_component(&mut self, name: &str) -> bool {
+    pub fn drop_component(&mut self, name: Part) -> bool {
         let dropped = match name {
-            TEXT_ENCODER => self.text.take().is_some(),
-            TRANSFORMER => self.transformer.take().is_some(),
-            UPSCALER => self.upsampler.take().is_some(),
-            VIDEO_DECODER => self.video_decoder.take().is_some(),
-            VIDEO_ENCODER => self.video_encoder.take().is_some(),
-            AUDIO_DECODER => self.audio_decoder.take().is_some(),
-            VOCODER => self.vocoder.take().is_some(),
-            DISTILLED_LORA => self.lora.take().is_some(),
-            _ => false,
+            Part::TextEncoder => self.text.take().is_some(),
+            Part::Transformer => self.transformer.take().is_some(),
+            Part::Upscaler => self.upsampler.take().is_some(),
+            Part::VideoDecoder => self.video_decoder.take().is_some(),
+            Part::VideoEncoder => self.video_encoder.take().is_some(),
+            Part::AudioDecoder => self.audio_decoder.take().is_some(),
+            Part::Vocoder => self.vocoder.take().is_some(),
+            Part::DistilledLora => self.lora.take().is_some(),
         };
-        self.ledger.bytes.remove(name);
+        self.ledger.bytes.remove(&name);
         let _ = mlx_rs::memory::clear_cache();
         dropped
     }
 
     /// The components used since the last call (loaded or already resident), in name order.
-    pub fn take_used(&mut self) -> Vec<&'static str> {
+    pub fn take_used(&mut self) -> Vec<Part> {
         std::mem::take(&mut self.ledger.used).into_iter().collect()
     }
 }
@@ -275,8 +262,8 @@ fn materialized<M: ModuleParameters>(m: M) -> Result<(M, u64), EngineError> {
 /// What each resident component was charged, and which ones the running job used.
 #[derive(Default)]
 struct Ledger {
-    bytes: BTreeMap<&'static str, u64>,
-    used: BTreeSet<&'static str>,
+    bytes: BTreeMap<Part, u64>,
+    used: BTreeSet<Part>,
 }
 
 impl Ledger {
@@ -286,7 +273,7 @@ impl Ledger {
     fn ensure<'a, T>(
         &mut self,
         slot: &'a mut Option<T>,
-        name: &'static str,
+        name: Part,
         progress: &mut dyn ProgressSink,
         load: impl FnOnce() -> Result<(T, u64), EngineError>,
     ) -> Result<&'a mut T, EngineError> {
@@ -294,13 +281,13 @@ impl Ledger {
         let value = match slot.take() {
             Some(v) => v,
             None => {
-                progress.stage(Stage::LoadingComponent(name.to_string()));
+                progress.stage(Stage::LoadingComponent(name.name().to_string()));
                 let before = MemoryReport::now();
                 let (value, reported) = load()?;
                 let after = MemoryReport::now();
                 let measured = after.mlx_active.saturating_sub(before.mlx_active) as u64;
                 self.bytes.insert(name, measured.max(reported));
-                tracing::info!(component = name, bytes = measured.max(reported), "loaded ({after})");
+                tracing::info!(component = name.name(), bytes = measured.max(reported), "loaded ({after})");
                 value
             }
         };

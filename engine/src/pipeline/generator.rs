@@ -2,7 +2,7 @@
 //! resident at a time; a job for another variant unloads them first.
 use std::path::PathBuf;
 
-use ltx_protocol::{ComponentStatus, ModelVariant, ValidRequest};
+use ltx_protocol::{ComponentStatus, ModelVariant, Part, ValidRequest};
 
 use super::{
     components::Components,
@@ -171,7 +171,7 @@ impl Generator for Pipeline {
         let components = self.resident_for(r.variant, Some(flight.plan))?;
         components.take_used();
         let mut out = generate(components, &settings, job.output, progress, cancel)?;
-        out.used = components.take_used().into_iter().map(String::from).collect();
+        out.used = components.take_used();
         Ok(out)
     }
 
@@ -203,7 +203,7 @@ impl Generator for Pipeline {
         }
     }
 
-    fn unload_component(&mut self, variant: ModelVariant, name: &str) {
+    fn unload_component(&mut self, variant: ModelVariant, name: Part) {
         if let Some(c) = self.loaded.as_mut().filter(|c| c.models.variant == variant) {
             c.drop_component(name);
             if c.resident().is_empty() {
@@ -217,7 +217,7 @@ impl Generator for Pipeline {
             .iter()
             .flat_map(|c| {
                 c.resident().into_iter().map(|(name, bytes)| ComponentStatus {
-                    name: name.to_string(),
+                    name,
                     variant: c.models.variant,
                     bytes,
                     expires_ms: None,

@@ -14,21 +14,16 @@ use crate::{
     checkpoint::Header,
     device::Backend,
     job::EngineError,
-    pipeline::{
-        components::{
-            AUDIO_DECODER, DISTILLED_LORA, TEXT_ENCODER, TRANSFORMER, UPSCALER, VIDEO_DECODER, VIDEO_ENCODER, VOCODER,
-        },
-        latents::AudioLayout,
-        models::ModelSet,
-    },
+    pipeline::{latents::AudioLayout, models::ModelSet},
     text::{gemma, GemmaPrecision},
     video_vae::TilingConfig,
 };
+use ltx_protocol::Part;
 
 /// The estimate: weights per component and each phase's working memory, in bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Estimate {
-    pub weights: BTreeMap<&'static str, u64>,
+    pub weights: BTreeMap<Part, u64>,
     pub encode: u64,
     pub denoise: u64,
     pub upscale: u64,
@@ -39,7 +34,7 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    fn w(&self, names: &[&str]) -> u64 {
+    fn w(&self, names: &[Part]) -> u64 {
         names.iter().filter_map(|n| self.weights.get(n)).sum()
     }
 
@@ -56,10 +51,11 @@ impl Estimate {
     /// Peak of the sequential plan: the largest phase with only its own components loaded (the
     /// decoders are small and load lazily; the connectors stay with the prompt encoder).
     pub fn low_memory(&self) -> u64 {
-        let decoders = self.w(&[VIDEO_DECODER, AUDIO_DECODER, VOCODER]);
-        let encode = self.w(&[TEXT_ENCODER, VIDEO_ENCODER, VIDEO_DECODER]) + self.encode;
-        let denoise = self.w(&[TRANSFORMER, UPSCALER, DISTILLED_LORA, VIDEO_ENCODER, VIDEO_DECODER])
-            + self.denoise.max(self.upscale);
+        let decoders = self.w(&[Part::VideoDecoder, Part::AudioDecoder, Part::Vocoder]);
+        let encode = self.w(&[Part::TextEncoder, Part::VideoEncoder, Part::VideoDecoder]) + self.encode;
+        let denoise =
+            self.w(&[Part::Transformer, Part::Upscaler, Part::DistilledLora, Part::VideoEncoder, Part::VideoDecoder])
+                + self.denoise.max(self.upscale);
         let decode = decoders + self.decode_video.max(self.decode_audio);
         encode.max(denoise).max(decode)
     }
@@ -150,27 +146,27 @@ const CONNECTORS: [&str; 3] = [
 
 /// Bytes per component after loading, keyed by the component names of [`crate::pipeline::components`]:
 /// only the components `job` uses.
-pub fn weights(files: &Files, job: &JobShape, gemma: GemmaPrecision, b: u64) -> BTreeMap<&'static str, u64> {
+pub fn weights(files: &Files, job: &JobShape, gemma: GemmaPrecision, b: u64) -> BTreeMap<Part, u64> {
     let ltx = || files.checkpoint.tensors();
     let mut weights = BTreeMap::new();
     let text = gemma_bytes(files.gemma.iter().flat_map(Header::tensors), gemma, b);
-    weights.insert(TEXT_ENCODER, text + sum_prefix(ltx(), &CONNECTORS, &[], b));
-    weights.insert(TRANSFORMER, sum_prefix(ltx(), &["model.diffusion_model."], &["embeddings_connector."], b));
+    weights.insert(Part::TextEncoder, text + sum_prefix(ltx(), &CONNECTORS, &[], b));
+    weights.insert(Part::Transformer, sum_prefix(ltx(), &["model.diffusion_model."], &["embeddings_connector."], b));
     let stats = sum_prefix(ltx(), &["vae.per_channel_statistics."], &[], b);
     if let (true, Some(up)) = (job.two_stage, &files.upscaler) {
-        weights.insert(UPSCALER, sum_all(up.tensors(), b) + stats);
+        weights.insert(Part::Upscaler, sum_all(up.tensors(), b) + stats);
     }
-    weights.insert(VIDEO_DECODER, sum_prefix(ltx(), &["vae.decoder.", "vae.per_channel_statistics."], &[], b));
+    weights.insert(Part::VideoDecoder, sum_prefix(ltx(), &["vae.decoder.", "vae.per_channel_statistics."], &[], b));
     if let (true, Some(lora)) = (job.lora, &files.lora) {
-        weights.insert(DISTILLED_LORA, sum_all(lora.tensors(), b));
+        weights.insert(Part::DistilledLora, sum_all(lora.tensors(), b));
     }
     if job.image {
-        weights.insert(VIDEO_ENCODER, sum_prefix(ltx(), &["vae.encoder.", "vae.per_channel_statistics."], &[], b));
+        weights.insert(Part::VideoEncoder, sum_prefix(ltx(), &["vae.encoder.", "vae.per_channel_statistics."], &[], b));
     }
     if job.audio {
         let audio = sum_prefix(ltx(), &["audio_vae.decoder.", "audio_vae.per_channel_statistics."], &[], b);
-        weights.insert(AUDIO_DECODER, audio);
-        weights.insert(VOCODER, sum_prefix(ltx(), &["vocoder."], &[], b));
+        weights.insert(Part::AudioDecoder, audio);
+        weights.insert(Part::Vocoder, sum_prefix(ltx(), &["vocoder."], &[], b));
     }
     weights
 }
@@ -247,7 +243,7 @@ fn latent_cells(width: u32, height: u32, frames: u32) -> (u64, u64, u64) {
 const DECODE_VALUES_PER_VOXEL: u64 = 50;
 
 /// Each phase's working memory for `job` with the model of `d`, next to `weights`.
-pub fn activations(weights: BTreeMap<&'static str, u64>, job: &JobShape, d: &ModelDims, o: &PlanOptions) -> Estimate {
+pub fn activations(weights: BTreeMap<Part, u64>, job: &JobShape, d: &ModelDims, o: &PlanOptions) -> Estimate {
     let b = compute_bytes(o.dtype);
     let unfused_attention = o.backend == Backend::Cpu;
     let l = o.max_length as u64;
@@ -417,7 +413,7 @@ mod tests {
             decode_budget: Some(usize::MAX),
             budget: u64::MAX,
         };
-        let weights = BTreeMap::from([(TRANSFORMER, 1000)]);
+        let weights = BTreeMap::from([(Part::Transformer, 1000)]);
         let e = activations(weights.clone(), &job, &d, &o);
         assert_eq!(e.weights, weights);
         // 49 hidden states of 1024 × 3840, one layer's projections and MLP; bf16.
@@ -447,7 +443,12 @@ mod tests {
     #[test]
     fn plans_from_the_estimate() {
         let e = Estimate {
-            weights: BTreeMap::from([(TEXT_ENCODER, 20), (TRANSFORMER, 40), (UPSCALER, 1), (VIDEO_DECODER, 2)]),
+            weights: BTreeMap::from([
+                (Part::TextEncoder, 20),
+                (Part::Transformer, 40),
+                (Part::Upscaler, 1),
+                (Part::VideoDecoder, 2),
+            ]),
             encode: 5,
             denoise: 10,
             upscale: 3,
