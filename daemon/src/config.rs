@@ -59,6 +59,11 @@ pub struct FileConfig {
     /// When an idle daemon unloads its models for the system's sake: "auto" (default), "off", or a size of
     /// available memory ("8GB").
     pub memory_pressure: Option<String>,
+    /// How much the first-frame images of finished jobs may keep in the state dir's `inputs/` ("2GB", the
+    /// default); the oldest go first. A pending job's input is never removed.
+    pub inputs_max_bytes: Option<String>,
+    /// Days a finished job's input is kept (default 30).
+    pub inputs_max_age_days: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +83,8 @@ pub struct Config {
     pub notifications: crate::notify::Mode,
     pub hf: crate::models::HfConfig,
     pub memory: crate::memory::MemoryConfig,
+    /// The cap on stored job inputs (`inputs_max_bytes`, `inputs_max_age_days`).
+    pub inputs: crate::store::InputCap,
 }
 
 impl Config {
@@ -119,6 +126,14 @@ impl Config {
             Some(s) => crate::notify::Mode::parse(s).map_err(|e| format!("{}: {e}", config_path.display()))?,
             None => crate::notify::Mode::Unfollowed,
         };
+        let mut inputs = crate::store::InputCap::default();
+        if let Some(size) = &file.inputs_max_bytes {
+            inputs.max_bytes = crate::memory::parse_bytes(size)
+                .map_err(|e| format!("{}: inputs_max_bytes: {e}", config_path.display()))?;
+        }
+        if let Some(days) = file.inputs_max_age_days {
+            inputs.max_age = Duration::from_secs(days.saturating_mul(24 * 3600));
+        }
         if queue_size == 0 {
             return Err(format!("{}: queue_size must be at least 1", config_path.display()));
         }
@@ -145,6 +160,7 @@ impl Config {
             notifications,
             hf: crate::models::HfConfig::load(env, file.hf_endpoint, file.hf_token, file.download_stall_secs),
             memory,
+            inputs,
             config_path,
         })
     }
@@ -183,6 +199,12 @@ mod tests {
         assert_eq!(got.state_dir, PathBuf::from("/h/.local/state/ltx"));
         let args = Args::parse_from(["ltxd", "--socket", "/a.sock"]);
         assert_eq!(Config::load(&args, Os::Linux, &env).unwrap().socket, PathBuf::from("/a.sock"));
+        assert_eq!(got.inputs, crate::store::InputCap::default());
+        std::fs::write(&cfg, "inputs_max_bytes = \"500MB\"\ninputs_max_age_days = 2\n").unwrap();
+        let inputs = Config::load(&args, Os::Linux, &env).unwrap().inputs;
+        assert_eq!((inputs.max_bytes, inputs.max_age), (500_000_000, Duration::from_secs(2 * 24 * 3600)));
+        std::fs::write(&cfg, "inputs_max_bytes = \"lots\"\n").unwrap();
+        assert!(Config::load(&args, Os::Linux, &env).unwrap_err().contains("inputs_max_bytes"));
         std::fs::write(&cfg, "bogus = 1\n").unwrap();
         assert!(Config::load(&args, Os::Linux, &env).unwrap_err().contains("bogus"));
     }

@@ -84,10 +84,18 @@ pub async fn run(
     ltx_protocol::server::private_dir(&cfg.state_dir)
         .with_context(|| format!("creating {}", cfg.state_dir.display()))?;
     let _lock = lock_state_dir(&cfg.state_dir)?;
-    let mut store = Store::open(&cfg.state_dir.join("jobs.db")).context("opening the job database")?;
+    let mut store =
+        Store::open(&cfg.state_dir.join("jobs.db")).context("opening the job database")?.with_input_cap(cfg.inputs);
     let interrupted = store.recover("the daemon stopped while this job was running (crash, kill or power loss)")?;
     for id in &interrupted {
         tracing::warn!(job = id, "job was running when the daemon died; marked interrupted");
+    }
+    for (id, message) in store.quarantine()? {
+        let code = ltx_protocol::FailureCode::CorruptRecord.name();
+        tracing::warn!(job = id, code, "job set aside as failed: {message}");
+    }
+    if let Err(e) = store.prune_inputs() {
+        tracing::warn!("cannot prune job inputs: {e}");
     }
     if let Err(e) = std::fs::create_dir_all(&cfg.outputs_dir) {
         tracing::warn!("cannot create outputs dir {}: {e}", cfg.outputs_dir.display());
@@ -108,6 +116,10 @@ pub async fn run(
     let grace = shared.cfg.shutdown_grace;
     if tokio::time::timeout(grace, sched).await.is_err() {
         tracing::warn!("the running job did not stop within {grace:?}; exiting anyway");
+    }
+    // Fold the WAL into jobs.db: a copy of that file alone (a backup) then holds every job.
+    if let Err(e) = shared.db(|s| s.checkpoint()).await {
+        tracing::warn!("cannot checkpoint the job database: {e}");
     }
     tracing::info!("ltxd stopped");
     Ok(())

@@ -21,18 +21,29 @@ pub async fn run(shared: Arc<Shared>) {
                 if q.paused || q.running.is_some() || sh.is_shutting_down() {
                     return Ok(None);
                 }
-                let rec = s.claim_next()?;
+                let claim = s.claim_next()?;
+                if claim.job.is_none() && claim.quarantined.is_empty() {
+                    return Ok(None);
+                }
                 let token = CancelToken::new();
-                if let Some(r) = &rec {
+                if let Some(r) = &claim.job {
                     q.running = Some((r.id, token.clone()));
                 }
-                Ok(rec.map(|r| (r, token)))
+                Ok(Some((claim.job.map(|r| (r, token)), claim.quarantined)))
             })
             .await;
         match claimed {
-            Ok(Some((rec, token))) => {
-                let span = tracing::info_span!("job", id = rec.id);
-                run_job(&shared, rec, token).instrument(span).await
+            Ok(Some((job, quarantined))) => {
+                // Rows that could not be read were set aside as failed; the queue goes on without them.
+                for (id, message) in quarantined {
+                    tracing::warn!(job = id, code = FailureCode::CorruptRecord.name(), "job set aside: {message}");
+                    let code = FailureCode::CorruptRecord.name().into();
+                    shared.emit(Event { job: id, kind: EventKind::Failed { code, message } });
+                }
+                if let Some((rec, token)) = job {
+                    let span = tracing::info_span!("job", id = rec.id);
+                    run_job(&shared, rec, token).instrument(span).await
+                }
             }
             Ok(None) => shared.scheduler_woken().await,
             Err(e) => {

@@ -1,14 +1,31 @@
 //! The job queue and history in SQLite (WAL). A job is acknowledged only after its row is committed. The schema
-//! is versioned ([`migrations`]).
-use ltx_protocol::{GenerationRequest, JobId, JobRecord, JobState};
-use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::{Deserialize, Serialize};
+//! is versioned ([`migrations`]). The database is a file: it is checked at open (`PRAGMA quick_check`), a row
+//! that cannot be read is set aside as failed `corrupt_record` instead of stopping the queue ([`record`]), and
+//! job inputs live by content hash next to it ([`inputs`]).
+use ltx_protocol::{FailureCode, GenerationRequest, JobId, JobRecord, JobState};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+mod inputs;
 mod migrations;
+mod record;
+pub use inputs::{InputCap, InputError, Pruned};
 pub use migrations::LATEST as SCHEMA_VERSION;
+use record::{corrupt_message, decode, StoredResult, AFTER_COLS, COLS};
 
-pub type DbResult<T> = Result<T, rusqlite::Error>;
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error("job inputs in {}: {source}", dir.display())]
+    Input { dir: PathBuf, source: std::io::Error },
+    #[error("the WAL checkpoint could not finish: another connection is reading the database")]
+    CheckpointBusy,
+}
 
 /// Why the job database cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -20,10 +37,35 @@ pub enum StoreError {
          by a newer ltxd; run that one, or move the database aside"
     )]
     TooNew { found: u32, latest: u32 },
+    #[error(
+        "the job database {} is damaged ({detail}); ltxd will not run on it. Move it aside together with its -wal \
+         and -shm files (e.g. `mkdir {}/damaged && mv {}* {}/damaged/`) and start ltxd again to begin with an \
+         empty queue and history, or restore them from a backup",
+        path.display(),
+        path.parent().unwrap_or(Path::new(".")).display(),
+        path.display(),
+        path.parent().unwrap_or(Path::new(".")).display()
+    )]
+    Damaged { path: PathBuf, detail: String },
+}
+
+impl StoreError {
+    /// A damaged or foreign file reads as [`StoreError::Damaged`]; any other error as it is.
+    fn at(path: &Path, e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, DatabaseCorrupt | NotADatabase) => {
+                Self::Damaged { path: path.into(), detail: e.to_string() }
+            }
+            _ => Self::Db(e),
+        }
+    }
 }
 
 pub struct Store {
     db: Connection,
+    inputs: inputs::Inputs,
+    cap: InputCap,
 }
 
 pub fn now_ms() -> u64 {
@@ -36,58 +78,101 @@ pub enum Insert {
     Full,
 }
 
-const COLS: &str = "id, state, request, seed, created_ms, started_ms, finished_ms, output, error_code, message, result";
-/// Index of the column after [`COLS`].
-const AFTER_COLS: usize = 11;
-
-/// What the `result` column holds for a completed job (JSON).
-#[derive(Serialize, Deserialize)]
-struct StoredResult {
-    timings: Vec<(String, u64)>,
+/// What [`Store::claim_next`] found: the job to run, and the pending rows it set aside on the way (id, message).
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub job: Option<JobRecord>,
+    pub quarantined: Vec<(JobId, String)>,
 }
 
-fn record(row: &Row) -> DbResult<JobRecord> {
-    let state: String = row.get(1)?;
-    let request: String = row.get(2)?;
-    let result: Option<String> = row.get(10)?;
-    let bad =
-        |col: usize, e: String| rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, e.into());
-    let result = result
-        .map(|r| serde_json::from_str::<StoredResult>(&r).map_err(|e| bad(10, format!("result: {e}"))))
-        .transpose()?;
-    Ok(JobRecord {
-        id: row.get::<_, i64>(0)? as u64,
-        state: JobState::parse(&state).ok_or_else(|| bad(1, format!("unknown state {state}")))?,
-        request: serde_json::from_str(&request).map_err(|e| bad(2, e.to_string()))?,
-        seed: row.get::<_, i64>(3)? as u64,
-        created_ms: row.get::<_, i64>(4)? as u64,
-        started_ms: row.get::<_, Option<i64>>(5)?.map(|v| v as u64),
-        finished_ms: row.get::<_, Option<i64>>(6)?.map(|v| v as u64),
-        output: row.get::<_, Option<String>>(7)?.map(PathBuf::from),
-        error_code: row.get(8)?,
-        message: row.get(9)?,
-        timings: result.map(|r| r.timings).unwrap_or_default(),
-    })
+/// Sets a row aside: failed `corrupt_record` with `message`; the unreadable columns stay as they are.
+fn quarantine(db: &Connection, id: JobId, message: &str) -> DbResult<()> {
+    let n = db.execute(
+        "UPDATE jobs SET state = 'failed', error_code = ?2, message = ?3,
+             finished_ms = CASE WHEN typeof(finished_ms) = 'integer' THEN finished_ms ELSE ?4 END
+         WHERE id = ?1",
+        params![id as i64, FailureCode::CorruptRecord.name(), message, now_ms() as i64],
+    )?;
+    if n != 1 {
+        return Err(rusqlite::Error::QueryReturnedNoRows.into());
+    }
+    Ok(())
+}
+
+/// `PRAGMA quick_check`: the b-trees and pages are sound (read-only; a few seconds at most on a large file).
+fn quick_check(db: &Connection, path: &Path) -> Result<(), StoreError> {
+    let rows = (|| -> rusqlite::Result<Vec<String>> {
+        db.prepare("PRAGMA quick_check(8)")?.query_map([], |r| r.get(0))?.collect()
+    })()
+    .map_err(|e| StoreError::at(path, e))?;
+    if rows == ["ok"] {
+        return Ok(());
+    }
+    let lines = rows.iter().flat_map(|r| r.lines()).map(str::trim);
+    let detail = lines.filter(|l| !l.is_empty() && !l.starts_with("***")).collect::<Vec<_>>().join("; ");
+    Err(StoreError::Damaged { path: path.into(), detail })
 }
 
 impl Store {
-    /// Opens (creating it if needed) and migrates the database to [`SCHEMA_VERSION`]; one written by a newer
-    /// ltxd is refused ([`StoreError::TooNew`]) before anything is written to it.
+    /// Opens (creating it if needed), checks and migrates the database to [`SCHEMA_VERSION`]; one written by a
+    /// newer ltxd is refused ([`StoreError::TooNew`]) and a damaged one ([`StoreError::Damaged`]) before anything
+    /// is written to it. Inputs live in `inputs/` next to the database.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut db = Connection::open(path)?;
+        let mut db = Connection::open(path).map_err(|e| StoreError::at(path, e))?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
-        // Read-only check first: switching a newer database to WAL would already write to it.
-        let found: u32 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        // Read-only checks first: switching a newer database to WAL would already write to it.
+        let found: u32 =
+            db.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| StoreError::at(path, e))?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::TooNew { found, latest: SCHEMA_VERSION });
         }
+        quick_check(&db, path)?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "FULL")?;
-        let found = migrations::migrate(&mut db)?;
+        let found = migrations::migrate(&mut db).map_err(|e| match e {
+            StoreError::Db(e) => StoreError::at(path, e),
+            e => e,
+        })?;
         if found != SCHEMA_VERSION {
             tracing::info!("job database schema migrated from version {found} to {SCHEMA_VERSION}");
         }
-        Ok(Self { db })
+        let dir = path.parent().unwrap_or(Path::new(".")).join("inputs");
+        let mut store = Self { db, inputs: inputs::Inputs::new(dir), cap: InputCap::default() };
+        match store.move_blobs_out() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("moved the first-frame images of {n} jobs into {}", store.inputs.dir().display()),
+            Err(e) => tracing::warn!("first-frame images stay in the database for now: {e}"),
+        }
+        Ok(store)
+    }
+
+    /// The cap [`Store::prune_inputs`] keeps the inputs under (default [`InputCap::default`]).
+    pub fn with_input_cap(mut self, cap: InputCap) -> Self {
+        self.cap = cap;
+        self
+    }
+
+    /// Rows from before schema 2 hold their first-frame image in the `image` column: each moves into the
+    /// inputs directory (file first, then the row, in one transaction). Idempotent; until it succeeds the
+    /// blobs are read where they are.
+    fn move_blobs_out(&mut self) -> DbResult<usize> {
+        let ids: Vec<i64> = self
+            .db
+            .prepare("SELECT id FROM jobs WHERE typeof(image) = 'blob'")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.db.transaction()?;
+        for &id in &ids {
+            let bytes: Vec<u8> = tx.query_row("SELECT image FROM jobs WHERE id = ?1", [id], |r| r.get(0))?;
+            let hash =
+                self.inputs.put(&bytes).map_err(|source| DbError::Input { dir: self.inputs.dir().into(), source })?;
+            tx.execute("UPDATE jobs SET input = ?2, image = NULL WHERE id = ?1", params![id, hash])?;
+        }
+        tx.commit()?;
+        Ok(ids.len())
     }
 
     /// At start: a job that was running when the daemon died is marked `interrupted`; returns their ids.
@@ -96,7 +181,7 @@ impl Store {
         let ids = tx
             .prepare("SELECT id FROM jobs WHERE state = 'running'")?
             .query_map([], |r| r.get::<_, i64>(0))?
-            .collect::<DbResult<Vec<_>>>()?;
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         tx.execute(
             "UPDATE jobs SET state = 'interrupted', error_code = 'interrupted', message = ?1, finished_ms = ?2
              WHERE state = 'running'",
@@ -106,7 +191,33 @@ impl Store {
         Ok(ids.into_iter().map(|i| i as u64).collect())
     }
 
-    /// Inserts a pending job unless `capacity` jobs are already waiting. `front` puts it before all others.
+    /// At start: every row that cannot be read (and is not set aside yet) is marked failed `corrupt_record`, so
+    /// the queue moves past it and the listings show it as failed. Returns the ids and messages.
+    pub fn quarantine(&mut self) -> DbResult<Vec<(JobId, String)>> {
+        let tx = self.db.transaction()?;
+        let mut bad = Vec::new();
+        {
+            let sql = format!(
+                "SELECT {COLS} FROM jobs WHERE NOT (state IS 'failed' AND error_code IS '{}')",
+                FailureCode::CorruptRecord.name()
+            );
+            let mut stmt = tx.prepare(&sql)?;
+            for d in stmt.query_map([], decode)? {
+                let d = d?;
+                if let Some(message) = corrupt_message(&d.problems) {
+                    bad.push((d.rec.id, message));
+                }
+            }
+        }
+        for (id, message) in &bad {
+            quarantine(&tx, *id, message)?;
+        }
+        tx.commit()?;
+        Ok(bad)
+    }
+
+    /// Inserts a pending job unless `capacity` jobs are already waiting. `front` puts it before all others. A
+    /// first-frame image goes to the inputs directory; the row holds its hash.
     pub fn insert(&mut self, req: &GenerationRequest, seed: u64, front: bool, capacity: u32) -> DbResult<Insert> {
         let mut stored = req.clone();
         let image = stored.image.as_mut().map(|i| std::mem::take(&mut i.bytes));
@@ -120,53 +231,82 @@ impl Store {
         if pending >= capacity {
             return Ok(Insert::Full);
         }
+        let input = image
+            .map(|bytes| self.inputs.put(&bytes))
+            .transpose()
+            .map_err(|source| DbError::Input { dir: self.inputs.dir().into(), source })?;
         let seq = if front { min.or(max).unwrap_or(0) - 1 } else { max.unwrap_or(0) + 1 };
         tx.execute(
-            "INSERT INTO jobs (seq, state, request, image, seed, created_ms) VALUES (?1, 'pending', ?2, ?3, ?4, ?5)",
-            params![seq, json, image, seed as i64, now_ms() as i64],
+            "INSERT INTO jobs (seq, state, request, input, seed, created_ms) VALUES (?1, 'pending', ?2, ?3, ?4, ?5)",
+            params![seq, json, input, seed as i64, now_ms() as i64],
         )?;
         let id = tx.last_insert_rowid() as u64;
         tx.commit()?;
+        if input.is_some() {
+            self.prune_logged();
+        }
         let position = if front { 1 } else { pending + 1 };
         Ok(Insert::Queued { id, position })
     }
 
     /// 1-based position among pending jobs.
     pub fn position(&self, id: JobId) -> DbResult<u32> {
-        self.db.query_row(
+        Ok(self.db.query_row(
             "SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND seq <= (SELECT seq FROM jobs WHERE id = ?1)",
             [id as i64],
             |r| r.get(0),
-        )
+        )?)
     }
 
     pub fn pending_count(&self) -> DbResult<u32> {
-        self.db.query_row("SELECT COUNT(*) FROM jobs WHERE state = 'pending'", [], |r| r.get(0))
+        Ok(self.db.query_row("SELECT COUNT(*) FROM jobs WHERE state = 'pending'", [], |r| r.get(0))?)
     }
 
-    /// Claims the next pending job (marks it running) and returns it with its image bytes.
-    pub fn claim_next(&mut self) -> DbResult<Option<JobRecord>> {
-        let tx = self.db.transaction()?;
-        let row = tx
-            .query_row(
-                &format!("SELECT {COLS}, image FROM jobs WHERE state = 'pending' ORDER BY seq LIMIT 1"),
-                [],
-                |r| Ok((record(r)?, r.get::<_, Option<Vec<u8>>>(AFTER_COLS)?)),
-            )
-            .optional()?;
-        let Some((mut rec, image)) = row else { return Ok(None) };
-        let now = now_ms();
-        tx.execute(
-            "UPDATE jobs SET state = 'running', started_ms = ?2 WHERE id = ?1",
-            params![rec.id as i64, now as i64],
-        )?;
-        tx.commit()?;
-        if let (Some(img), Some(bytes)) = (rec.request.image.as_mut(), image) {
-            img.bytes = bytes;
+    /// Claims the next pending job (marks it running) and returns it with its image bytes. A pending row that
+    /// cannot be read, or whose input is missing or damaged, is set aside (failed `corrupt_record`) and the next
+    /// one is tried.
+    pub fn claim_next(&mut self) -> DbResult<Claim> {
+        let mut claim = Claim::default();
+        let sql = format!("SELECT {COLS}, input, image FROM jobs WHERE state = 'pending' ORDER BY seq LIMIT 1");
+        loop {
+            let tx = self.db.transaction()?;
+            let row = tx
+                .query_row(&sql, [], |r| {
+                    let mut d = decode(r)?;
+                    let input = record::column::<Option<String>>(r, AFTER_COLS, "input", &mut d.problems);
+                    let blob = record::column::<Option<Vec<u8>>>(r, AFTER_COLS + 1, "image", &mut d.problems);
+                    Ok((d, input.flatten(), blob.flatten()))
+                })
+                .optional()?;
+            let Some((mut d, input, blob)) = row else { return Ok(claim) };
+            if let Some(img) = d.rec.request.image.as_mut() {
+                match (blob, input) {
+                    (Some(bytes), _) => img.bytes = bytes,
+                    (None, Some(hash)) => match self.inputs.get(&hash) {
+                        Ok(bytes) => img.bytes = bytes,
+                        Err(e) => d.problems.push(format!("first-frame image: {e}")),
+                    },
+                    (None, None) => d.problems.push("first-frame image: not stored".into()),
+                }
+            }
+            let id = d.rec.id;
+            if let Some(message) = corrupt_message(&d.problems) {
+                quarantine(&tx, id, &message)?;
+                tx.commit()?;
+                claim.quarantined.push((id, message));
+                continue;
+            }
+            let now = now_ms();
+            tx.execute(
+                "UPDATE jobs SET state = 'running', started_ms = ?2 WHERE id = ?1",
+                params![id as i64, now as i64],
+            )?;
+            tx.commit()?;
+            d.rec.state = JobState::Running;
+            d.rec.started_ms = Some(now);
+            claim.job = Some(d.rec);
+            return Ok(claim);
         }
-        rec.state = JobState::Running;
-        rec.started_ms = Some(now);
-        Ok(Some(rec))
     }
 
     /// Records how a running job ended (`timings`: a completed job's, per stage). A job already marked
@@ -196,6 +336,9 @@ impl Store {
                 result
             ],
         )?;
+        if n > 0 {
+            self.prune_logged();
+        }
         Ok(n > 0)
     }
 
@@ -217,12 +360,16 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// One job; a row that cannot be read comes back failed `corrupt_record`.
     pub fn get(&self, id: JobId) -> DbResult<Option<JobRecord>> {
-        self.db.query_row(&format!("SELECT {COLS} FROM jobs WHERE id = ?1"), [id as i64], record).optional()
+        let sql = format!("SELECT {COLS} FROM jobs WHERE id = ?1");
+        Ok(self.db.query_row(&sql, [id as i64], |r| decode(r).map(|d| d.rec)).optional()?)
     }
 
     fn query(&self, sql: &str, params: impl rusqlite::Params) -> DbResult<Vec<JobRecord>> {
-        self.db.prepare(sql)?.query_map(params, record)?.collect()
+        let mut stmt = self.db.prepare(sql)?;
+        let rows = stmt.query_map(params, |r| decode(r).map(|d| d.rec))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn pending(&self) -> DbResult<Vec<JobRecord>> {
@@ -243,76 +390,56 @@ impl Store {
             [limit as i64],
         )
     }
+
+    /// Keeps the inputs directory under the cap: removes the oldest inputs no pending or running job needs.
+    pub fn prune_inputs(&mut self) -> DbResult<Pruned> {
+        let mut keep = HashSet::new();
+        let mut last_use = HashMap::new();
+        let mut stmt = self.db.prepare(
+            "SELECT input, MAX(CASE WHEN typeof(created_ms) = 'integer' THEN created_ms END),
+                    MAX(state IN ('pending', 'running'))
+             FROM jobs WHERE typeof(input) = 'text' GROUP BY input",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get(2)?)))?;
+        for row in rows {
+            let (hash, created, needed): (String, Option<i64>, bool) = row?;
+            if let Some(ms) = created {
+                last_use.insert(hash.clone(), ms as u64);
+            }
+            if needed {
+                keep.insert(hash);
+            }
+        }
+        let dir = || self.inputs.dir().to_path_buf();
+        self.inputs.prune(&keep, &last_use, self.cap, now_ms()).map_err(|source| DbError::Input { dir: dir(), source })
+    }
+
+    /// [`Store::prune_inputs`], logging what it did; a failure only warns (the job itself is recorded).
+    fn prune_logged(&mut self) {
+        match self.prune_inputs() {
+            Ok(p) if p.removed > 0 => {
+                tracing::info!(removed = p.removed, freed = p.freed, kept = p.kept, "pruned old job inputs")
+            }
+            Ok(p) if p.kept > self.cap.max_bytes => tracing::warn!(
+                kept = p.kept,
+                cap = self.cap.max_bytes,
+                "the inputs of pending jobs exceed inputs_max_bytes; they are kept until their jobs end"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot prune job inputs: {e}"),
+        }
+    }
+
+    /// Folds the WAL into the database file and truncates it (at shutdown): a copy of `jobs.db` alone then
+    /// holds every job.
+    pub fn checkpoint(&mut self) -> DbResult<()> {
+        let busy: i64 = self.db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy != 0 {
+            return Err(DbError::CheckpointBusy);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queue_order_capacity_recovery() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("jobs.db");
-        let mut s = Store::open(&path).unwrap();
-        let req = GenerationRequest::new("a");
-        let id = |i: Insert| match i {
-            Insert::Queued { id, .. } => id,
-            Insert::Full => panic!("full"),
-        };
-        let a = id(s.insert(&req, 1, false, 3).unwrap());
-        let b = id(s.insert(&req, 2, false, 3).unwrap());
-        let c = id(s.insert(&req, 3, true, 3).unwrap());
-        assert!(matches!(s.insert(&req, 4, false, 3).unwrap(), Insert::Full));
-        assert_eq!(s.pending().unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), [c, a, b]);
-        assert_eq!(s.position(b).unwrap(), 3);
-        assert_eq!(s.claim_next().unwrap().unwrap().id, c);
-        assert!(s.cancel_pending(b).unwrap());
-        drop(s);
-        let mut s = Store::open(&path).unwrap();
-        assert_eq!(s.recover("crash").unwrap(), [c]);
-        let rec = s.get(c).unwrap().unwrap();
-        assert_eq!((rec.state, rec.message.as_deref()), (JobState::Interrupted, Some("crash")));
-        assert!(!s.finish(c, JobState::Failed, None, None, None).unwrap());
-        assert_eq!(s.pending().unwrap().len(), 1);
-        assert_eq!(s.history(10).unwrap().len(), 2);
-    }
-
-    #[test]
-    fn completed_timings_are_read_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("jobs.db")).unwrap();
-        let req = GenerationRequest::new("a");
-        let timings = vec![("denoise".to_string(), 1200), ("total".to_string(), 1500)];
-        for _ in 0..3 {
-            assert!(matches!(s.insert(&req, 1, false, 8).unwrap(), Insert::Queued { .. }));
-        }
-        let done = s.claim_next().unwrap().unwrap().id;
-        assert!(s.finish(done, JobState::Completed, Some(Path::new("/o/a.mp4")), None, Some(&timings)).unwrap());
-        let failed = s.claim_next().unwrap().unwrap().id;
-        assert!(s.finish(failed, JobState::Failed, None, Some(("oom", "out of memory")), None).unwrap());
-        // Completed after a shutdown marked it interrupted: the timings are kept too.
-        let late = s.claim_next().unwrap().unwrap().id;
-        assert!(s.interrupt(late, "shutdown").unwrap());
-        assert!(s.finish(late, JobState::Completed, Some(Path::new("/o/b.mp4")), None, Some(&timings[1..])).unwrap());
-        assert_eq!(s.get(done).unwrap().unwrap().timings, timings);
-        assert_eq!(s.get(failed).unwrap().unwrap().timings, []);
-        assert_eq!(s.get(late).unwrap().unwrap().timings, timings[1..]);
-        let history: Vec<_> = s.history(10).unwrap().into_iter().map(|r| (r.id, r.timings.len())).collect();
-        assert_eq!(history, [(late, 1), (failed, 0), (done, 2)]);
-    }
-
-    #[test]
-    fn malformed_result_is_an_error_not_a_panic() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("jobs.db")).unwrap();
-        let Insert::Queued { id, .. } = s.insert(&GenerationRequest::new("a"), 1, false, 8).unwrap() else {
-            panic!("full")
-        };
-        s.db.execute("UPDATE jobs SET result = '{\"timings\": 3}' WHERE id = ?1", [id as i64]).unwrap();
-        let e = s.get(id).unwrap_err();
-        assert!(
-            matches!(e, rusqlite::Error::FromSqlConversionFailure(10, ..)) && e.to_string().contains("result"),
-            "{e}"
-        );
-    }
-}
+mod tests;

@@ -24,6 +24,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         result TEXT
     );
     CREATE INDEX IF NOT EXISTS jobs_state_seq ON jobs(state, seq);",
+    // 2: job inputs by content. `input` holds the sha256 of the first-frame image, whose bytes live in
+    // `<state dir>/inputs/<sha256>`; new rows leave `image` NULL. The blobs of older rows are moved out by
+    // `Store::open` (files need more than SQL; it is idempotent and, until it succeeds, the blob is read).
+    "ALTER TABLE jobs ADD COLUMN input TEXT;",
 ];
 
 /// The schema version this code writes.
@@ -109,12 +113,15 @@ mod tests {
         assert!(history[..3].iter().all(|r| r.timings.is_empty()));
 
         assert_eq!(s.pending().unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), [5]);
-        let next = s.claim_next().unwrap().unwrap();
+        // Schema 2: the pending job's image moved out of its row into the inputs directory, by its hash.
+        let png = b"\x89PNG\r\n\x1a\nfixture";
+        let (input, blob): (Option<String>, Option<Vec<u8>>) =
+            s.db.query_row("SELECT input, image FROM jobs WHERE id = 5", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!((input.as_deref(), blob), (Some(super::super::inputs::hash(png).as_str()), None));
+        assert_eq!(std::fs::read(dir.path().join("inputs").join(input.unwrap())).unwrap(), png);
+        let next = s.claim_next().unwrap().job.unwrap();
         let image = next.request.image.unwrap();
-        assert_eq!(
-            (next.id, image.name.as_str(), &image.bytes[..]),
-            (5, "first.png", &b"\x89PNG\r\n\x1a\nfixture"[..])
-        );
+        assert_eq!((next.id, image.name.as_str(), &image.bytes[..]), (5, "first.png", &png[..]));
         drop(s);
         // Opening again is a no-op migration; the ids continue after the fixture's.
         let mut s = Store::open(&path).unwrap();
