@@ -37,6 +37,11 @@ pub struct FileConfig {
     pub models_dir: Option<PathBuf>,
     pub log_dir: Option<PathBuf>,
     pub queue_size: Option<u32>,
+    /// Open client connections at most (default 256); one more is answered "too many connections".
+    pub max_connections: Option<u32>,
+    /// Seconds a connection may stay silent after its handshake before it is closed (default 300); a
+    /// connection following a job or showing notifications is never idle.
+    pub idle_timeout_secs: Option<u64>,
     /// "5m", "30s", "-1" (forever), "0" (unload after each job).
     pub keep_alive: Option<String>,
     /// Per component (`text_encoder = "30s"`), replacing `keep_alive` for it.
@@ -75,6 +80,8 @@ pub struct Config {
     pub models_dir: PathBuf,
     pub log_dir: PathBuf,
     pub queue_size: u32,
+    pub max_connections: u32,
+    pub idle_timeout: std::time::Duration,
     /// How long a component stays loaded after its last use, unless a request asks otherwise.
     pub keep_alive: KeepAlive,
     /// Components whose keep-alive differs from `keep_alive`.
@@ -154,6 +161,8 @@ impl Config {
             models_dir: var("LTX_MODELS_DIR").or(file.models_dir).unwrap_or_else(|| paths::models_dir(os, env)),
             log_dir: var("LTX_LOG_DIR").or(file.log_dir).unwrap_or_else(|| paths::log_dir(os, env)),
             queue_size,
+            max_connections: file.max_connections.unwrap_or(256).max(1),
+            idle_timeout: std::time::Duration::from_secs(file.idle_timeout_secs.unwrap_or(300).max(1)),
             keep_alive,
             component_keep_alive,
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),

@@ -10,12 +10,17 @@ use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator};
 use ltx_engine::{pipeline::Pipeline, Compute};
 use ltx_protocol::{ComponentStatus, DaemonError, FailureCode, JobId, KeepAlive, ModelVariant, ValidRequest};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 /// Commands waiting for the worker before a sender blocks (the scheduler sends one job at a time).
 const QUEUE: usize = 4;
+/// Senders handing a command over at once: each may hold a blocking thread while the channel is full.
+const SENDERS: usize = 2;
+/// Requests (loads, unloads) waiting for the worker before another is refused `EngineBusy`.
+const MAX_WAITING: u32 = 64;
 
 /// The engine the shipped `ltxd` runs: the LTX-2 pipelines over the configured models directory, on MLX's best
 /// device (GPU in bf16 where MLX has one, else the CPU in f32).
@@ -29,10 +34,28 @@ pub fn shipped(cfg: &crate::config::Config) -> Box<dyn Generator> {
 
 pub struct EngineHandle {
     tx: SyncSender<Cmd>,
+    /// The async queue in front of the channel: requests wait here without a thread.
+    senders: tokio::sync::Semaphore,
+    waiting: AtomicU32,
     /// The config's models directory until `ltxctl models dir PATH` switches it.
     dir: Mutex<PathBuf>,
     /// What the engine holds, as the worker last published it (`ltxctl ps`).
     resident: Mutex<Vec<ComponentStatus>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Always,
+    Bounded,
+}
+
+/// Counts one waiting command until dropped.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn stopped() -> DaemonError {
@@ -43,7 +66,14 @@ impl EngineHandle {
     /// The handle and the receiving end the worker thread reads.
     pub fn new(models_dir: PathBuf) -> (Self, Receiver<Cmd>) {
         let (tx, rx) = sync_channel(QUEUE);
-        (Self { tx, dir: Mutex::new(models_dir), resident: Mutex::default() }, rx)
+        let handle = Self {
+            tx,
+            senders: tokio::sync::Semaphore::new(SENDERS),
+            waiting: AtomicU32::new(0),
+            dir: Mutex::new(models_dir),
+            resident: Mutex::default(),
+        };
+        (handle, rx)
     }
 
     /// The models directory jobs load from now.
@@ -63,14 +93,14 @@ impl EngineHandle {
         let (done, rx) = oneshot::channel();
         let lost = || EngineError::failed(FailureCode::EngineCrashed, "the engine worker stopped");
         let cmd = Cmd::Run { id, request: Box::new(request), seed, output, cancel, done };
-        self.send(cmd).await.map_err(|_| lost())?;
+        self.send(cmd, Wait::Always).await.map_err(|_| lost())?;
         rx.await.unwrap_or_else(|_| Err(lost()))
     }
 
     /// Loads a variant and keeps it warm (`None`: each component's configured keep-alive).
     pub async fn load(&self, variant: ModelVariant, keep_alive: Option<KeepAlive>) -> Result<(), DaemonError> {
         let (done, rx) = oneshot::channel();
-        self.send(Cmd::Load { variant, keep_alive, done }).await?;
+        self.send(Cmd::Load { variant, keep_alive, done }, Wait::Bounded).await?;
         match rx.await.map_err(|_| stopped())? {
             Ok(()) => Ok(()),
             Err(EngineError::ModelNotInstalled(missing)) => Err(missing.into()),
@@ -81,7 +111,7 @@ impl EngineHandle {
     /// Unloads one variant, or everything.
     pub async fn unload(&self, variant: Option<ModelVariant>) -> Result<(), DaemonError> {
         let (done, rx) = oneshot::channel();
-        self.send(Cmd::Unload { variant, done }).await?;
+        self.send(Cmd::Unload { variant, done }, Wait::Bounded).await?;
         rx.await.map_err(|_| stopped())
     }
 
@@ -105,8 +135,16 @@ impl EngineHandle {
         *self.resident.lock().unwrap_or_else(|p| p.into_inner()) = resident;
     }
 
-    /// Sends off the async threads: the channel is bounded and the worker may be inside a long step.
-    async fn send(&self, cmd: Cmd) -> Result<(), DaemonError> {
+    /// Hands a command over: it waits in the async queue (no thread), then at most [`SENDERS`] blocking
+    /// sends run at once while the worker is inside a long step. A client request finding [`MAX_WAITING`]
+    /// ahead of it is refused; the scheduler's job always waits.
+    async fn send(&self, cmd: Cmd, wait: Wait) -> Result<(), DaemonError> {
+        let waiting = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        let _counted = Waiting(&self.waiting);
+        if wait == Wait::Bounded && waiting > MAX_WAITING {
+            return Err(DaemonError::EngineBusy { waiting: waiting - 1 });
+        }
+        let _permit = self.senders.acquire().await.map_err(|_| stopped())?;
         let tx = self.tx.clone();
         match tokio::task::spawn_blocking(move || tx.send(cmd)).await {
             Ok(Ok(())) => Ok(()),

@@ -12,11 +12,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 
-pub const MAX_CONNECTIONS: usize = 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(listener: Listener, shared: Arc<Shared>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let max = shared.cfg.max_connections;
+    let slots = Arc::new(Semaphore::new(max as usize));
     loop {
         let conn = tokio::select! {
             c = listener.accept() => c,
@@ -31,7 +31,10 @@ pub async fn serve(listener: Listener, shared: Arc<Shared>) {
                         drop(permit);
                     });
                 }
-                Err(_) => tracing::warn!("refusing a connection: {MAX_CONNECTIONS} already open"),
+                Err(_) => {
+                    tracing::warn!("refusing a connection: {max} already open");
+                    tokio::spawn(refuse(stream, DaemonError::TooManyConnections { max }));
+                }
             },
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
@@ -51,6 +54,21 @@ pub async fn serve(listener: Listener, shared: Arc<Shared>) {
         shared.emit(Event { job: id, kind: EventKind::Interrupted { reason } });
         tracing::warn!(job = id, "running job marked interrupted; cancelling it");
     }
+}
+
+/// Resolves after `idle` (never for `None`).
+async fn silent_for(idle: Option<Duration>) {
+    match idle {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Tells a client over the connection cap why, then closes (bounded: a peer that does not read is dropped).
+async fn refuse(stream: Stream, err: DaemonError) {
+    let (_, w) = tokio::io::split(stream);
+    let mut writer = FrameWriter::new(w);
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.write(&ServerMsg::Error(err))).await;
 }
 
 async fn connection(stream: Stream, shared: Arc<Shared>) {
@@ -86,9 +104,16 @@ async fn connection(stream: Stream, shared: Arc<Shared>) {
     let mut killed = false;
     let mut shutdown = false;
     loop {
+        // A connection that follows a job or shows notifications (a task in `subs`) is never idle.
+        while subs.try_join_next().is_some() {}
+        let idle = subs.is_empty().then_some(shared.cfg.idle_timeout);
         let msg = tokio::select! {
             m = reader.read::<ClientMsg>() => m,
             _ = kill.notified() => { killed = true; break }
+            _ = silent_for(idle) => {
+                tracing::info!("closing a connection silent for {:?}", shared.cfg.idle_timeout);
+                break;
+            }
         };
         let fatal = match msg {
             Ok(Some(ClientMsg::Request(req))) => {

@@ -190,41 +190,88 @@ pub fn pull_command(variant: ModelVariant, pipeline: Pipeline) -> String {
 /// Whether `file` is usable in `dir`. Gemma's shards count as present when the directory's own index names
 /// other shards that all exist (a converted or smaller Gemma with a different split is accepted as it is).
 pub fn is_present(dir: &Path, file: &ModelFile) -> bool {
-    if dir.join(file.local).is_file() {
-        return true;
+    presence(dir, file).unwrap_or(false)
+}
+
+/// [`is_present`], keeping an error that is not the file's absence (too many open files, permissions): a
+/// file the daemon cannot look at is not reported missing.
+pub fn presence(dir: &Path, file: &ModelFile) -> std::io::Result<bool> {
+    if is_file(&dir.join(file.local))? {
+        return Ok(true);
     }
     if file.component == Component::TextEncoder && file.local.ends_with(".safetensors") {
-        return indexed_shards(dir).is_some_and(|shards| {
-            !shards.iter().any(|s| format!("{GEMMA_DIR}/{s}") == file.local)
-                && shards.iter().all(|s| dir.join(GEMMA_DIR).join(s).is_file())
-        });
+        let Some(shards) = indexed_shards_of(dir)? else { return Ok(false) };
+        if shards.iter().any(|s| format!("{GEMMA_DIR}/{s}") == file.local) {
+            return Ok(false);
+        }
+        for s in &shards {
+            if !is_file(&dir.join(GEMMA_DIR).join(s))? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
     }
-    false
+    Ok(false)
+}
+
+/// Whether `path` is a file; absence is `Ok(false)`, any other failure an error.
+fn is_file(path: &Path) -> std::io::Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.is_file()),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The shard names Gemma's index in `dir` lists (`None` without a readable index).
 pub fn indexed_shards(dir: &Path) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(dir.join(GEMMA_INDEX)).ok()?;
+    indexed_shards_of(dir).ok().flatten()
+}
+
+fn indexed_shards_of(dir: &Path) -> std::io::Result<Option<Vec<String>>> {
+    let text = match std::fs::read_to_string(dir.join(GEMMA_INDEX)) {
+        Ok(t) => t,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            return Ok(None)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Ok(None),
+        Err(e) => return Err(e),
+    };
     // `"weight_map": {"key": "model-00001-of-00002.safetensors", …}`: every value ending in `.safetensors`.
-    let map = &text[text.find("\"weight_map\"")?..];
-    let mut shards: Vec<String> = map
+    let Some(at) = text.find("\"weight_map\"") else { return Ok(None) };
+    let mut shards: Vec<String> = text[at..]
         .split('"')
         .filter(|s| s.ends_with(".safetensors") && !s.contains('/') && !s.contains(".."))
         .map(str::to_string)
         .collect();
     shards.sort();
     shards.dedup();
-    (!shards.is_empty()).then_some(shards)
+    Ok((!shards.is_empty()).then_some(shards))
 }
 
 /// The files of `needs(variant, pipeline)` missing from `dir`.
-pub fn missing(dir: &Path, variant: ModelVariant, pipeline: Pipeline) -> Vec<&'static ModelFile> {
+pub fn missing(dir: &Path, variant: ModelVariant, pipeline: Pipeline) -> std::io::Result<Vec<&'static ModelFile>> {
     missing_of(dir, &components(variant, pipeline))
 }
 
-/// The files of `components` missing from `dir`, in download order.
-pub fn missing_of(dir: &Path, components: &[Component]) -> Vec<&'static ModelFile> {
-    FILES.iter().filter(|f| components.contains(&f.component) && !is_present(dir, f)).collect()
+/// The files of `components` missing from `dir`, in download order; an error when one cannot be looked at.
+pub fn missing_of(dir: &Path, components: &[Component]) -> std::io::Result<Vec<&'static ModelFile>> {
+    let mut missing = Vec::new();
+    for f in FILES.iter().filter(|f| components.contains(&f.component)) {
+        if !presence(dir, f)? {
+            missing.push(f);
+        }
+    }
+    Ok(missing)
+}
+
+/// Why the files of a job or a load are not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Missing(#[from] MissingModels),
+    #[error("cannot check the model files in {}: {source}", dir.display())]
+    Unreadable { dir: PathBuf, source: std::io::Error },
 }
 
 /// The one refusal for a job or a load whose files are not installed: the submit check, `ltxctl load` and
@@ -240,9 +287,15 @@ pub struct MissingModels {
 }
 
 impl MissingModels {
-    /// `Err` naming every file of `components` missing from `dir`.
-    pub fn check(dir: &Path, variant: ModelVariant, pipeline: Pipeline, components: &[Component]) -> Result<(), Self> {
-        Self::from_files(dir, variant, pipeline, missing_of(dir, components)).map_or(Ok(()), Err)
+    /// `Err` naming every file of `components` missing from `dir`, or why they cannot be looked at.
+    pub fn check(
+        dir: &Path,
+        variant: ModelVariant,
+        pipeline: Pipeline,
+        components: &[Component],
+    ) -> Result<(), CheckError> {
+        let files = missing_of(dir, components).map_err(|source| CheckError::Unreadable { dir: dir.into(), source })?;
+        Self::from_files(dir, variant, pipeline, files).map_or(Ok(()), |m| Err(m.into()))
     }
 
     /// The refusal for these missing files (`None` when there are none).
@@ -287,8 +340,13 @@ mod tests {
     fn presence_follows_gemmas_own_index() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
-        let missing_names =
-            || missing(p, ModelVariant::Distilled, Pipeline::Distilled).iter().map(|f| f.local).collect::<Vec<_>>();
+        let missing_names = || {
+            missing(p, ModelVariant::Distilled, Pipeline::Distilled)
+                .unwrap()
+                .iter()
+                .map(|f| f.local)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(missing_names().len(), needs(ModelVariant::Distilled, Pipeline::Distilled).len());
         std::fs::create_dir_all(p.join(GEMMA_DIR)).unwrap();
         for f in ["config.json", "tokenizer.json", "tokenizer_config.json", "model-00001-of-00002.safetensors"] {

@@ -3,6 +3,9 @@ use crate::frame::{self, FrameError};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// What a frame's buffer starts with before its bytes arrive.
+const FIRST_READ: usize = 64 << 10;
+
 pub struct FrameReader<R> {
     inner: R,
     max: usize,
@@ -25,11 +28,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
         }
         let len = frame::check_len(prefix, self.max)?;
-        let mut payload = vec![0u8; len];
-        self.inner.read_exact(&mut payload).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
-            _ => FrameError::Io(e),
-        })?;
+        // The buffer grows with the bytes that arrive: a length prefix alone reserves little (a peer that
+        // announces 16 MiB and stalls costs what it sent, not what it announced).
+        let mut payload = Vec::with_capacity(len.min(FIRST_READ));
+        (&mut self.inner).take(len as u64).read_to_end(&mut payload).await?;
+        if payload.len() < len {
+            return Err(FrameError::Truncated);
+        }
         frame::decode_payload(&payload).map(Some)
     }
 }

@@ -34,4 +34,10 @@ pub enum DaemonError {
     ModelsMissing(#[from] MissingModels),
     #[error("{0}")]
     Models(String),
+    #[error("the daemon already serves its maximum of {max} connections; close idle clients and try again")]
+    TooManyConnections { max: u32 },
+    #[error("the engine has {waiting} requests waiting; try again when the running job has finished")]
+    EngineBusy { waiting: u32 },
+    #[error("cannot check the model files in {}: {reason}", dir.display())]
+    ModelsUnreadable { dir: std::path::PathBuf, reason: String },
 }

@@ -226,7 +226,7 @@ fn start(shared: Arc<Shared>, f: &'static ModelFile, act: Arc<Active>) {
 
 /// Whether every file `variant`'s default pipeline needs is present.
 fn installed(dir: &Path, variant: ModelVariant) -> bool {
-    catalogue::missing(dir, variant, variant.default_pipeline()).is_empty()
+    catalogue::missing(dir, variant, variant.default_pipeline()).is_ok_and(|m| m.is_empty())
 }
 
 fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> {
@@ -402,7 +402,9 @@ fn write_config_key(config: &Path, key: &str, value: &str) -> Result<(), DaemonE
 /// where it has them), else the exact pull command.
 pub(crate) fn check_job(shared: &Shared, req: &GenerationRequest) -> Result<(), DaemonError> {
     let dir = &shared.engine.models_dir();
+    let unreadable = |e: std::io::Error| DaemonError::ModelsUnreadable { dir: dir.clone(), reason: e.to_string() };
     let missing: Vec<_> = catalogue::missing(dir, req.variant, req.pipeline)
+        .map_err(unreadable)?
         .into_iter()
         .filter(|f| link_from_cache(shared, f).is_none())
         .collect();

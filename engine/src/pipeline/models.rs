@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use ltx_protocol::{
-    catalogue::{self, Component},
-    MissingModels, ModelVariant, Pipeline,
+    catalogue::{self, CheckError, Component},
+    FailureCode, MissingModels, ModelVariant, Pipeline,
 };
 
 use crate::job::EngineError;
@@ -47,12 +47,20 @@ impl ModelSet {
     /// The refusal naming every file `pipeline` needs that is missing.
     pub fn check(&self, pipeline: Pipeline) -> Result<(), EngineError> {
         let needs = catalogue::components(self.variant, pipeline);
-        MissingModels::check(&self.dir, self.variant, pipeline, &needs).map_err(EngineError::ModelNotInstalled)
+        MissingModels::check(&self.dir, self.variant, pipeline, &needs).map_err(refused)
     }
 
     /// The same for what `load` warms ([`catalogue::warm_components`]).
     pub fn check_warm(&self) -> Result<(), EngineError> {
         let (v, needs) = (self.variant, catalogue::warm_components(self.variant));
-        MissingModels::check(&self.dir, v, v.default_pipeline(), &needs).map_err(EngineError::ModelNotInstalled)
+        MissingModels::check(&self.dir, v, v.default_pipeline(), &needs).map_err(refused)
+    }
+}
+
+/// Missing files are `ModelNotInstalled`; files that cannot be looked at a load failure with the cause.
+fn refused(e: CheckError) -> EngineError {
+    match e {
+        CheckError::Missing(m) => EngineError::ModelNotInstalled(m),
+        e @ CheckError::Unreadable { .. } => EngineError::caused(FailureCode::LoadFailed, e),
     }
 }
