@@ -63,7 +63,8 @@ pub fn main_with(make_engine: impl FnOnce(&Config) -> Box<dyn Generator> + Send 
 /// Holds an exclusive lock on the state directory for the daemon's lifetime.
 fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::io::AsRawFd;
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("ltxd.lock"))?;
+    // Created 0600 if missing; never through a link, and only a file of this user.
+    let file = ltx_protocol::fsutil::Dir::open(dir)?.open_resumable(std::ffi::OsStr::new("ltxd.lock"))?;
     // SAFETY: flock on an fd we own; no memory is shared.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         anyhow::bail!("another ltxd is already using {}", dir.display());
