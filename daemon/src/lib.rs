@@ -93,6 +93,13 @@ pub async fn run(
     if let Err(e) = std::fs::create_dir_all(&cfg.outputs_dir) {
         tracing::warn!("cannot create outputs dir {}: {e}", cfg.outputs_dir.display());
     }
+    let recovered = output::recover(&mut store, &cfg);
+    for (id, path) in &recovered.completed {
+        tracing::warn!(job = id, output = %path.display(), "the daemon stopped after placing this job's output; recorded completed");
+    }
+    for path in recovered.removed.iter().chain(&models::remove_orphans(&cfg.config_path, &cfg.state_dir)) {
+        tracing::info!("removed {}, a temporary file left by a crash", path.display());
+    }
     let (engine_handle, worker_rx) = engine::EngineHandle::new(cfg.models_dir.clone());
     let shared = Arc::new(Shared::new(cfg, store, engine_handle, models::Models::start()?));
     let engine = make_engine(&shared.cfg);
