@@ -224,12 +224,12 @@ mod tests {
         std::os::unix::fs::symlink(&victim, units.join(".ltxd.service.ltx-tmp")).unwrap();
         let unit = units.join("ltxd.service");
         assert!(sync_bytes(b"[Service]\n", &unit, 0o644).unwrap());
-        assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "written through the temporary name's link");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "written through the temporary name's link");
         // A link at the destination itself is replaced by the file, its target left alone.
         let plist = units.join("ltx.plist");
         std::os::unix::fs::symlink(&victim, &plist).unwrap();
         assert!(sync_bytes(b"<plist/>", &plist, 0o644).unwrap());
-        assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "written through the destination's link");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "written through the destination's link");
         assert!(std::fs::symlink_metadata(&plist).unwrap().is_file());
         assert!(!sync_bytes(b"<plist/>", &plist, 0o644).unwrap());
     }
