@@ -283,7 +283,14 @@ pub fn socket_path(flag: Option<PathBuf>) -> PathBuf {
     let os = Os::current();
     flag.or_else(|| std::env::var_os("LTX_SOCKET").map(PathBuf::from))
         .or_else(|| {
-            let text = std::fs::read_to_string(paths::config_path(os, &env)).ok()?;
+            // A config other users can write could point ltxctl at their socket: it is not read (ltxd refuses it).
+            let text = match ltx_protocol::fsutil::read_trusted(&paths::config_path(os, &env)) {
+                Ok(text) => text?,
+                Err(e) => {
+                    eprintln!("ltxctl: ignoring the config file: {e}");
+                    return None;
+                }
+            };
             let table: toml::Table = toml::from_str(&text).ok()?;
             table.get("socket")?.as_str().map(PathBuf::from)
         })

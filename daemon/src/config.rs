@@ -98,10 +98,10 @@ impl Config {
     pub fn load(args: &Args, os: Os, env: &Env) -> Result<Self, String> {
         let var = |k: &str| (env.0)(k).map(PathBuf::from);
         let config_path = args.config.clone().unwrap_or_else(|| paths::config_path(os, env));
-        let file: FileConfig = match std::fs::read_to_string(&config_path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", config_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileConfig::default(),
-            Err(e) => return Err(format!("cannot read {}: {e}", config_path.display())),
+        // It may hold `hf_token` and names the directories ltxd writes to: nobody else may be able to change it.
+        let file: FileConfig = match ltx_protocol::fsutil::read_trusted(&config_path).map_err(|e| e.to_string())? {
+            Some(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", config_path.display()))?,
+            None => FileConfig::default(),
         };
         let keep_alive = match &file.keep_alive {
             Some(s) => KeepAlive::parse(s).map_err(|e| format!("{}: {e}", config_path.display()))?,
@@ -167,7 +167,8 @@ impl Config {
             component_keep_alive,
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
             notifications,
-            hf: crate::models::HfConfig::load(env, file.hf_endpoint, file.hf_token, file.download_stall_secs),
+            hf: crate::models::HfConfig::load(env, file.hf_endpoint, file.hf_token, file.download_stall_secs)
+                .map_err(|e| e.to_string())?,
             memory,
             inputs,
             config_path,
@@ -238,5 +239,23 @@ mod tests {
         std::fs::write(&cfg, "[component_keep_alive]\nvocoder = \"soon\"\n").unwrap();
         let err = Config::load(&args, Os::Linux, &env).unwrap_err();
         assert!(err.contains("component_keep_alive.vocoder"), "{err}");
+    }
+
+    #[test]
+    fn a_config_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(&cfg, "queue_size = 3\n").unwrap();
+        let c = cfg.clone();
+        let envf = move |k: &str| (k == "LTX_CONFIG").then(|| OsString::from(&c));
+        let args = Args::parse_from(["ltxd"]);
+        for mode in [0o664, 0o646] {
+            std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = Config::load(&args, Os::Linux, &Env(&envf)).unwrap_err();
+            assert!(err.contains(&format!("chmod go-w {}", cfg.display())), "{err}");
+        }
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(Config::load(&args, Os::Linux, &Env(&envf)).unwrap().queue_size, 3);
     }
 }

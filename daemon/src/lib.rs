@@ -63,7 +63,8 @@ pub fn main_with(make_engine: impl FnOnce(&Config) -> Box<dyn Generator> + Send 
 /// Holds an exclusive lock on the state directory for the daemon's lifetime.
 fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::io::AsRawFd;
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("ltxd.lock"))?;
+    // Created 0600 if missing; never through a link, and only a file of this user.
+    let file = ltx_protocol::fsutil::Dir::open(dir)?.open_resumable(std::ffi::OsStr::new("ltxd.lock"))?;
     // SAFETY: flock on an fd we own; no memory is shared.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         anyhow::bail!("another ltxd is already using {}", dir.display());
@@ -99,6 +100,13 @@ pub async fn run(
     }
     if let Err(e) = std::fs::create_dir_all(&cfg.outputs_dir) {
         tracing::warn!("cannot create outputs dir {}: {e}", cfg.outputs_dir.display());
+    }
+    let recovered = output::recover(&mut store, &cfg);
+    for (id, path) in &recovered.completed {
+        tracing::warn!(job = id, output = %path.display(), "the daemon stopped after placing this job's output; recorded completed");
+    }
+    for path in recovered.removed.iter().chain(&models::remove_orphans(&cfg.config_path, &cfg.state_dir)) {
+        tracing::info!("removed {}, a temporary file left by a crash", path.display());
     }
     let (engine_handle, worker_rx) = engine::EngineHandle::new(cfg.models_dir.clone());
     let shared = Arc::new(Shared::new(cfg, store, engine_handle, models::Models::start()?));

@@ -1,9 +1,9 @@
 //! Picks jobs from the store one at a time (FIFO, front-of-queue first), hands them to the engine worker and
-//! records how they ended: output placed without overwriting, sidecar written, row updated, event sent.
+//! records how they ended: output and sidecar placed without overwriting and fsynced, then the row updated,
+//! then the event sent.
 use crate::{output, store::now_ms, Shared};
-use ltx_engine::job::{CancelToken, EngineError, GenerationOutput};
+use ltx_engine::job::{CancelToken, EngineError};
 use ltx_protocol::{Event, EventKind, FailureCode, FsCheck, JobRecord, JobState};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -61,7 +61,7 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
     let cfg = &shared.cfg;
     let target =
         output::target(rec.request.output.as_deref(), &cfg.outputs_dir, rec.created_ms, &rec.request.prompt, rec.seed);
-    let tmp = output::temp_for(&target, id);
+    let tmp = output::temp_for(&target, &output::instance_tag(&cfg.state_dir), id);
     let result = match target.parent().map(std::fs::create_dir_all) {
         Some(Err(e)) => Err(EngineError::failed(
             FailureCode::OutputDir,
@@ -77,18 +77,30 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
     let finished = now_ms();
     let duration_ms = finished.saturating_sub(rec.started_ms.unwrap_or(finished));
     let event = match result {
-        Ok(out) => match finish_output(&rec, &tmp, &target, &out, finished) {
-            Ok(path) => {
-                let (p, timings) = (path.clone(), out.timings.clone());
-                let saved = shared.db(move |s| s.finish(id, JobState::Completed, Some(&p), None, Some(&timings))).await;
-                if let Err(e) = saved {
-                    tracing::error!("recording completion: {e}");
+        Ok(out) => {
+            let placed = output::place(&tmp, &target, |path| output::sidecar(&rec, path, finished, &out.timings));
+            match placed {
+                Ok(placed) => {
+                    // Test daemons may stop here: placed and synced, not yet recorded (see output::recover).
+                    let _ = output::fault("output-placed");
+                    let path = placed.video.clone();
+                    let (p, timings) = (path.clone(), out.timings.clone());
+                    let saved =
+                        shared.db(move |s| s.finish(id, JobState::Completed, Some(&p), None, Some(&timings))).await;
+                    match saved {
+                        // The temporary name marked the placement until the row said so.
+                        Ok(_) => placed.commit(),
+                        Err(e) => tracing::error!("recording completion: {e} (the next start records it)"),
+                    }
+                    tracing::info!(output = %path.display(), duration_ms, "completed");
+                    Some(EventKind::Completed { output: path, duration_ms, seed: rec.seed, timings: out.timings })
                 }
-                tracing::info!(output = %path.display(), duration_ms, "completed");
-                Some(EventKind::Completed { output: path, duration_ms, seed: rec.seed, timings: out.timings })
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    fail(shared, id, FailureCode::OutputWrite.name(), &format!("cannot write the output: {e}")).await
+                }
             }
-            Err(e) => fail(shared, id, FailureCode::OutputWrite.name(), &format!("cannot write the output: {e}")).await,
-        },
+        }
         Err(EngineError::Cancelled) => {
             let _ = std::fs::remove_file(&tmp);
             // After a shutdown the row is already `interrupted` and subscribers were told.
@@ -111,41 +123,4 @@ async fn fail(shared: &Shared, id: u64, code: &str, message: &str) -> Option<Eve
     let (c, m) = (code.to_string(), message.to_string());
     let changed = shared.db(move |s| s.finish(id, JobState::Failed, None, Some((&c, &m)), None)).await;
     matches!(changed, Ok(true)).then(|| EventKind::Failed { code: code.into(), message: message.into() })
-}
-
-fn finish_output(
-    rec: &JobRecord,
-    tmp: &Path,
-    target: &Path,
-    out: &GenerationOutput,
-    finished_ms: u64,
-) -> std::io::Result<PathBuf> {
-    if !tmp.is_file() {
-        return Err(std::io::Error::other("the engine reported success but wrote no file"));
-    }
-    let path = output::place(tmp, target)?;
-    let mut request = rec.request.clone();
-    if let Some(img) = request.image.as_mut() {
-        img.bytes.clear();
-    }
-    let sidecar = serde_json::json!({
-        "job": rec.id,
-        "output": path,
-        "prompt": request.prompt,
-        "seed": rec.seed,
-        "variant": request.variant.name(),
-        "pipeline": request.pipeline.name(),
-        "request": request,
-        "created_ms": rec.created_ms,
-        "started_ms": rec.started_ms,
-        "finished_ms": finished_ms,
-        "timings_ms": out.timings.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-        "daemon_version": ltx_protocol::VERSION,
-        "protocol_version": ltx_protocol::PROTOCOL_VERSION,
-    });
-    let bytes = serde_json::to_vec_pretty(&sidecar).map_err(std::io::Error::other)?;
-    if let Err(e) = output::write_sidecar(&path, &bytes) {
-        tracing::warn!("cannot write the sidecar for {}: {e}", path.display());
-    }
-    Ok(path)
 }

@@ -14,7 +14,8 @@ pub struct Job<'a> {
     pub request: &'a ValidRequest,
     /// The seed to use (the daemon picked one if the request had none).
     pub seed: u64,
-    /// Where to write the `.mp4`; the daemon renames it into place and writes the sidecar.
+    /// Where to write the `.mp4`: a new file (it must not exist; the writer never follows a link there), which
+    /// the daemon then places under its final name and gives its sidecar.
     pub output: &'a Path,
 }
 

@@ -11,6 +11,17 @@ use ltx_engine::media::{
 };
 use serde_json::Value;
 
+/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
+fn held(p: &std::path::Path) -> String {
+    let b = std::fs::read(p).unwrap_or_default();
+    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
+    if b.len() <= 40 {
+        text
+    } else {
+        format!("{text}… ({} bytes)", b.len())
+    }
+}
+
 const W: u32 = 160;
 const H: u32 = 96;
 const FRAMES: usize = 25;
@@ -199,6 +210,33 @@ fn odd_sizes_and_bad_rates_are_refused() {
     assert!(Mp4Writer::new(VideoSettings { width: 160, height: 96, fps: 0.0, bitrate: None }).is_err());
     let mut writer = Mp4Writer::new(VideoSettings { width: W, height: H, fps: FPS, bitrate: None }).unwrap();
     assert!(writer.push_frames(&[0; 7]).is_err(), "partial frame");
+}
+
+#[test]
+fn writers_never_write_through_a_planted_link() {
+    // A link another user planted at the output name: the MP4 writer refuses it (it writes a new file the
+    // caller places), the WAV writer replaces the link itself; the linked file is never written.
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let (mp4, wav) = (dir.path().join("out.mp4"), dir.path().join("out.wav"));
+    std::os::unix::fs::symlink(&victim, &mp4).unwrap();
+    std::os::unix::fs::symlink(&victim, &wav).unwrap();
+    let mut writer = Mp4Writer::new(VideoSettings { width: W, height: H, fps: FPS, bitrate: None }).unwrap();
+    writer.push_frames(&pattern()).unwrap();
+    let res = writer.finish(&mp4, None);
+    assert_eq!(held(&victim), "precious", "the MP4 writer wrote through the link");
+    assert!(res.is_err(), "an existing name is refused");
+    write_wav(&wav, &tone(0.1)).unwrap();
+    assert_eq!(held(&victim), "precious", "the WAV writer wrote through the link");
+    assert!(std::fs::symlink_metadata(&wav).unwrap().is_file());
+    // A fresh MP4 is private until the caller places it.
+    let fresh = dir.path().join("fresh.mp4");
+    write(&fresh, None);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&fresh).unwrap().permissions()) & 0o777,
+        0o600
+    );
 }
 
 #[test]

@@ -26,6 +26,17 @@ use ltx_engine::{
 use ltx_protocol::{FsCheck, GenerationRequest, MissingModels, ModelVariant, Part, Stage, ValidRequest};
 use mlx_rs::{random, Array};
 
+/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
+fn held(p: &std::path::Path) -> String {
+    let b = std::fs::read(p).unwrap_or_default();
+    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
+    if b.len() <= 40 {
+        text
+    } else {
+        format!("{text}… ({} bytes)", b.len())
+    }
+}
+
 #[derive(Default)]
 struct Recorder {
     events: Vec<String>,
@@ -94,6 +105,8 @@ fn generate(
 ) -> Result<(Vec<String>, Vec<String>), EngineError> {
     let cancel = sink.cancel_at.as_ref().map(|c| c.2.clone()).unwrap_or_default();
     let r = valid(r);
+    // The engine writes a new file, never over an existing one: a test reusing a name removes the last run's.
+    let _ = std::fs::remove_file(out);
     let job = Job { id: 1, request: &r, seed, output: out };
     // In name order, as the assertions list them.
     let used = |o: &ltx_engine::job::GenerationOutput| {
@@ -578,4 +591,18 @@ fn low_memory_plan_gives_the_same_bytes_and_tiled_decode_streams_every_frame() {
     let mut tiled = pipeline(dir.path()).with_decode_budget(Some(1));
     run(&mut tiled, &r, 5, &files[2], &mut Recorder::default()).expect("tiled");
     assert_eq!(probe(&files[2]), ["video,24/1,9", "audio,0/0,9"]);
+}
+
+#[test]
+fn bundle_tiny_replaces_a_planted_link_instead_of_writing_through_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").expect("victim");
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).expect("models");
+    let checkpoint = ModelSet::in_dir(&models, ModelVariant::Distilled).checkpoint;
+    std::os::unix::fs::symlink(&victim, &checkpoint).expect("plant");
+    bundle_tiny(&models).expect("bundle");
+    assert_eq!(held(&victim), "precious", "bundle_tiny wrote through the link");
+    assert!(std::fs::symlink_metadata(&checkpoint).expect("checkpoint").is_file());
 }

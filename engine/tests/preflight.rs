@@ -66,6 +66,7 @@ fn measured_peak(dir: &std::path::Path, size: (u32, u32, u32), low_memory: bool)
     let out = dir.join("out.mp4");
     let run = |p: &mut Pipeline, prompt: &str| {
         let r = ltx_protocol::validate(request(prompt, size), ltx_protocol::FsCheck::Skip).expect("valid");
+        let _ = std::fs::remove_file(&out); // the engine writes a new file, never over an existing one
         p.generate(&Job { id: 1, request: &r, seed: 1, output: &out }, &mut Quiet, &CancelToken::new())
             .expect("generate");
     };

@@ -15,6 +15,17 @@ use ltx_engine::{
 };
 use mlx_rs::{module::ModuleParameters, ops, Array, Dtype};
 
+/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
+fn held(p: &std::path::Path) -> String {
+    let b = std::fs::read(p).unwrap_or_default();
+    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
+    if b.len() <= 40 {
+        text
+    } else {
+        format!("{text}… ({} bytes)", b.len())
+    }
+}
+
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text").join(name)
 }
@@ -215,4 +226,31 @@ fn missing_files_are_named() {
         eprintln!("without {missing}: {err}");
         assert!(err.contains(what), "error for missing {missing} does not name it: {err}");
     }
+}
+
+#[test]
+fn prompt_cache_never_writes_through_a_planted_link() {
+    // The cache's temporary file once had a predictable name (`<key>.<pid>.tmp.safetensors`): a link planted
+    // there made the cache overwrite the file it pointed at.
+    let dir = tempfile::tempdir().expect("tmp");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").expect("victim");
+    let mut enc = PromptEncoder::load(&fixture("gemma"), &ltx(), options(Some(dir.path().into()))).expect("enc");
+    let key = enc.cache_key("a fox", Negative::Text("blurry"));
+    let planted = dir.path().join(format!("{key}.{}.tmp.safetensors", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).expect("plant");
+    let first = enc.encode("a fox", Negative::Text("blurry")).expect("encode");
+    assert!(!first.cache_hit);
+    assert_eq!(held(&victim), "precious", "the cache wrote through the link");
+    let file = dir.path().join(format!("{key}.safetensors"));
+    let meta = std::fs::symlink_metadata(&file).expect("cache file");
+    assert!(meta.is_file());
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -74,22 +74,20 @@ impl Layout {
     }
 }
 
-/// Writes `bytes` to `dst` unless it already holds exactly them (then `false`). Goes through a temporary file
-/// and a rename, so a running executable is replaced rather than rewritten in place.
+/// Writes `bytes` to `dst` unless it already holds exactly them (then `false`). Goes through a fresh temporary
+/// file and a rename, so a running executable is replaced rather than rewritten in place, and a link at `dst`
+/// (or one planted at a temporary name) is never written through.
 pub fn sync_bytes(bytes: &[u8], dst: &Path, mode: u32) -> io::Result<bool> {
     use std::os::unix::fs::PermissionsExt;
-    let same_mode = std::fs::metadata(dst).is_ok_and(|m| m.permissions().mode() & 0o7777 == mode);
+    let current = std::fs::symlink_metadata(dst).ok().filter(|m| m.is_file());
+    let same_mode = current.is_some_and(|m| m.permissions().mode() & 0o7777 == mode);
     if same_mode && std::fs::read(dst).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
     if let Some(dir) = dst.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let name = dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dst.with_file_name(format!(".{name}.ltx-tmp"));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-    std::fs::rename(&tmp, dst)?;
+    ltx_protocol::fsutil::write_replace(dst, bytes, mode)?;
     Ok(true)
 }
 
@@ -213,5 +211,26 @@ mod tests {
         assert!(sync_tree(&src, &dst).unwrap().is_empty());
         std::fs::write(src.join("mlx/lib/libmlx.so"), b"elf2").unwrap();
         assert_eq!(sync_tree(&src, &dst).unwrap(), [dst.join("mlx/lib/libmlx.so")]);
+    }
+
+    #[test]
+    fn sync_never_writes_through_a_planted_link() {
+        // The temporary name was once fixed (`.<name>.ltx-tmp`): a link planted there was written through.
+        let t = tempfile::tempdir().unwrap();
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let units = t.path().join("units");
+        std::fs::create_dir_all(&units).unwrap();
+        std::os::unix::fs::symlink(&victim, units.join(".ltxd.service.ltx-tmp")).unwrap();
+        let unit = units.join("ltxd.service");
+        assert!(sync_bytes(b"[Service]\n", &unit, 0o644).unwrap());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "written through the temporary name's link");
+        // A link at the destination itself is replaced by the file, its target left alone.
+        let plist = units.join("ltx.plist");
+        std::os::unix::fs::symlink(&victim, &plist).unwrap();
+        assert!(sync_bytes(b"<plist/>", &plist, 0o644).unwrap());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "written through the destination's link");
+        assert!(std::fs::symlink_metadata(&plist).unwrap().is_file());
+        assert!(!sync_bytes(b"<plist/>", &plist, 0o644).unwrap());
     }
 }

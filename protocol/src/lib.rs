@@ -4,7 +4,8 @@
 //!   [`event`], [`models`] (model listings and downloads);
 //! - [`rules`] (generations, variants, pipelines and their defaults), [`catalogue`] (model files, what a
 //!   pipeline needs, the missing-files refusal), [`validate`] (the one validation, giving [`ValidRequest`]);
-//! - [`paths`] (socket, config, state and log paths per platform);
+//! - [`paths`] (socket, config, state and log paths per platform); [`fsutil`] (every file write: no link
+//!   followed, no file replaced that was not meant to be, fsynced);
 //! - behind the `ipc` feature, the connection stack: [`connection`], the typed [`client`], the [`server`]
 //!   handshake. The engine depends on this crate without it.
 //!
@@ -18,6 +19,7 @@ pub mod connection;
 pub mod error;
 pub mod event;
 pub mod frame;
+pub mod fsutil;
 pub mod job;
 pub mod message;
 pub mod models;

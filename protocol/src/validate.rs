@@ -219,11 +219,9 @@ pub fn probe_writable(dir: &Path) -> Result<(), String> {
     if !existing.is_dir() {
         return Err(format!("{} is not a directory", existing.display()));
     }
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let probe = existing.join(format!(".ltx-probe-{}-{nanos}", std::process::id()));
-    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).map_err(|e| e.to_string())?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
+    // A fresh temporary file (never through a link), removed again when dropped.
+    let dir = crate::fsutil::Dir::open(existing).map_err(|e| e.to_string())?;
+    dir.temp(".ltx-probe.").map(drop).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -74,7 +74,9 @@ impl Generator for TestEngine {
         }
         progress.stage(Stage::WritingFile);
         let body = format!("ltx test video: job {} seed {} prompt {p:?}\n", job.id, job.seed);
-        std::fs::write(job.output, body).map_err(|e| EngineError::caused(FailureCode::EncodeFailed, e))?;
+        // As the shipped engine's MP4 writer: a new file, never through a link.
+        ltx_protocol::fsutil::write_new(job.output, body.as_bytes(), 0o600)
+            .map_err(|e| EngineError::caused(FailureCode::EncodeFailed, e))?;
         Ok(GenerationOutput {
             timings: vec![("total".into(), t0.elapsed().as_millis() as u64)],
             used: vec![Part::Transformer],

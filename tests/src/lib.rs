@@ -84,6 +84,8 @@ impl Daemon {
             opts.extra_config
         );
         std::fs::write(&config, text).expect("write config");
+        // ltxd refuses a config other users can write, whatever the umask of the machine running the tests.
+        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod config");
         let shipped = opts.env.iter().any(|(k, v)| k == "LTX_TEST_ENGINE" && v == "shipped");
         if opts.placeholder_models && !shipped {
             for f in ltx_protocol::catalogue::FILES {

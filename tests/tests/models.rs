@@ -8,6 +8,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
+fn held(p: &std::path::Path) -> String {
+    let b = std::fs::read(p).unwrap_or_default();
+    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
+    if b.len() <= 40 {
+        text
+    } else {
+        format!("{text}… ({} bytes)", b.len())
+    }
+}
+
 const CHECKPOINT: &str = "ltx-2-19b-distilled.safetensors";
 const UPSCALER: &str = "ltx-2-spatial-upscaler-x2-1.0.safetensors";
 const MB: usize = 1 << 20;
@@ -383,4 +394,54 @@ fn models_dir_switches_at_once_and_is_saved_in_the_config_file() {
     let o = d.ctl(&["models", "dir", "/proc/no/such/dir"]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(stderr(&o).contains("cannot create /proc/no/such/dir"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_link_planted_at_a_download_part_is_not_followed() {
+    let (hub, d) = setup(MB, token(), true);
+    let victim = d.dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::fs::create_dir_all(models(&d)).unwrap();
+    let part = PathBuf::from(format!("{}.part", models(&d).join(CHECKPOINT).display()));
+    std::os::unix::fs::symlink(&victim, &part).unwrap();
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(held(&victim), "precious", "the download was written through the link");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains(&format!("cannot open {}", part.display())), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file of this user"), "{}", stderr(&o));
+    // Once the link is gone the pull finishes; the installed files are readable by all, the part is gone.
+    std::fs::remove_file(&part).unwrap();
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}\n{}", d.stderr());
+    assert_installed(&hub, &d);
+    let mode = std::fs::metadata(models(&d).join(CHECKPOINT)).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o644);
+}
+
+#[test]
+fn models_dir_rewrites_the_config_keeping_its_mode_and_its_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_hub, mut d) = setup(MB, token(), false);
+    // The config is a link into the user's dotfiles, mode 0640; a link another user planted waits at the
+    // name the rewrite's temporary file once had (`config.toml.part`).
+    let real = d.dir.path().join("dotfiles/ltx.toml");
+    std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+    std::fs::rename(&d.config, &real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::symlink("dotfiles/ltx.toml", &d.config).unwrap();
+    let victim = d.dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::os::unix::fs::symlink(&victim, d.dir.path().join("config.toml.part")).unwrap();
+    d.spawn();
+    d.wait_ready();
+    let new = d.dir.path().join("elsewhere");
+    let o = d.ctl(&["models", "dir", new.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(held(&victim), "precious", "the rewrite went through the planted link");
+    assert!(std::fs::symlink_metadata(&d.config).unwrap().file_type().is_symlink(), "the config link was replaced");
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(text.contains(&format!("models_dir = {:?}", new.display().to_string())), "{text}");
+    assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o640, "the mode was not kept");
+    let left: Vec<_> = std::fs::read_dir(real.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 1, "{left:?}");
 }

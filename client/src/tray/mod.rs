@@ -38,7 +38,8 @@ pub(crate) fn layout(socket: &Path) -> ltx_service::Layout {
 
 /// `notifications` from the config file (the daemon's setting; "off" silences the tray too).
 fn notifications_on() -> bool {
-    let text = std::fs::read_to_string(paths::config_path(Os::current(), &Env::process())).unwrap_or_default();
+    let config = paths::config_path(Os::current(), &Env::process());
+    let text = ltx_protocol::fsutil::read_trusted(&config).ok().flatten().unwrap_or_default();
     let table: toml::Table = toml::from_str(&text).unwrap_or_default();
     !matches!(table.get("notifications").and_then(|v| v.as_str()), Some("off" | "false"))
 }

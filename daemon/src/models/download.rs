@@ -5,6 +5,7 @@
 use super::hf::HfConfig;
 use super::{part_path, Active};
 use ltx_protocol::catalogue::ModelFile;
+use ltx_protocol::fsutil::Dir;
 use ltx_protocol::models::{disk_free, human_bytes, DownloadEvent};
 use reqwest::{header, StatusCode, Url};
 use sha1::Digest as _;
@@ -323,7 +324,7 @@ async fn try_once(
     let meta = resolve(ctx, f).await?;
     let size = meta.size;
     let git_size = matches!(meta.expected, Expected::GitSha1(_)).then_some(size);
-    let mut have = std::fs::metadata(part).map_or(0, |m| m.len());
+    let mut have = std::fs::symlink_metadata(part).map_or(0, |m| m.len());
     if have > size {
         have = 0;
     }
@@ -335,12 +336,9 @@ async fn try_once(
             return Err(disk_full(dir, f.local, size - have));
         }
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(part)
-        .map_err(|e| io("cannot open", part, e))?;
+    // The partial file is opened relative to its directory, never through a link, and must be this user's.
+    let (fsdir, part_name) = Dir::of(part).map_err(|e| io("cannot open", part, e))?;
+    let mut file = fsdir.open_resumable(&part_name).map_err(|e| io("cannot open", part, e))?;
     file.set_len(have).map_err(|e| io("cannot truncate", part, e))?;
     // Resumed bytes are hashed from disk (off the runtime) before new ones are appended.
     let mut hasher = {
@@ -422,23 +420,25 @@ async fn try_once(
         }
         file.sync_all().map_err(|e| io("cannot sync", part, e))?;
     }
-    drop(file);
     let hashes = hasher.finish();
     let (want, got) = match &meta.expected {
         Expected::Sha256(s) => (s.as_str(), hashes.sha256.as_str()),
         Expected::GitSha1(s) => (s.as_str(), hashes.git_sha1.as_deref().unwrap_or_default()),
     };
     if want != got {
-        let _ = std::fs::remove_file(part);
+        let _ = fsdir.remove(&part_name);
         return Err(Fail::Fatal(format!(
             "checksum mismatch for {}: the Hub publishes {want}, the downloaded bytes hash to {got}; the corrupt download was deleted — run the pull again",
             f.local
         )));
     }
-    std::fs::rename(part, target).map_err(|e| io("cannot move into place", target, e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    // Verified: readable by all, renamed over the target's name (a link there is replaced, not followed).
+    let target_name = target.file_name().unwrap_or_default();
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .and_then(|()| fsdir.rename(&part_name, target_name))
+        .map_err(|e| io("cannot move into place", target, e))?;
+    drop(file);
+    let _ = fsdir.sync();
     emit(DownloadEvent::Progress { file: f.local.into(), done: size, total: size });
     Ok(Done { bytes: size, sha256: hashes.sha256 })
 }

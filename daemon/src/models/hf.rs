@@ -31,7 +31,13 @@ impl std::fmt::Debug for HfConfig {
 }
 
 impl HfConfig {
-    pub fn load(env: &Env, endpoint: Option<String>, token: Option<String>, stall_secs: Option<u64>) -> Self {
+    /// The settings; a token file other users could write is refused (its error names the `chmod`).
+    pub fn load(
+        env: &Env,
+        endpoint: Option<String>,
+        token: Option<String>,
+        stall_secs: Option<u64>,
+    ) -> Result<Self, ltx_protocol::fsutil::TrustError> {
         let var = |k: &str| (env.0)(k).and_then(|v| v.into_string().ok()).filter(|v| !v.trim().is_empty());
         let home = (env.0)("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
         let hf_home = var("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
@@ -41,18 +47,17 @@ impl HfConfig {
             .or_else(|| var("HUGGINGFACE_HUB_CACHE"))
             .map_or_else(|| hf_home.join("hub"), PathBuf::from);
         let token_file = var("HF_TOKEN_PATH").map_or_else(|| hf_home.join("token"), PathBuf::from);
-        let token = var("HF_TOKEN")
-            .or_else(|| var("HUGGING_FACE_HUB_TOKEN"))
-            .or(token)
-            .or_else(|| std::fs::read_to_string(token_file).ok())
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
-        Self {
+        let token = match var("HF_TOKEN").or_else(|| var("HUGGING_FACE_HUB_TOKEN")).or(token) {
+            Some(t) => Some(t),
+            None => ltx_protocol::fsutil::read_trusted(&token_file)?,
+        };
+        let token = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        Ok(Self {
             endpoint: var("HF_ENDPOINT").or(endpoint).unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
             token,
             cache,
             stall: Duration::from_secs(stall_secs.unwrap_or(30).max(1)),
-        }
+        })
     }
 }
 
@@ -89,13 +94,13 @@ mod tests {
         std::fs::create_dir_all(h.join(".cache/huggingface")).unwrap();
         std::fs::write(h.join(".cache/huggingface/token"), "hf_file\n").unwrap();
         let f = move |k: &str| (k == "HOME").then(|| OsString::from(&h));
-        let c = HfConfig::load(&Env(&f), None, None, None);
+        let c = HfConfig::load(&Env(&f), None, None, None).unwrap();
         assert_eq!(c.endpoint, DEFAULT_ENDPOINT);
         assert_eq!(c.token.as_deref(), Some("hf_file"));
         assert_eq!(c.cache, home.path().join(".cache/huggingface/hub"));
         assert_eq!(c.stall, Duration::from_secs(30));
         assert!(!format!("{c:?}").contains("hf_file"), "the token is never logged");
-        let c = HfConfig::load(&Env(&f), Some("http://cfg".into()), Some("hf_cfg".into()), Some(2));
+        let c = HfConfig::load(&Env(&f), Some("http://cfg".into()), Some("hf_cfg".into()), Some(2)).unwrap();
         assert_eq!((c.endpoint.as_str(), c.token.as_deref()), ("http://cfg", Some("hf_cfg")));
         let g = |k: &str| match k {
             "HF_ENDPOINT" => Some(OsString::from("http://env")),
@@ -103,9 +108,25 @@ mod tests {
             "HF_HOME" => Some("/hfh".into()),
             _ => None,
         };
-        let c = HfConfig::load(&Env(&g), Some("http://cfg".into()), Some("hf_cfg".into()), None);
+        let c = HfConfig::load(&Env(&g), Some("http://cfg".into()), Some("hf_cfg".into()), None).unwrap();
         assert_eq!((c.endpoint.as_str(), c.token.as_deref()), ("http://env", Some("hf_env")));
         assert_eq!(c.cache, PathBuf::from("/hfh/hub"));
+    }
+
+    #[test]
+    fn a_token_file_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let file = home.path().join(".cache/huggingface/token");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "hf_file\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let h = home.path().to_path_buf();
+        let f = move |k: &str| (k == "HOME").then(|| OsString::from(&h));
+        let e = HfConfig::load(&Env(&f), None, None, None).unwrap_err().to_string();
+        assert!(e.contains(&format!("chmod go-w {}", file.display())), "{e}");
+        // A token from the environment or the config file wins: the file is not read.
+        assert!(HfConfig::load(&Env(&f), None, Some("hf_cfg".into()), None).is_ok());
     }
 
     #[test]

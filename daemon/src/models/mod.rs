@@ -10,6 +10,7 @@ pub use hf::HfConfig;
 
 use crate::Shared;
 use ltx_protocol::catalogue::{self, ModelFile};
+use ltx_protocol::fsutil;
 use ltx_protocol::models::*;
 use ltx_protocol::{
     DaemonError, Event, EventKind, GenerationRequest, MissingModels, ModelVariant, Pipeline, Reply, Request,
@@ -364,10 +365,9 @@ fn set_dir(shared: &Shared, path: Option<PathBuf>) -> Result<Reply, DaemonError>
             downloading.join(", ")
         )));
     }
-    std::fs::create_dir_all(&path).map_err(|e| models_err(format!("cannot create {}: {e}", path.display())))?;
-    let probe = path.join(".ltx-write-probe");
-    std::fs::write(&probe, b"").map_err(|e| models_err(format!("{} is not writable: {e}", path.display())))?;
-    let _ = std::fs::remove_file(&probe);
+    let dir = fsutil::Dir::create(&path).map_err(|e| models_err(format!("cannot create {}: {e}", path.display())))?;
+    // A fresh temporary name (removed when dropped): nothing at a predictable name is opened.
+    drop(dir.temp(".ltx-write-probe.").map_err(|e| models_err(format!("{} is not writable: {e}", path.display())))?);
     write_config_key(&shared.cfg.config_path, "models_dir", &path.display().to_string())?;
     // Every job handed to the engine after this runs from the new directory (the running one finishes from the old).
     shared.engine.set_models_dir(&path)?;
@@ -376,26 +376,36 @@ fn set_dir(shared: &Shared, path: Option<PathBuf>) -> Result<Reply, DaemonError>
 }
 
 fn configured_dir(config: &Path) -> Option<PathBuf> {
-    let doc: toml_edit::DocumentMut = std::fs::read_to_string(config).ok()?.parse().ok()?;
+    let doc: toml_edit::DocumentMut = fsutil::read_trusted(config).ok()??.parse().ok()?;
     doc.get("models_dir")?.as_str().map(PathBuf::from)
 }
 
-/// Sets one string key in the TOML config file, keeping its comments and layout; atomic replace.
+/// Sets one string key in the TOML config file, keeping its comments and layout; an atomic rewrite of the
+/// file (of a link's target where the config is a link) that keeps its mode and owner (a new file is 0600).
+/// A config other users can write is refused.
 fn write_config_key(config: &Path, key: &str, value: &str) -> Result<(), DaemonError> {
-    let text = match std::fs::read_to_string(config) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(models_err(format!("cannot read {}: {e}", config.display()))),
-    };
+    let text = fsutil::read_trusted(config).map_err(|e| models_err(e.to_string()))?.unwrap_or_default();
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| models_err(format!("{}: {e}", config.display())))?;
     doc[key] = toml_edit::value(value);
     if let Some(parent) = config.parent() {
         std::fs::create_dir_all(parent).map_err(|e| models_err(format!("cannot create {}: {e}", parent.display())))?;
     }
-    let tmp = part_path(config);
-    std::fs::write(&tmp, doc.to_string())
-        .and_then(|()| std::fs::rename(&tmp, config))
+    fsutil::rewrite(config, doc.to_string().as_bytes())
         .map_err(|e| models_err(format!("cannot write {}: {e}", config.display())))
+}
+
+/// At start-up: the temporary files a crash left from rewriting the config file or the verified-models
+/// record (names only this module gives, files of this user). Returns what was removed.
+pub fn remove_orphans(config_path: &Path, state_dir: &Path) -> Vec<PathBuf> {
+    let config = std::fs::canonicalize(config_path).unwrap_or_else(|_| config_path.to_path_buf());
+    let mut out = Vec::new();
+    for path in [config, seal::file(state_dir)] {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { continue };
+        let Ok(dir) = fsutil::Dir::open(dir) else { continue };
+        let removed = dir.remove_orphans(&format!(".{}.", name.to_string_lossy()));
+        out.extend(removed.iter().map(|n| dir.join(n)));
+    }
+    out
 }
 
 /// Submit-time check: every file the job's pipeline needs is installed (linking from a Hugging Face cache

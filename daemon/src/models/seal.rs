@@ -12,7 +12,7 @@ struct Seal {
     sha256: String,
 }
 
-fn file(state_dir: &Path) -> PathBuf {
+pub(super) fn file(state_dir: &Path) -> PathBuf {
     state_dir.join("models-verified.json")
 }
 
@@ -20,13 +20,12 @@ fn load(state_dir: &Path) -> BTreeMap<String, Seal> {
     std::fs::read(file(state_dir)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
+/// Replaces the record atomically (a fresh temporary file, fsynced, renamed over it; 0600).
 fn store(state_dir: &Path, map: &BTreeMap<String, Seal>) {
     let path = file(state_dir);
-    let tmp = path.with_extension("json.tmp");
     let res = serde_json::to_vec_pretty(map)
         .map_err(std::io::Error::other)
-        .and_then(|b| std::fs::write(&tmp, b))
-        .and_then(|()| std::fs::rename(&tmp, &path));
+        .and_then(|b| ltx_protocol::fsutil::write_replace(&path, &b, 0o600));
     if let Err(e) = res {
         tracing::warn!("cannot record verified models in {}: {e}", path.display());
     }
@@ -67,4 +66,26 @@ pub fn is_sealed(state_dir: &Path, path: &Path) -> bool {
 /// The sha256 recorded for `path` when it was last verified (whether or not it changed since).
 pub fn recorded(state_dir: &Path, path: &Path) -> Option<String> {
     load(state_dir).remove(&key(path)).map(|s| s.sha256)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_is_never_written_through_a_planted_link() {
+        // Its temporary file once had a fixed name (`models-verified.json.tmp`): a link there was followed.
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("models-verified.json.tmp")).unwrap();
+        let model = dir.path().join("m.safetensors");
+        std::fs::write(&model, b"weights").unwrap();
+        let lock = Mutex::new(());
+        seal(&lock, dir.path(), &model, "abc");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap_or_default(), "precious", "written through the link");
+        assert!(is_sealed(dir.path(), &model));
+        let mode = std::fs::metadata(file(dir.path())).unwrap().permissions();
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    }
 }

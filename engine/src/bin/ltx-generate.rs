@@ -14,7 +14,7 @@ use ltx_engine::{
     pipeline::{tiny::bundle_tiny, Pipeline},
     Compute,
 };
-use ltx_protocol::{validate, FsCheck, GenerationRequest, ModelVariant, Pipeline as Kind, Stage};
+use ltx_protocol::{fsutil, validate, FsCheck, GenerationRequest, ModelVariant, Pipeline as Kind, Stage};
 
 const USAGE: &str =
     "usage:\n  ltx-generate --models DIR --prompt TEXT [--width W] [--height H] [--frames N] [--fps F] \
@@ -93,9 +93,20 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let models = models.ok_or_else(|| format!("--models is required\n{USAGE}"))?;
     let compute = Compute::detect();
     let mut pipeline = Pipeline::from_dir(models, compute).with_low_memory(low_memory);
-    let job = Job { id: 1, request: &request, seed, output: &out };
+    // The engine writes a fresh temporary file next to `--out`, which then replaces it (never through a link).
+    let (dir, name) = fsutil::Dir::of(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let tmp = fsutil::random_name(&format!(".{}.", name.to_string_lossy()), fsutil::TEMP_SUFFIX);
+    let job = Job { id: 1, request: &request, seed, output: &dir.join(&tmp) };
     let start = Instant::now();
-    let result = pipeline.generate(&job, &mut Printer, &CancelToken::new()).map_err(|e| e.to_string())?;
+    let result = pipeline.generate(&job, &mut Printer, &CancelToken::new());
+    let placed = result.map_err(|e| e.to_string()).and_then(|r| {
+        let f = dir.open_own(&tmp).map_err(|e| e.to_string())?;
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(|e| e.to_string())?;
+        dir.rename(&tmp, &name).map_err(|e| format!("{}: {e}", out.display()))?;
+        Ok(r)
+    });
+    let _ = dir.remove(&tmp);
+    let result = placed?;
     for (name, ms) in &result.timings {
         eprintln!("{name}: {ms} ms");
     }

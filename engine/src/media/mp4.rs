@@ -85,7 +85,8 @@ impl Mp4Writer {
         Ok(())
     }
 
-    /// Muxes the video (and `audio`, fitted to the video's duration) and writes `path`.
+    /// Muxes the video (and `audio`, fitted to the video's duration) and writes it to `path`, a new file (mode
+    /// 0600, fsynced; never through a link, never over an existing file): the caller places it.
     pub fn finish(self, path: impl AsRef<Path>, audio: Option<&Audio>) -> Result<Mp4Summary> {
         let VideoSettings { width, height, fps, .. } = self.settings;
         if self.frames.is_empty() {
@@ -120,7 +121,7 @@ impl Mp4Writer {
         };
         muxer.finish_in_place().map_err(mux_err)?;
         let bytes = insert_colr(&muxer.into_writer())?;
-        std::fs::write(path, &bytes)?;
+        ltx_protocol::fsutil::write_new(path.as_ref(), &bytes, 0o600)?;
         Ok(Mp4Summary { frames: self.frames.len(), video_seconds, audio_seconds, bytes: bytes.len() })
     }
 }

@@ -1,9 +1,10 @@
 //! 16-bit PCM WAV (RIFF) for audio-only output.
-use std::{io::Write, path::Path};
+use std::path::Path;
 
 use super::{Audio, MediaError, Result};
 
-/// Writes `audio` as interleaved 16-bit PCM.
+/// Writes `audio` as interleaved 16-bit PCM to `path` (replaced atomically; a link there is replaced, not
+/// followed).
 pub fn write_wav(path: impl AsRef<Path>, audio: &Audio) -> Result<()> {
     let channels = audio.channels.len() as u16;
     if channels == 0 || audio.sample_rate == 0 {
@@ -26,6 +27,6 @@ pub fn write_wav(path: impl AsRef<Path>, audio: &Audio) -> Result<()> {
     out.extend_from_slice(b"data");
     out.extend_from_slice(&data_len.to_le_bytes());
     out.extend_from_slice(&pcm);
-    std::fs::File::create(path)?.write_all(&out)?;
+    ltx_protocol::fsutil::write_replace(path.as_ref(), &out, 0o644)?;
     Ok(())
 }

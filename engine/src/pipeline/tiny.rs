@@ -180,13 +180,14 @@ pub fn tiny_lora() -> std::io::Result<Vec<u8>> {
 pub fn bundle_tiny(dir: &Path) -> std::io::Result<ModelSet> {
     let set = ModelSet::in_dir(dir, ModelVariant::Distilled);
     std::fs::create_dir_all(&set.text_encoder)?;
+    let write = |path: &Path, bytes: &[u8]| ltx_protocol::fsutil::write_replace(path, bytes, 0o644);
     for (name, data) in GEMMA {
-        std::fs::write(set.text_encoder.join(name), data)?;
+        write(&set.text_encoder.join(name), data)?;
     }
-    std::fs::write(&set.upscaler, UPSCALER)?;
+    write(&set.upscaler, UPSCALER)?;
     for variant in ModelVariant::ALL {
-        std::fs::write(ModelSet::in_dir(dir, variant).checkpoint, tiny_checkpoint(variant)?)?;
+        write(&ModelSet::in_dir(dir, variant).checkpoint, &tiny_checkpoint(variant)?)?;
     }
-    std::fs::write(&set.distilled_lora, tiny_lora()?)?;
+    write(&set.distilled_lora, &tiny_lora()?)?;
     Ok(set)
 }

@@ -65,15 +65,20 @@ impl PromptCache {
         Some(entry)
     }
 
-    /// Stores `entry` in memory and on disk (write to a temporary file, then rename).
+    /// Stores `entry` in memory and on disk: MLX writes a fresh temporary file (created here, 0600, never
+    /// through a link; checked to be the same file afterwards), which then replaces `<key>.safetensors`.
     pub fn put(&mut self, key: &str, entry: Entry) -> Result<()> {
         if let Some(path) = self.file(key) {
             let dir = path.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir).map_err(|e| super::TextError::file(dir, e))?;
-            let tmp = dir.join(format!("{key}.{}.tmp.safetensors", std::process::id()));
-            Array::save_safetensors(entry.iter().map(|(k, v)| (k.as_str(), v)), None, &tmp)
-                .map_err(|e| super::TextError::file(&tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| super::TextError::file(&path, e))?;
+            let file_err = |e| super::TextError::file(dir, e);
+            let d = ltx_protocol::fsutil::Dir::create(dir).map_err(file_err)?;
+            // MLX appends `.safetensors` to a path without it: the temporary name ends so.
+            let tmp = d.temp_with_suffix(&format!(".{key}."), ".part.safetensors").map_err(file_err)?;
+            Array::save_safetensors(entry.iter().map(|(k, v)| (k.as_str(), v)), None, tmp.path())
+                .map_err(|e| super::TextError::file(&tmp.path(), e))?;
+            tmp.check_unchanged().map_err(file_err)?;
+            tmp.replace(std::ffi::OsStr::new(&format!("{key}.safetensors")), 0o600)
+                .map_err(|e| super::TextError::file(&path, e))?;
         }
         self.remember(key, entry);
         Ok(())
