@@ -250,7 +250,7 @@ mod tests {
         let c = cfg.clone();
         let envf = move |k: &str| (k == "LTX_CONFIG").then(|| OsString::from(&c));
         let args = Args::parse_from(["ltxd"]);
-        for mode in [0o664, 0o646] {
+        for mode in [0o602, 0o646] {
             std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(mode)).unwrap();
             let err = Config::load(&args, Os::Linux, &Env(&envf)).unwrap_err();
             assert!(err.contains(&format!("chmod go-w {}", cfg.display())), "{err}");

@@ -173,7 +173,7 @@ fn check_config(d: &Daemon) -> (Option<i32>, String) {
 fn a_config_or_token_file_others_can_write_is_refused() {
     let d = Daemon::with(bins!(), Opts { start: false, ..Opts::default() });
     assert_eq!(check_config(&d).0, Some(0));
-    std::fs::set_permissions(&d.config, std::fs::Permissions::from_mode(0o664)).unwrap();
+    std::fs::set_permissions(&d.config, std::fs::Permissions::from_mode(0o646)).unwrap();
     let (code, err) = check_config(&d);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains(&format!("chmod go-w {}", d.config.display())), "{err}");

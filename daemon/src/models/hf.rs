@@ -120,7 +120,7 @@ mod tests {
         let file = home.path().join(".cache/huggingface/token");
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, "hf_file\n").unwrap();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o646)).unwrap();
         let h = home.path().to_path_buf();
         let f = move |k: &str| (k == "HOME").then(|| OsString::from(&h));
         let e = HfConfig::load(&Env(&f), None, None, None).unwrap_err().to_string();

@@ -137,11 +137,12 @@ fn read_trusted_refuses_files_others_can_write() {
     let p = t.path().join("config.toml");
     assert!(read_trusted(&p).unwrap().is_none());
     std::fs::write(&p, "a = 1\n").unwrap();
-    for m in [0o600, 0o644, 0o400] {
+    // Group-writable is fine while the group is this user's own (a new file's group is the creator's).
+    for m in [0o600, 0o644, 0o400, 0o664, 0o620] {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
-        assert_eq!(read_trusted(&p).unwrap().as_deref(), Some("a = 1\n"));
+        assert_eq!(read_trusted(&p).unwrap().as_deref(), Some("a = 1\n"), "{m:o}");
     }
-    for m in [0o620, 0o602, 0o666] {
+    for m in [0o602, 0o646, 0o666] {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
         let e = read_trusted(&p).unwrap_err();
         assert!(matches!(e, TrustError::OthersCanWrite { mode, .. } if mode == m), "{e:?}");

@@ -35,7 +35,11 @@ pub fn read_trusted(path: &Path) -> Result<Option<String>, TrustError> {
     };
     // The descriptor's metadata: the file read below is the file checked.
     let m = f.metadata().map_err(io_err)?;
-    if m.mode() & 0o022 != 0 {
+    // World-writable never; group-writable only for this user's own primary group (the per-user group a
+    // umask of 002 gives on Debian and Ubuntu, which holds nobody else by convention).
+    // SAFETY: getegid has no preconditions.
+    let own_group = m.gid() == unsafe { libc::getegid() };
+    if m.mode() & 0o002 != 0 || (m.mode() & 0o020 != 0 && !own_group) {
         return Err(TrustError::OthersCanWrite { path: path.to_path_buf(), mode: m.mode() & 0o7777 });
     }
     if m.uid() != euid() && m.uid() != 0 {
