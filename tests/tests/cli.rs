@@ -55,7 +55,7 @@ fn exit_codes() {
     // 1: the job failed.
     let o = d.ctl(&["submit", "x fail", "--size", "256x256", "--frames", "9", "--wait"]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
-    assert!(stderr(&o).contains("test_failure"));
+    assert!(stderr(&o).contains("denoise_failed"));
     // 4: invalid request, caught before sending (same validation as the daemon).
     let o = d.ctl(&["submit", "x", "--frames", "10"]);
     assert_eq!(o.status.code(), Some(4), "{o:?}");

@@ -189,7 +189,7 @@ async fn previews_only_when_asked_and_failures_are_typed() {
     assert_eq!(previews(&mut without).await, 0);
     let failed = submit(&mut c, req("boom fail")).await;
     let evs = events(&mut c, failed).await;
-    assert!(matches!(&evs.last().unwrap().kind, EventKind::Failed { code, .. } if code == "test_failure"));
+    assert!(matches!(&evs.last().unwrap().kind, EventKind::Failed { code, .. } if code == "denoise_failed"));
     let r = record(&mut c, failed).await;
     assert_eq!((r.state, r.error_code.as_deref()), (JobState::Failed, Some("denoise_failed")));
 }
@@ -246,6 +246,10 @@ async fn shipped_engine_refuses_a_job_whose_model_is_not_installed() {
     assert!(message.contains(&d.dir.path().join("models").display().to_string()), "{message}");
     assert!(matches!(c.request(Request::History { limit: 10 }).await.unwrap(), Reply::History(h) if h.is_empty()));
     assert_eq!(std::fs::read_dir(d.outputs()).unwrap().count(), 0, "no fake output");
+    // `load` gives the same refusal (it used to be the engine's own "model not installed" wording).
     let err = c.request(Request::Load { variant: ModelVariant::Dev, keep_alive: None }).await.unwrap_err();
-    assert!(err.to_string().contains("model not installed"), "{err}");
+    let models = d.dir.path().join("models");
+    let want = format!("model files missing from {}: ltx-2-19b-dev.safetensors, ", models.display());
+    assert!(err.to_string().starts_with(&want), "{err}");
+    assert!(err.to_string().ends_with(" — run `ltxctl models pull dev`"), "{err}");
 }
