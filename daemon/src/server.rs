@@ -5,7 +5,7 @@ use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::tokio::Listener as _;
 use ltx_protocol::connection::{FrameReader, FrameWriter};
 use ltx_protocol::frame::FrameError;
-use ltx_protocol::{paths, server, validate, ClientMsg, DaemonError, DaemonStatus, Event, EventKind, FsCheck};
+use ltx_protocol::{server, validate, ClientMsg, DaemonError, DaemonStatus, Event, EventKind, FsCheck};
 use ltx_protocol::{JobId, JobState, QueueInfo, Reply, Request, ServerMsg};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -64,10 +64,10 @@ pub async fn serve(listener: Listener, shared: Arc<Shared>) {
 
 async fn connection(stream: Stream, shared: Arc<Shared>) {
     let peer = server::peer_uid(&stream);
-    let own = paths::current_uid();
+    let own = server::current_uid();
     let (r, w) = tokio::io::split(stream);
     let (mut reader, mut writer) = (FrameReader::new(r), FrameWriter::new(w));
-    if !paths::peer_allowed(peer, own) {
+    if !server::peer_allowed(peer, own) {
         tracing::warn!(?peer, "refused a client of another user");
         let err = DaemonError::PermissionDenied { peer_uid: peer.unwrap_or(u32::MAX), daemon_uid: own };
         let _ = writer.write(&ServerMsg::Error(err)).await;
