@@ -115,8 +115,11 @@ async fn service(
 
 /// Starts the daemon unless one answers already.
 pub async fn start(d: &Daemon) -> Result<Started, ControlError> {
-    if let Ok(c) = connect(&d.socket).await {
-        return Ok(Started::AlreadyRunning { daemon_version: c.welcome.daemon_version });
+    match connect(&d.socket).await {
+        Ok(c) => return Ok(Started::AlreadyRunning { daemon_version: c.welcome.daemon_version }),
+        // A daemon answered and refused (an older protocol, another user): a second one could not bind the socket.
+        Err(e @ ClientError::Daemon(_)) => return Err(e.into()),
+        Err(_) => {}
     }
     if d.layout.service_installed() {
         service(&d.layout, ltx_service::manage::start).await.map_err(ControlError::StartFailed)?;
