@@ -57,6 +57,11 @@ pub fn defaults() -> GenerationRequest {
     GenerationRequest::new("")
 }
 
+/// The guided pipelines' guidance defaults (the first generation's, as `--steps` and `--guidance` say).
+fn guidance() -> ltx_protocol::rules::GuidanceDefaults {
+    ltx_protocol::rules::GENERATIONS[0].guidance
+}
+
 fn pipelines_help() -> String {
     let lines: Vec<_> = ltx_protocol::rules::PIPELINES.iter().map(|p| format!("{}: {}", p.name, p.summary)).collect();
     format!("Pipeline (default: the variant's; {}). {}", defaults().pipeline.name(), lines.join(". "))
@@ -85,20 +90,25 @@ pub struct SubmitArgs {
     pub steps: Option<u32>,
     #[arg(long, help = ltx_protocol::rules::guidance_help())]
     pub guidance: Option<f32>,
-    /// Audio CFG scale of the guided pipelines (default 7).
-    #[arg(long)]
+    #[arg(long, help = format!("Audio CFG scale of the guided pipelines (default {})", guidance().audio_cfg))]
     pub audio_guidance: Option<f32>,
-    /// Spatio-temporal guidance scale, both modalities (default 1; 0 turns it off).
-    #[arg(long)]
+    #[arg(long, help = format!(
+        "Spatio-temporal guidance scale, both modalities (default {}; 0 turns it off)", guidance().stg
+    ))]
     pub stg: Option<f32>,
-    /// Transformer blocks STG perturbs, comma-separated (default 29).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', help = format!(
+        "Transformer blocks STG perturbs, comma-separated (default {})",
+        guidance().stg_blocks.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    ))]
     pub stg_blocks: Option<Vec<u32>>,
-    /// Guidance rescale towards the conditional prediction's spread (default 0.7; 0 turns it off).
-    #[arg(long)]
+    #[arg(long, help = format!(
+        "Guidance rescale towards the conditional prediction's spread (default {}; 0 turns it off)",
+        guidance().rescale
+    ))]
     pub rescale: Option<f32>,
-    /// Audio↔video modality guidance scale (default 3; 1 turns it off).
-    #[arg(long)]
+    #[arg(long, help = format!(
+        "Audio↔video modality guidance scale (default {}; 1 turns it off)", guidance().modality
+    ))]
     pub modality_guidance: Option<f32>,
     /// Random when absent; always recorded.
     #[arg(long)]
@@ -252,4 +262,32 @@ pub enum ServiceCmd {
     Status,
     /// Restart the daemon through the service manager.
     Restart,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_texts_show_the_rule_tables_defaults() {
+        Cli::command().debug_assert();
+        let mut cli = Cli::command();
+        let help = cli.find_subcommand_mut("submit").expect("submit").render_long_help().to_string();
+        for text in [
+            "its fixed 8; otherwise default 40",
+            "otherwise default 3, 3–5",
+            "guided pipelines (default 7)",
+            "both modalities (default 1; 0 turns it off)",
+            "comma-separated (default 29)",
+            "spread (default 0.7; 0 turns it off)",
+            "guidance scale (default 3; 1 turns it off)",
+            "[default: 768x512]",
+            "[default: 97]",
+        ] {
+            assert!(help.contains(text), "{text:?} not in:\n{help}");
+        }
+        assert_eq!("640X384".parse::<Size>(), Ok(Size(640, 384)));
+        assert!("640".parse::<Size>().is_err());
+    }
 }
