@@ -1,10 +1,12 @@
 //! `ltxctl doctor`: checks the installation and prints each problem with its fix.
-use crate::{connect, print_json, Res, EXIT_FAILED, EXIT_OK};
+use crate::daemon::{connect, Daemon};
+use crate::exit::{Res, EXIT_FAILED, EXIT_OK};
+use crate::print::print_json;
 use ltx_protocol::catalogue;
 use ltx_protocol::models::{human_bytes, FileState, ModelsInfo};
 use ltx_protocol::paths::{self, Env, Os};
 use ltx_protocol::sysmem;
-use ltx_protocol::{DaemonStatus, Reply, Request};
+use ltx_protocol::DaemonStatus;
 use serde::Serialize;
 use std::path::Path;
 
@@ -60,16 +62,13 @@ pub async fn run(socket: &Path, json: bool) -> Res {
 
 pub async fn checks(socket: &Path) -> Vec<Check> {
     let env = Env::process();
-    let os = Os::current();
-    let mut out = vec![config_check(&env)];
+    let daemon = Daemon::new(socket.to_path_buf(), false);
+    let mut out = vec![config_check(&env, &daemon.binary)];
     let status = match connect(socket).await {
-        Ok(mut c) => match c.request(Request::Status).await {
-            Ok(Reply::Status(s)) => Some((*s, c)),
-            _ => None,
-        },
+        Ok(mut c) => c.status().await.ok().map(|s| (s, c)),
         Err(_) => None,
     };
-    let service = paths::service_unit(os, &env);
+    let service = daemon.layout.service_unit();
     let managed = if service.is_file() {
         format!("installed as a service ({})", service.display())
     } else {
@@ -101,10 +100,7 @@ pub async fn checks(socket: &Path) -> Vec<Check> {
     out.extend(socket_checks(socket));
     out.push(memory_check());
     let models = match &mut client {
-        Some(c) => match c.request(Request::ModelsList).await {
-            Ok(Reply::Models(m)) => Some(*m),
-            _ => None,
-        },
+        Some(c) => c.models_list().await.ok(),
         None => None,
     };
     match models {
@@ -120,12 +116,11 @@ pub async fn checks(socket: &Path) -> Vec<Check> {
 }
 
 /// The daemon's own loader (`ltxd --check-config`), so this check knows every key ltxd knows.
-fn config_check(env: &Env) -> Check {
-    let bin = crate::service::daemon_binary(env, std::env::current_exe().ok().as_deref());
+fn config_check(env: &Env, bin: &Path) -> Check {
     let path = std::env::var_os("LTX_CONFIG")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| paths::config_path(Os::current(), env));
-    match std::process::Command::new(&bin).arg("--check-config").stdin(std::process::Stdio::null()).output() {
+    match std::process::Command::new(bin).arg("--check-config").stdin(std::process::Stdio::null()).output() {
         Ok(o) if o.status.success() => {
             let shown = if path.is_file() { path.display().to_string() } else { "no config file, defaults".into() };
             check("config", Level::Ok, shown, None)
@@ -158,7 +153,7 @@ fn compute_check(s: &DaemonStatus) -> Check {
 
 fn socket_checks(socket: &Path) -> Vec<Check> {
     use std::os::unix::fs::MetadataExt;
-    let uid = paths::current_uid();
+    let uid = ltx_service::current_uid();
     let mut out = Vec::new();
     let mut ok = true;
     if let Some(dir) = socket.parent() {

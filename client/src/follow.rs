@@ -1,9 +1,12 @@
-//! Following a job: an indicatif bar on a terminal, plain lines otherwise, NDJSON with `--json`; Ctrl-C asks
-//! whether to cancel the job or detach (detach without asking when not interactive).
-use crate::{connect, print_json, Failure, Res, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK};
+//! Following a job until it ends — `ltxctl submit --wait` and `ltxctl follow` both call [`follow`]: an indicatif
+//! bar on a terminal, plain lines otherwise, NDJSON with `--json`; Ctrl-C asks whether to cancel the job or detach
+//! (detach without asking when not interactive).
+use crate::daemon::connect;
+use crate::exit::{Failure, Res, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK};
+use crate::print::print_json;
 use indicatif::{ProgressBar, ProgressStyle};
 use ltx_protocol::client::{Client, ClientError};
-use ltx_protocol::{Event, EventKind, JobId, Reply, Request, ServerMsg};
+use ltx_protocol::{Event, EventKind, JobId};
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -119,18 +122,12 @@ fn ask(job: JobId) -> bool {
     line.trim().to_ascii_lowercase().starts_with('c')
 }
 
-pub async fn follow(mut c: Client, socket: &Path, job: JobId, json: bool) -> Res {
+/// Subscribes `c` to `job` and shows its events until the final one; the exit code follows how it ended.
+pub async fn follow(c: Client, socket: &Path, job: JobId, json: bool) -> Res {
     // Registered before anything is shown, so a Ctrl-C from then on is never the default "kill".
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| Failure(EXIT_FAILED, format!("cannot handle Ctrl-C: {e}")))?;
-    c.send(Request::Subscribe { job: Some(job), previews: false }).await?;
-    loop {
-        match c.recv().await? {
-            ServerMsg::Reply(Reply::Subscribed) => break,
-            ServerMsg::Reply(Reply::Error(e)) => return Err(ClientError::Daemon(e).into()),
-            _ => {}
-        }
-    }
+    let mut events = c.subscribe(Some(job), false).await?;
     let view = View::new(job, json);
     let interactive = !json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mut answer: Option<tokio::task::JoinHandle<bool>> = None;
@@ -142,8 +139,8 @@ pub async fn follow(mut c: Client, socket: &Path, job: JobId, json: bool) -> Res
             }
         };
         tokio::select! {
-            ev = c.next_event() => {
-                let ev = ev?;
+            ev = events.next() => {
+                let ev = ev?.ok_or(ClientError::Closed)?;
                 view.show(&ev);
                 if ev.kind.is_final() {
                     return view.finish(job, &ev.kind);
@@ -166,10 +163,7 @@ pub async fn follow(mut c: Client, socket: &Path, job: JobId, json: bool) -> Res
                     return Ok(EXIT_OK);
                 }
                 view.note(&format!("cancelling job {job} at the next step…"));
-                let mut c2 = connect(socket).await?;
-                if let Err(e) = c2.request(Request::Cancel { job }).await {
-                    return Err(Failure::from(e));
-                }
+                connect(socket).await?.cancel(job).await?;
             }
         }
     }

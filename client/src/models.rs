@@ -1,53 +1,18 @@
 //! `ltxctl models …`: list, pull (with confirmation and progress), rm, verify, dir.
-use crate::{connect, print_json, Failure, Res, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
-use clap::Subcommand;
+use crate::cli::ModelsCmd;
+use crate::daemon::connect;
+use crate::exit::{Failure, Res, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
+use crate::print::print_json;
 use ltx_protocol::catalogue::{self, ModelFile};
+use ltx_protocol::client::{ClientError, ModelsDir, Removed};
 use ltx_protocol::models::*;
-use ltx_protocol::{EventKind, ModelVariant, Pipeline, Reply, Request, ServerMsg};
+use ltx_protocol::{EventKind, ModelVariant, Pipeline};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Subcommand)]
-pub enum ModelsCmd {
-    /// Every known model file: installed, partial, downloading, in a Hugging Face cache, or missing.
-    List,
-    /// Download what a variant needs (asks first, with the total size). Runs in the daemon: Ctrl-C detaches.
-    Pull {
-        #[arg(value_parser = crate::variant_arg())]
-        variant: ModelVariant,
-        /// The pipeline to fetch for (default: the variant's, e.g. two-stage for dev).
-        #[arg(long, value_parser = crate::pipeline_arg())]
-        pipeline: Option<Pipeline>,
-        /// Do not ask for confirmation.
-        #[arg(short = 'y', long)]
-        yes: bool,
-    },
-    /// Delete a variant's files (shared files stay while another installed variant needs them).
-    Rm {
-        #[arg(value_parser = crate::variant_arg())]
-        variant: ModelVariant,
-        #[arg(short = 'y', long)]
-        yes: bool,
-    },
-    /// Re-hash installed files against the sha256 the Hub publishes (one variant's files, or all installed).
-    Verify {
-        #[arg(value_parser = crate::variant_arg())]
-        variant: Option<ModelVariant>,
-    },
-    /// Show the models directory, or switch to another (saved in the config file; jobs after this use it).
-    Dir { path: Option<PathBuf> },
-}
-
-fn unexpected(r: Reply) -> Failure {
-    Failure(EXIT_FAILED, format!("unexpected reply: {r:?}"))
-}
-
 pub async fn list_info(socket: &Path) -> Result<ModelsInfo, Failure> {
-    match connect(socket).await?.request(Request::ModelsList).await? {
-        Reply::Models(m) => Ok(*m),
-        r => Err(unexpected(r)),
-    }
+    Ok(connect(socket).await?.models_list().await?)
 }
 
 /// Bytes still to fetch for `f` in this state (0 when installed or linkable).
@@ -188,20 +153,10 @@ async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: boo
             return Ok(EXIT_OK);
         }
     }
-    let mut c = connect(socket).await?;
-    // Subscribe first, so no event of a download (ours or one we join) is missed.
-    c.request(Request::Subscribe { job: None, previews: false }).await?;
-    c.send(Request::ModelsPull { variant, pipeline: Some(pipeline) }).await?;
-    let mut early = Vec::new();
-    let files = loop {
-        match c.recv().await? {
-            ServerMsg::Reply(Reply::Pulling(files)) => break files,
-            ServerMsg::Reply(Reply::Error(e)) => return Err(ltx_protocol::client::ClientError::Daemon(e).into()),
-            ServerMsg::Reply(r) => return Err(unexpected(r)),
-            ServerMsg::Event(e) => early.push(e),
-            other => return Err(Failure(EXIT_FAILED, format!("unexpected message: {other:?}"))),
-        }
-    };
+    // Subscribe first, so no event of a download (ours or one we join) is missed; events that arrive before the
+    // pull's reply are kept for `next`.
+    let mut events = connect(socket).await?.subscribe(None, false).await?;
+    let files = events.models_pull(variant, Some(pipeline)).await?;
     if json {
         print_json(&serde_json::json!({ "variant": variant.name(), "pipeline": pipeline.name(), "files": files }));
     }
@@ -229,12 +184,8 @@ async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: boo
     }
     let mut view = Progress::new(json);
     let mut failed = Vec::new();
-    let mut pending = early.into_iter();
     while !waiting.is_empty() {
-        let e = match pending.next() {
-            Some(e) => e,
-            None => c.next_event().await?,
-        };
+        let e = events.next().await?.ok_or(ClientError::Closed)?;
         let (MODEL_EVENTS, EventKind::Download(ev)) = (e.job, &e.kind) else { continue };
         if !waiting.contains(ev.file()) {
             continue;
@@ -335,10 +286,7 @@ async fn remove(socket: &Path, variant: ModelVariant, yes: bool, json: bool) -> 
         eprintln!("nothing deleted");
         return Ok(EXIT_OK);
     }
-    let Reply::Removed { files, bytes } = connect(socket).await?.request(Request::ModelsRemove { variant }).await?
-    else {
-        return Err(Failure(EXIT_FAILED, "unexpected reply".into()));
-    };
+    let Removed { files, bytes } = connect(socket).await?.models_remove(variant).await?;
     if json {
         print_json(&serde_json::json!({ "removed": files, "bytes": bytes }));
     } else if files.is_empty() {
@@ -356,9 +304,7 @@ async fn verify(socket: &Path, variant: Option<ModelVariant>, json: bool) -> Res
     if !json {
         eprintln!("verifying (this reads every file once)…");
     }
-    let Reply::Verified(results) = connect(socket).await?.request(Request::ModelsVerify { variant }).await? else {
-        return Err(Failure(EXIT_FAILED, "unexpected reply".into()));
-    };
+    let results = connect(socket).await?.models_verify(variant).await?;
     let bad = results.iter().filter(|r| r.outcome != VerifyOutcome::Ok).count();
     if json {
         print_json(&results);
@@ -389,11 +335,7 @@ async fn dir(socket: &Path, path: Option<PathBuf>, json: bool) -> Res {
         p => p,
     };
     let set = path.is_some();
-    let Reply::ModelsDir { path, configured, restart_needed } =
-        connect(socket).await?.request(Request::ModelsDir { path }).await?
-    else {
-        return Err(Failure(EXIT_FAILED, "unexpected reply".into()));
-    };
+    let ModelsDir { path, configured, restart_needed } = connect(socket).await?.models_dir(path).await?;
     if json {
         print_json(&serde_json::json!({ "dir": path, "configured": configured, "restart_needed": restart_needed }));
     } else if restart_needed {

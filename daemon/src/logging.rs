@@ -145,7 +145,7 @@ fn prune(dir: &Path, keep: usize) {
 /// and tightens every `*.log` file of ours in it to 0600. Returns what it changed or could not, to log.
 fn private_log_dir(dir: &Path) -> std::io::Result<Vec<String>> {
     ltx_protocol::server::private_dir(dir)?;
-    let uid = ltx_protocol::paths::current_uid();
+    let uid = ltx_protocol::server::current_uid();
     let mut notes = Vec::new();
     let meta = std::fs::metadata(dir)?;
     let mode = meta.permissions().mode() & 0o7777;

@@ -6,7 +6,7 @@ use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::tokio::Listener as _;
 use ltx_protocol::connection::{FrameReader, FrameWriter};
 use ltx_protocol::frame::FrameError;
-use ltx_protocol::{paths, server, ClientMsg, DaemonError, Event, EventKind, Request, ServerMsg};
+use ltx_protocol::{server, ClientMsg, DaemonError, Event, EventKind, Request, ServerMsg};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify, Semaphore};
@@ -73,10 +73,10 @@ async fn refuse(stream: Stream, err: DaemonError) {
 
 async fn connection(stream: Stream, shared: Arc<Shared>) {
     let peer = server::peer_uid(&stream);
-    let own = paths::current_uid();
+    let own = server::current_uid();
     let (r, w) = tokio::io::split(stream);
     let (mut reader, mut writer) = (FrameReader::new(r), FrameWriter::new(w));
-    if !paths::peer_allowed(peer, own) {
+    if !server::peer_allowed(peer, own) {
         tracing::warn!(?peer, "refused a client of another user");
         let err = DaemonError::PermissionDenied { peer_uid: peer.unwrap_or(u32::MAX), daemon_uid: own };
         let _ = writer.write(&ServerMsg::Error(err)).await;

@@ -1,7 +1,7 @@
 //! LaunchAgent plists (launchd.plist(5)) and the tray's `Info.plist`, generated with the `plist` crate (which
 //! escapes paths, so `&` or `<` in a user name cannot break the XML).
 use crate::layout::Layout;
-use ltx_protocol::paths::SERVICE_LABEL;
+use crate::SERVICE_LABEL;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

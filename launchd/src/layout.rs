@@ -31,7 +31,10 @@ impl Layout {
         let get = |k: &str| (env.0)(k).map(PathBuf::from);
         let home = get("HOME").unwrap_or_else(|| PathBuf::from("/"));
         let config = get("XDG_CONFIG_HOME").unwrap_or_else(|| home.join(".config"));
-        let unit_dir = paths::service_unit(os, env).parent().map(Path::to_path_buf).unwrap_or_default();
+        let unit_dir = match os {
+            Os::Mac => home.join("Library/LaunchAgents"),
+            Os::Linux => config.join("systemd/user"),
+        };
         let (bin_dir, tray_login_item) = match os {
             Os::Mac => (
                 home.join("Library/Application Support").join(paths::APP).join("bin"),
@@ -54,6 +57,11 @@ impl Layout {
         }
     }
 
+    /// This user's layout: the real environment and uid.
+    pub fn current(socket: PathBuf) -> Self {
+        Self::new(Os::current(), &Env::process(), crate::current_uid(), socket)
+    }
+
     pub fn daemon(&self) -> PathBuf {
         self.bin_dir.join("ltxd")
     }
@@ -68,9 +76,23 @@ impl Layout {
     /// The service definition files: the plist, or the socket and service units.
     pub fn unit_files(&self) -> Vec<PathBuf> {
         match self.os {
-            Os::Mac => vec![self.unit_dir.join(format!("{}.plist", paths::SERVICE_LABEL))],
+            Os::Mac => vec![self.unit_dir.join(format!("{}.plist", crate::SERVICE_LABEL))],
             Os::Linux => vec![self.unit_dir.join("ltxd.socket"), self.unit_dir.join("ltxd.service")],
         }
+    }
+
+    /// The daemon's service definition (the plist, or `ltxd.service`): while it exists, `ltxctl daemon start|stop`
+    /// go through the service manager.
+    pub fn service_unit(&self) -> PathBuf {
+        match self.os {
+            Os::Mac => self.unit_dir.join(format!("{}.plist", crate::SERVICE_LABEL)),
+            Os::Linux => self.unit_dir.join("ltxd.service"),
+        }
+    }
+
+    /// Whether the per-user service is installed (its definition exists).
+    pub fn service_installed(&self) -> bool {
+        self.service_unit().is_file()
     }
 }
 
@@ -177,6 +199,16 @@ mod tests {
         assert_eq!(m.tray_login_item, Path::new("/home/me/Library/LaunchAgents/com.ltx.tray.plist"));
         assert_eq!(m.tray(), Path::new("/home/me/Applications/LTX.app/Contents/MacOS/ltx-tray"));
         assert_eq!(m.daemon(), Path::new("/home/me/Library/Application Support/ltx/bin/ltxd"));
+        // From protocol/src/paths.rs (service_unit moved here).
+        assert_eq!(m.service_unit(), Path::new("/home/me/Library/LaunchAgents/com.ltx.ltxd.plist"));
+        assert_eq!(l.service_unit(), Path::new("/home/me/.config/systemd/user/ltxd.service"));
+        let g = |k: &str| match k {
+            "HOME" => Some(OsString::from("/home/me")),
+            "XDG_CONFIG_HOME" => Some(OsString::from("/cfg")),
+            _ => None,
+        };
+        let x = Layout::new(Os::Linux, &Env(&g), 1000, "/s.sock".into());
+        assert_eq!(x.service_unit(), Path::new("/cfg/systemd/user/ltxd.service"));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! `ltxctl service install | uninstall | status | restart`: the same verbs on launchd and systemd, idempotent,
-//! each returning the list of what it changed (empty = nothing to do). Commands go through a [`Runner`] so tests
-//! record the exact `launchctl` / `systemctl` calls and script their answers.
+//! each returning the list of what it changed (empty = nothing to do); and [`start`] / [`stop`], what
+//! `ltxctl daemon start|stop` (and the tray) do while the service is installed. This module is the only place that
+//! builds `launchctl` / `systemctl` command lines. Commands go through a [`Runner`] so tests record the exact calls
+//! and script their answers.
 use crate::layout::{self, Layout, BINARIES, TRAY_BINARY};
+use crate::SERVICE_LABEL;
 use crate::{launchd, systemd};
-use ltx_protocol::paths::{Os, SERVICE_LABEL};
+use ltx_protocol::paths::Os;
 use serde::Serialize;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -252,9 +255,21 @@ fn launchd_loaded(l: &Layout, r: &mut dyn Runner) -> Result<Option<Output>, Serv
     Ok((out.code == 0).then_some(out))
 }
 
+fn bootout_cmd(l: &Layout) -> Vec<String> {
+    argv(&["launchctl", "bootout", &target(l)])
+}
+
+fn bootstrap_cmd(l: &Layout, plist: &Path) -> Vec<String> {
+    argv(&["launchctl", "bootstrap", &domain(l), &show(plist)])
+}
+
+fn kickstart_cmd(l: &Layout) -> Vec<String> {
+    argv(&["launchctl", "kickstart", &target(l)])
+}
+
 /// `bootout` returns before the job is gone: poll `launchctl print` until it fails (10 s at most).
 fn bootout(l: &Layout, r: &mut dyn Runner) -> Result<(), ServiceError> {
-    let cmd = argv(&["launchctl", "bootout", &target(l)]);
+    let cmd = bootout_cmd(l);
     let out = call(r, &cmd)?;
     // 3 / 113: "No such process" / "Could not find service": already gone.
     if out.code != 0 && launchd_loaded(l, r)?.is_some() {
@@ -271,7 +286,7 @@ fn bootout(l: &Layout, r: &mut dyn Runner) -> Result<(), ServiceError> {
 
 /// `bootstrap` right after an asynchronous `bootout` fails with "5: Input/output error": retry, 5 tries.
 fn bootstrap(l: &Layout, plist: &Path, r: &mut dyn Runner) -> Result<(), ServiceError> {
-    let cmd = argv(&["launchctl", "bootstrap", &domain(l), &show(plist)]);
+    let cmd = bootstrap_cmd(l, plist);
     let mut last = Output::default();
     for attempt in 0..5 {
         if attempt > 0 {
@@ -309,7 +324,7 @@ fn install_launchd(
         bootstrap(l, &l.unit_files()[0], r)?;
         report.push(format!("loaded {SERVICE_LABEL} into {} (launchctl bootstrap)", domain(l)));
         // RunAtLoad does not reliably fire on a re-bootstrap.
-        check(r, &argv(&["launchctl", "kickstart", &target(l)]))?;
+        check(r, &kickstart_cmd(l))?;
         report.push(format!("started {SERVICE_LABEL} (launchctl kickstart)"));
     }
     Ok(())
@@ -420,6 +435,30 @@ pub fn restart(l: &Layout, r: &mut dyn Runner) -> Result<Vec<String>, ServiceErr
             Ok(vec![format!("restarted {SERVICE_LABEL} (launchctl kickstart -k)")])
         }
     }
+}
+
+/// Starts the installed service (`ltxctl daemon start`): `systemctl --user start ltxd.service`, or a
+/// `launchctl bootstrap` (failing harmlessly when the agent is already loaded) and a `kickstart`, since RunAtLoad does
+/// not reliably fire.
+pub fn start(l: &Layout, r: &mut dyn Runner) -> Result<(), ServiceError> {
+    match l.os {
+        Os::Linux => check(r, &systemctl(&["start", "ltxd.service"]))?,
+        Os::Mac => {
+            call(r, &bootstrap_cmd(l, &l.service_unit()))?;
+            check(r, &kickstart_cmd(l))?
+        }
+    };
+    Ok(())
+}
+
+/// Stops the installed service (`ltxctl daemon stop`): on Linux the socket too, otherwise the next connection would
+/// socket-activate the daemon again; on macOS `launchctl bootout`.
+pub fn stop(l: &Layout, r: &mut dyn Runner) -> Result<(), ServiceError> {
+    match l.os {
+        Os::Linux => check(r, &systemctl(&["stop", "ltxd.socket", "ltxd.service"]))?,
+        Os::Mac => check(r, &bootout_cmd(l))?,
+    };
+    Ok(())
 }
 
 pub fn tray_login_enabled(l: &Layout) -> bool {

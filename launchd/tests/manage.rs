@@ -58,6 +58,12 @@ impl Runner for Fake {
                 self.active.insert(u.to_string());
                 ok("")
             }
+            ["systemctl", "--user", "stop", units @ ..] => {
+                for u in units {
+                    self.active.remove(*u);
+                }
+                ok("")
+            }
             ["systemctl", "--user", "disable", "--now", units @ ..] => {
                 for u in units {
                     self.enabled.remove(*u);
@@ -289,4 +295,38 @@ fn missing_binary_is_a_clear_error_and_changes_nothing() {
     let e = manage::install(&s.layout, &s.sources, &mut f).unwrap_err().to_string();
     assert!(e.contains("ltxd not found next to ltxctl"), "{e}");
     assert!(f.calls.is_empty() && !s.layout.bin_dir.exists());
+}
+
+/// `ltxctl daemon start|stop` with the service installed: the exact service-manager calls (these argv builders
+/// lived in protocol/src/paths.rs as `service_command` / `service_kick`).
+#[test]
+fn daemon_start_and_stop_through_the_service_manager() {
+    let s = setup(Os::Linux);
+    let mut f = Fake::default();
+    // `daemon start|stop` go through the service manager while the service definition exists.
+    assert!(!s.layout.service_installed());
+    std::fs::create_dir_all(&s.layout.unit_dir).unwrap();
+    std::fs::write(s.layout.service_unit(), "[Service]\n").unwrap();
+    assert!(s.layout.service_installed());
+    manage::start(&s.layout, &mut f).unwrap();
+    assert_eq!(calls(&mut f), ["systemctl --user start ltxd.service"]);
+    assert!(f.active.contains("ltxd.service"));
+    manage::stop(&s.layout, &mut f).unwrap();
+    // The socket too: otherwise the next connection would socket-activate the daemon again.
+    assert_eq!(calls(&mut f), ["systemctl --user stop ltxd.socket ltxd.service"]);
+    assert!(f.active.is_empty());
+
+    let m = setup(Os::Mac);
+    let plist = m.layout.service_unit();
+    let mut f = Fake { loaded: true, ..Fake::default() };
+    // An already loaded agent: bootstrap fails harmlessly, kickstart starts it.
+    f.bootstrap_failures = 1;
+    manage::start(&m.layout, &mut f).unwrap();
+    assert_eq!(
+        calls(&mut f),
+        [format!("launchctl bootstrap gui/501 {}", plist.display()), "launchctl kickstart gui/501/com.ltx.ltxd".into()]
+    );
+    manage::stop(&m.layout, &mut f).unwrap();
+    assert_eq!(calls(&mut f), ["launchctl bootout gui/501/com.ltx.ltxd"]);
+    assert!(!f.loaded);
 }

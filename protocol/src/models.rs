@@ -127,22 +127,6 @@ impl DownloadEvent {
     }
 }
 
-/// Free bytes for an unprivileged user on the file system holding `path` (or its nearest existing parent).
-pub fn disk_free(path: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let existing = path.ancestors().find(|p| p.exists())?;
-    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid NUL-terminated path.
-    unsafe {
-        let mut s: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut s) != 0 {
-            return None;
-        }
-        #[allow(clippy::unnecessary_cast)] // the field types differ between Linux and macOS
-        Some(s.f_bavail as u64 * s.f_frsize as u64)
-    }
-}
-
 /// `12.3 GB` / `995 MB` / `12 KB` (decimal units, as the Hub shows sizes).
 pub fn human_bytes(n: u64) -> String {
     let f = n as f64;

@@ -35,8 +35,6 @@ impl Env<'_> {
 }
 
 pub const APP: &str = "ltx";
-/// launchd label / systemd unit name of the service.
-pub const SERVICE_LABEL: &str = "com.ltx.ltxd";
 
 /// Socket: `$LTX_SOCKET`, else macOS `~/Library/Application Support/ltx/ltxd.sock`, Linux
 /// `$XDG_RUNTIME_DIR/ltx/ltxd.sock` (falling back to the state dir when there is no runtime dir).
@@ -121,53 +119,6 @@ pub fn parse_user_dirs(text: &str, key: &str, home: &Path) -> Option<PathBuf> {
     path.is_absolute().then_some(path)
 }
 
-/// An installed per-user service definition, if any: then `daemon start|stop` go through the service manager.
-pub fn service_unit(os: Os, env: &Env) -> PathBuf {
-    match os {
-        Os::Mac => env.home().join("Library/LaunchAgents").join(format!("{SERVICE_LABEL}.plist")),
-        Os::Linux => {
-            env.get("XDG_CONFIG_HOME").unwrap_or_else(|| env.home().join(".config")).join("systemd/user/ltxd.service")
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceAction {
-    Start,
-    Stop,
-}
-
-/// The service-manager command for `action` (program and arguments).
-pub fn service_command(os: Os, action: ServiceAction, uid: u32, unit: &Path) -> Vec<String> {
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
-    match (os, action) {
-        (Os::Mac, ServiceAction::Start) => {
-            // bootstrap (fails harmlessly if already bootstrapped), then kickstart: RunAtLoad is unreliable.
-            s(&["launchctl", "bootstrap", &format!("gui/{uid}"), &unit.display().to_string()])
-        }
-        (Os::Mac, ServiceAction::Stop) => s(&["launchctl", "bootout", &format!("gui/{uid}/{SERVICE_LABEL}")]),
-        (Os::Linux, ServiceAction::Start) => s(&["systemctl", "--user", "start", "ltxd.service"]),
-        // The socket too: otherwise the next connection would socket-activate the daemon again.
-        (Os::Linux, ServiceAction::Stop) => s(&["systemctl", "--user", "stop", "ltxd.socket", "ltxd.service"]),
-    }
-}
-
-/// Extra command run after a macOS bootstrap so the agent actually starts.
-pub fn service_kick(os: Os, uid: u32) -> Option<Vec<String>> {
-    (os == Os::Mac).then(|| vec!["launchctl".into(), "kickstart".into(), format!("gui/{uid}/{SERVICE_LABEL}")])
-}
-
-/// The uid of this process.
-pub fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
-}
-
-/// Peer check: only the daemon's own user may talk to it. `None` = the OS gave no credentials: refuse.
-pub fn peer_allowed(peer_uid: Option<u32>, own_uid: u32) -> bool {
-    peer_uid == Some(own_uid)
-}
-
 /// Longest socket path the OS accepts (`sun_path` minus the NUL): 103 on macOS, 107 on Linux.
 pub fn max_socket_path(os: Os) -> usize {
     match os {
@@ -196,9 +147,6 @@ mod tests {
         assert_eq!(models_dir(Os::Linux, &e), Path::new("/Users/me/ltx/models"), "visible, not in a dot-directory");
         let data = env(&[("HOME", "/home/me"), ("XDG_DATA_HOME", "/data")]);
         assert_eq!(models_dir(Os::Linux, &Env(&data)), Path::new("/data/ltx/models"));
-        assert_eq!(service_unit(Os::Mac, &e), Path::new("/Users/me/Library/LaunchAgents/com.ltx.ltxd.plist"));
-        assert_eq!(service_command(Os::Mac, ServiceAction::Stop, 501, Path::new("x"))[2], "gui/501/com.ltx.ltxd");
-        assert_eq!(service_kick(Os::Linux, 1), None);
         let e2 = env(&[("HOME", "/home/me"), ("LTX_SOCKET", "/tmp/s.sock"), ("XDG_VIDEOS_DIR", "/v")]);
         let e2 = Env(&e2);
         assert_eq!(socket_path(Os::Linux, &e2), Path::new("/tmp/s.sock"));
@@ -207,17 +155,13 @@ mod tests {
         let e3 = Env(&e3);
         assert_eq!(socket_path(Os::Linux, &e3), Path::new("/home/me/.local/state/ltx/ltxd.sock"));
         assert_eq!(config_path(Os::Linux, &e3), Path::new("/home/me/.config/ltx/config.toml"));
-        assert_eq!(service_unit(Os::Linux, &e3), Path::new("/home/me/.config/systemd/user/ltxd.service"));
         assert!(socket_path(Os::Mac, &e).as_os_str().len() <= max_socket_path(Os::Mac));
     }
 
     #[test]
-    fn user_dirs_and_peers() {
+    fn user_dirs() {
         let text = "# c\nXDG_DESKTOP_DIR=\"$HOME/Desktop\"\nXDG_VIDEOS_DIR=\"$HOME/Vids\"\n";
         assert_eq!(parse_user_dirs(text, "XDG_VIDEOS_DIR", Path::new("/h")), Some("/h/Vids".into()));
         assert_eq!(parse_user_dirs(text, "XDG_MUSIC_DIR", Path::new("/h")), None);
-        assert!(peer_allowed(Some(501), 501));
-        assert!(!peer_allowed(Some(0), 501));
-        assert!(!peer_allowed(None, 501));
     }
 }

@@ -66,6 +66,17 @@ pub fn bind(path: &Path) -> Result<Listener, BindError> {
     Ok(listener)
 }
 
+/// The uid of this process: the daemon serves only its own user.
+pub fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Peer check: only the daemon's own user may talk to it. `None` = the OS gave no credentials: refuse.
+pub fn peer_allowed(peer_uid: Option<u32>, own_uid: u32) -> bool {
+    peer_uid == Some(own_uid)
+}
+
 /// The effective uid of the peer, if the OS reports it.
 pub fn peer_uid(stream: &Stream) -> Option<u32> {
     stream.peer_creds().ok()?.euid()
@@ -114,6 +125,13 @@ pub enum HandshakeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peers() {
+        assert!(peer_allowed(Some(501), 501));
+        assert!(!peer_allowed(Some(0), 501));
+        assert!(!peer_allowed(None, 501));
+    }
 
     #[tokio::test]
     async fn bind_dirs_stale_and_live_sockets() {

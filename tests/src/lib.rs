@@ -223,10 +223,7 @@ pub fn req(prompt: &str) -> GenerationRequest {
 }
 
 pub async fn submit(c: &mut Client, r: GenerationRequest) -> JobId {
-    match c.request(Request::Submit(r)).await.expect("submit") {
-        Reply::Submitted { job, .. } => job,
-        other => panic!("unexpected {other:?}"),
-    }
+    c.submit(r).await.expect("submit").job
 }
 
 /// Subscribes to one job and collects its events up to the final one.
@@ -259,8 +256,5 @@ pub async fn wait_for(c: &mut Client, job: JobId, pred: impl Fn(&EventKind) -> b
 }
 
 pub async fn record(c: &mut Client, job: JobId) -> ltx_protocol::JobRecord {
-    match c.request(Request::Job { job }).await.expect("job") {
-        Reply::Job(r) => *r,
-        other => panic!("unexpected {other:?}"),
-    }
+    c.job(job).await.expect("job")
 }

@@ -202,3 +202,84 @@ fn ctrl_c_on_a_terminal_asks_and_can_cancel() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(2), "{:?}", out.lock().unwrap());
 }
+
+/// The refusal an older daemon writes, byte by byte, so this test breaks if today's types stop reading it: the
+/// frame's length, `ServerMsg::Error` (variant 3), `DaemonError::VersionMismatch` (variant 0: it stays first so
+/// every version reads it), the client's and the daemon's protocol versions, the daemon's version string (bincode
+/// standard: varints, one byte below 251; a string is its length, then its bytes).
+fn old_refusal(client: u32, daemon: u32, daemon_version: &str) -> Vec<u8> {
+    assert!(client < 251 && daemon < 251 && daemon_version.len() < 251, "one-byte varints");
+    let mut payload = vec![3, 0, client as u8, daemon as u8, daemon_version.len() as u8];
+    payload.extend(daemon_version.as_bytes());
+    let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+    frame.extend(payload);
+    frame
+}
+
+/// An older `ltxd` still running after an update: a fake that speaks the frame format, reads `Hello` and refuses
+/// it with the `VersionMismatch` of its older protocol. Every ltxctl command that reaches it says so, with both
+/// versions and the command that restarts it, and exits 3 (daemon unavailable); `daemon start` does not spawn a
+/// second daemon beside it.
+#[test]
+fn an_older_running_daemon_is_named_with_both_versions_and_the_restart_command() {
+    use ltx_protocol::{frame, ClientMsg, DaemonError, ServerMsg, PROTOCOL_VERSION, VERSION};
+    use std::io::{Read, Write};
+    const OLD_VERSION: &str = "0.0.9-old";
+    let old_protocol = PROTOCOL_VERSION - 1;
+    assert_eq!(
+        old_refusal(PROTOCOL_VERSION, old_protocol, OLD_VERSION),
+        frame::encode(&ServerMsg::Error(DaemonError::VersionMismatch {
+            client: PROTOCOL_VERSION,
+            daemon: old_protocol,
+            daemon_version: OLD_VERSION.into(),
+        }))
+        .unwrap(),
+        "today's types encode an older daemon's refusal differently: older daemons could no longer say why"
+    );
+    let dir = tempfile::Builder::new().prefix("ltx-e2e-old-").tempdir().unwrap();
+    let socket = dir.path().join("ltxd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut len = [0u8; 4];
+            if s.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut payload = vec![0u8; u32::from_le_bytes(len) as usize];
+            if s.read_exact(&mut payload).is_err() {
+                continue;
+            }
+            let Ok(ClientMsg::Hello(hello)) = frame::decode_payload::<ClientMsg>(&payload) else { continue };
+            let _ = s.write_all(&old_refusal(hello.protocol_version, old_protocol, OLD_VERSION));
+        }
+    });
+    let ctl = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ltxctl-e2e"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .env("HOME", dir.path())
+            .env_remove("LTX_SOCKET")
+            // Were `daemon start` to spawn one, it would fail naming this path.
+            .env("LTXD_BIN", "/nonexistent/ltxd")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(ltx_client::EXIT_UNAVAILABLE, 3, "the documented code: 3 daemon unavailable");
+    for args in
+        [&["status"][..], &["submit", "x", "--size", "256x256", "--frames", "9", "--wait"], &["daemon", "start"]]
+    {
+        let o = ctl(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {o:?}");
+        assert!(err.contains(&format!("ltxd {OLD_VERSION} speaks protocol v{old_protocol}")), "{args:?}: {err}");
+        assert!(err.contains(&format!("ltxctl {VERSION} speaks protocol v{PROTOCOL_VERSION}")), "{args:?}: {err}");
+        assert!(
+            err.contains("older") && err.contains("`ltxctl daemon stop && ltxctl daemon start`"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("/nonexistent/ltxd"), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty(), "{args:?}: {o:?}");
+    }
+}

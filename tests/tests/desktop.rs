@@ -515,6 +515,61 @@ fn tray_shows_daemon_not_running_and_reconnects() {
     });
 }
 
+/// "Start daemon" and "Stop daemon" are the library calls of `ltxctl daemon start|stop` (the tray used to run
+/// `ltxctl` and read its stderr): the tray spawns `$LTXD_BIN` on its socket, shows it idle, stops it and then stays
+/// "not running" without reconnecting.
+#[test]
+fn tray_starts_and_stops_the_daemon() {
+    need_display!("tray_starts_and_stops_the_daemon");
+    let desk = Desktop::start();
+    let d = Daemon::with(bins!(), Opts { env: desk.env(), start: false, ..Default::default() });
+    /// Stops what the tray started, pass or fail (it runs in its own process group, outside `Procs`).
+    struct StopAtEnd<'a>(&'a Daemon);
+    impl Drop for StopAtEnd<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.ctl(&["daemon", "stop"]);
+        }
+    }
+    let _stop = StopAtEnd(&d);
+    let mut procs = Procs::default();
+    procs.add(
+        Command::new(TRAY)
+            .arg("--socket")
+            .arg(&d.socket)
+            .envs(desk.env())
+            .env("HOME", d.dir.path())
+            .env("LTXD_BIN", &d.bins.daemon)
+            .env("LTX_CONFIG", &d.config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(desk.dir.path().join("tray.err")).map(Stdio::from).expect("log"))
+            .spawn()
+            .expect("spawn ltx-tray"),
+    );
+    let (sender, item) = registered_item(&desk);
+    let menu_prop = item_prop(&desk, &sender, &item, "Menu");
+    let menu = menu_prop.split('\'').nth(1).expect("menu path").to_string();
+    wait_until("'Start daemon'", Duration::from_secs(30), || {
+        has_label(&layout(&desk, &sender, &menu), "Start daemon").then_some(())
+    });
+    click(&desk, &sender, &menu, "Start daemon");
+    wait_until("the started daemon", Duration::from_secs(30), || {
+        has_label(&layout(&desk, &sender, &menu), "LTX: idle").then_some(())
+    });
+    let status = d.ctl(&["--json", "status"]);
+    assert!(status.status.success(), "{status:?}\n{}", desk.file("tray.err"));
+    let s: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert!(s["pid"].as_u64().is_some_and(|p| p != u64::from(std::process::id())), "{s}");
+    click(&desk, &sender, &menu, "Stop daemon");
+    wait_until("the daemon to stop", Duration::from_secs(30), || {
+        (has_label(&layout(&desk, &sender, &menu), "LTX: daemon stopped") && !d.socket.exists()).then_some(())
+    });
+    // Stopped by the person: no reconnect (the tray retries every 2 s otherwise).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(d.ctl(&["status"]).status.code(), Some(3));
+    let items = layout(&desk, &sender, &menu);
+    assert!(has_label(&items, "LTX: daemon stopped") && has_label(&items, "Start daemon"), "{items:?}");
+}
+
 /// Hands `ltxd-test` a listening socket as fd 3 with `LISTEN_PID`/`LISTEN_FDS`, exactly as systemd's socket
 /// activation does (sd_listen_fds(3)); `sh` sets `LISTEN_PID=$$` and `exec`s, so the pid is the daemon's.
 #[test]

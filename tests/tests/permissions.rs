@@ -12,7 +12,7 @@ async fn socket_is_0600_in_a_0700_directory() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&d.socket), 0o600);
     assert_eq!(mode(d.socket.parent().unwrap()), 0o700);
-    assert_eq!(std::fs::metadata(&d.socket).unwrap().uid(), ltx_protocol::paths::current_uid());
+    assert_eq!(std::fs::metadata(&d.socket).unwrap().uid(), ltx_protocol::server::current_uid());
 }
 
 fn chown_tree(p: &Path, uid: u32, gid: u32) {
@@ -27,7 +27,7 @@ fn chown_tree(p: &Path, uid: u32, gid: u32) {
 #[tokio::test]
 async fn a_client_of_another_uid_is_refused_even_root() {
     let setpriv = Path::new("/usr/bin/setpriv");
-    if ltx_protocol::paths::current_uid() != 0 || !setpriv.exists() {
+    if ltx_protocol::server::current_uid() != 0 || !setpriv.exists() {
         println!("SKIPPED: needs root and setpriv to run the daemon as `nobody`");
         return;
     }

@@ -2,10 +2,12 @@
 //! subscribed to every event (and telling the daemon the tray shows notifications), one for requests. Updates
 //! are pushed to the UI as whole [`State`]s; the UI sends [`Cmd`]s over a bounded channel with `try_send`, so the
 //! menu bar never waits on the daemon. When the daemon goes away the tray shows "not running" and reconnects
-//! every 2 s (unless the person stopped it from the tray).
+//! every 2 s (unless the person stopped it from the tray). Starting and stopping the daemon are the same library
+//! calls as `ltxctl daemon start|stop` ([`crate::daemon`]).
 use super::model::{Recent, Running, State};
+use crate::daemon::{self, Daemon};
 use ltx_protocol::client::{Client, ClientError};
-use ltx_protocol::{EventKind, GenerationRequest, JobState, ModelVariant, Reply, Request};
+use ltx_protocol::{EventKind, GenerationRequest, JobState, ModelVariant};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -27,7 +29,7 @@ pub enum Cmd {
 
 pub struct Config {
     pub socket: PathBuf,
-    /// Passed on to `ltxctl daemon start|stop` when the socket was given on the command line.
+    /// Passed on to a daemon the tray starts when the socket was given on the command line.
     pub explicit_socket: bool,
     /// Post notifications here (and tell the daemon not to).
     pub notifications: bool,
@@ -44,12 +46,13 @@ pub fn spawn(cfg: Config, push: impl Fn(State) + Send + 'static) -> std::io::Res
 }
 
 async fn run(cfg: Config, mut rx: mpsc::Receiver<Cmd>, push: impl Fn(State)) {
-    let layout = super::layout(&cfg.socket);
-    let mut st = State { launch_at_login: ltx_service::manage::tray_login_enabled(&layout), ..Default::default() };
+    let daemon = Daemon::new(cfg.socket.clone(), cfg.explicit_socket);
+    let layout = &daemon.layout;
+    let mut st = State { launch_at_login: ltx_service::manage::tray_login_enabled(layout), ..Default::default() };
     let mut reported = false;
     loop {
         if !st.stopped_by_user {
-            match session(&cfg, &mut st, &mut rx, &push).await {
+            match session(&cfg, &daemon, &mut st, &mut rx, &push).await {
                 Ok(true) => return,
                 Ok(false) => {}
                 Err(e) => {
@@ -74,13 +77,13 @@ async fn run(cfg: Config, mut rx: mpsc::Receiver<Cmd>, push: impl Fn(State)) {
                     None | Some(Cmd::Quit) => return,
                     Some(Cmd::StartDaemon) => {
                         st.stopped_by_user = false;
-                        if let Err(e) = ltxctl(&cfg, "start").await {
-                            st.error = Some(e);
+                        if let Err(e) = daemon::start(&daemon).await {
+                            st.error = Some(e.to_string());
                         }
                         break;
                     }
                     Some(Cmd::SetLaunchAtLogin(on)) => {
-                        set_login(&layout, on, &mut st);
+                        set_login(layout, on, &mut st);
                         push(st.clone());
                     }
                     Some(_) => {
@@ -102,47 +105,25 @@ fn set_login(layout: &ltx_service::Layout, on: bool, st: &mut State) {
     st.launch_at_login = ltx_service::manage::tray_login_enabled(layout);
 }
 
-/// `ltxctl daemon start|stop` beside this executable (or the installed one, or on `PATH`).
-async fn ltxctl(cfg: &Config, verb: &str) -> Result<(), String> {
-    let exe = std::env::current_exe().ok();
-    let beside = exe.as_deref().and_then(std::path::Path::parent).map(|d| d.join("ltxctl"));
-    let installed = super::layout(&cfg.socket).bin_dir.join("ltxctl");
-    let prog = beside.filter(|p| p.is_file()).or(installed.is_file().then_some(installed)).unwrap_or("ltxctl".into());
-    let mut cmd = tokio::process::Command::new(&prog);
-    if cfg.explicit_socket {
-        cmd.arg("--socket").arg(&cfg.socket);
-    }
-    let out = cmd
-        .args(["daemon", verb])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| format!("cannot run {}: {e}", prog.display()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("ltxctl: ").to_string())
-    }
-}
-
 /// One connected session; `Ok(true)` = quit, `Ok(false)` = the connection ended.
 async fn session(
     cfg: &Config,
+    daemon: &Daemon,
     st: &mut State,
     rx: &mut mpsc::Receiver<Cmd>,
     push: &impl Fn(State),
 ) -> Result<bool, ClientError> {
     let mut events = Client::connect(&cfg.socket, "ltx-tray").await?;
     if cfg.notifications {
-        events.request(Request::ShowsNotifications).await?;
+        events.shows_notifications().await?;
     }
-    events.request(Request::Subscribe { job: None, previews: false }).await?;
+    let mut events = events.subscribe(None, false).await?;
     let mut ctl = Client::connect(&cfg.socket, "ltx-tray").await?;
     // The frame reader is not cancel-safe: events are read by their own task and arrive over a channel.
     let (etx, mut erx) = mpsc::channel(256);
     let reader = tokio::spawn(async move {
         loop {
-            let ev = events.next_event().await;
+            let ev = events.next().await.and_then(|e| e.ok_or(ClientError::Closed));
             let end = ev.is_err();
             if etx.send(ev).await.is_err() || end {
                 return;
@@ -198,7 +179,7 @@ async fn session(
             }
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { return Ok(true) };
-                match command(cfg, &mut ctl, st, cmd).await {
+                match command(daemon, &mut ctl, st, cmd).await {
                     Ok(true) => return Ok(true),
                     Ok(false) => {}
                     Err(ClientError::Daemon(e)) => st.error = Some(e.to_string()),
@@ -222,74 +203,65 @@ impl Drop for AbortOnDrop {
 }
 
 async fn prompt_of(ctl: &mut Client, job: u64) -> String {
-    match ctl.request(Request::Job { job }).await {
-        Ok(Reply::Job(r)) => r.request.prompt,
-        _ => String::new(),
-    }
+    ctl.job(job).await.map(|r| r.request.prompt).unwrap_or_default()
 }
 
 /// Runs one command; `Ok(true)` = quit.
-async fn command(cfg: &Config, ctl: &mut Client, st: &mut State, cmd: Cmd) -> Result<bool, ClientError> {
+async fn command(daemon: &Daemon, ctl: &mut Client, st: &mut State, cmd: Cmd) -> Result<bool, ClientError> {
     match cmd {
         Cmd::Quit => return Ok(true),
         Cmd::Cancel => {
             if let Some(r) = &st.running {
-                ctl.request(Request::Cancel { job: r.id }).await?;
+                ctl.cancel(r.id).await?;
             }
         }
-        Cmd::Pause => drop(ctl.request(Request::Pause).await?),
-        Cmd::Resume => drop(ctl.request(Request::Resume).await?),
+        Cmd::Pause => ctl.pause().await?,
+        Cmd::Resume => ctl.resume().await?,
         Cmd::Submit(req) => {
             st.error = None;
-            ctl.request(Request::Submit(*req)).await?;
+            ctl.submit(*req).await?;
         }
-        Cmd::UnloadAll => drop(ctl.request(Request::Unload { variant: None }).await?),
-        Cmd::Pull(variant) => drop(ctl.request(Request::ModelsPull { variant, pipeline: None }).await?),
+        Cmd::UnloadAll => ctl.unload(None).await?,
+        Cmd::Pull(variant) => drop(ctl.models_pull(variant, None).await?),
         Cmd::SetModelsDir(path) => {
-            if let Reply::ModelsDir { restart_needed: true, path, .. } =
-                ctl.request(Request::ModelsDir { path: Some(path) }).await?
-            {
-                st.error = Some(format!("models folder set to {}: restart the daemon to use it", path.display()));
+            let d = ctl.models_dir(Some(path)).await?;
+            if d.restart_needed {
+                st.error = Some(format!("models folder set to {}: restart the daemon to use it", d.path.display()));
             }
         }
         Cmd::StartDaemon => {}
-        Cmd::StopDaemon => match ltxctl(cfg, "stop").await {
-            Ok(()) => st.stopped_by_user = true,
-            Err(e) => st.error = Some(e),
+        Cmd::StopDaemon => match daemon::stop(daemon).await {
+            Ok(_) => st.stopped_by_user = true,
+            Err(e) => st.error = Some(e.to_string()),
         },
-        Cmd::SetLaunchAtLogin(on) => set_login(&super::layout(&cfg.socket), on, st),
+        Cmd::SetLaunchAtLogin(on) => set_login(&daemon.layout, on, st),
     }
     Ok(false)
 }
 
 /// Re-reads status, queue, history, loaded components and models.
 async fn refresh(ctl: &mut Client, st: &mut State) -> Result<(), ClientError> {
-    if let Reply::Status(s) = ctl.request(Request::Status).await? {
-        st.outputs_dir = Some(s.outputs_dir.clone());
-    }
-    if let Reply::Queue(q) = ctl.request(Request::Queue).await? {
-        st.paused = q.paused;
-        st.pending = q.pending.len() as u32;
-        st.running = q.running.map(|r| match st.running.take() {
-            Some(old) if old.id == r.id => old,
-            _ => Running { id: r.id, prompt: r.request.prompt, ..Default::default() },
-        });
-    }
-    if let Reply::History(h) = ctl.request(Request::History { limit: 50 }).await? {
-        st.recent = h
-            .into_iter()
-            .filter(|r| r.state == JobState::Completed)
-            .filter_map(|r| Some(Recent { id: r.id, prompt: r.request.prompt, output: r.output? }))
-            .take(RECENT)
-            .collect();
-    }
-    if let Reply::Ps(c) = ctl.request(Request::Ps).await? {
-        st.components = c;
-    }
+    st.outputs_dir = Some(ctl.status().await?.outputs_dir);
+    let q = ctl.queue().await?;
+    st.paused = q.paused;
+    st.pending = q.pending.len() as u32;
+    st.running = q.running.map(|r| match st.running.take() {
+        Some(old) if old.id == r.id => old,
+        _ => Running { id: r.id, prompt: r.request.prompt, ..Default::default() },
+    });
+    st.recent = ctl
+        .history(50)
+        .await?
+        .into_iter()
+        .filter(|r| r.state == JobState::Completed)
+        .filter_map(|r| Some(Recent { id: r.id, prompt: r.request.prompt, output: r.output? }))
+        .take(RECENT)
+        .collect();
+    st.components = ctl.ps().await?;
     // A daemon without model management answers with an error: the Models submenu then says "unknown".
-    st.models = match ctl.request(Request::ModelsList).await {
-        Ok(Reply::Models(m)) => Some(*m),
-        Ok(_) | Err(ClientError::Daemon(_)) => None,
+    st.models = match ctl.models_list().await {
+        Ok(m) => Some(m),
+        Err(ClientError::Daemon(_) | ClientError::Unexpected(_)) => None,
         Err(e) => return Err(e),
     };
     Ok(())

@@ -32,10 +32,6 @@ enum UiEvent {
     Dialog(dialog::Reply),
 }
 
-pub(crate) fn layout(socket: &Path) -> ltx_service::Layout {
-    ltx_service::Layout::new(Os::current(), &Env::process(), paths::current_uid(), socket.to_path_buf())
-}
-
 /// `notifications` from the config file (the daemon's setting; "off" silences the tray too).
 fn notifications_on() -> bool {
     let config = paths::config_path(Os::current(), &Env::process());
@@ -48,8 +44,8 @@ fn notifications_on() -> bool {
 pub(crate) fn open(file: &Path, reveal: bool) {
     let cmd = match (Os::current(), reveal) {
         (Os::Mac, true) => vec!["open".into(), "-R".into(), file.display().to_string()],
-        (Os::Linux, true) => crate::service::open_command(Os::Linux, file.parent().unwrap_or(Path::new("/"))),
-        (os, false) => crate::service::open_command(os, file),
+        (Os::Linux, true) => crate::platform::open_command(Os::Linux, file.parent().unwrap_or(Path::new("/"))),
+        (os, false) => crate::platform::open_command(os, file),
     };
     let _ = std::thread::Builder::new().name("ltx-tray-open".into()).spawn(move || {
         match std::process::Command::new(&cmd[0]).args(&cmd[1..]).stdin(std::process::Stdio::null()).spawn() {
@@ -186,7 +182,7 @@ pub fn main() -> ExitCode {
     use clap::Parser;
     let args = Args::parse();
     let explicit_socket = args.socket.is_some();
-    let socket = crate::socket_path(args.socket);
+    let socket = crate::platform::socket_path(args.socket);
     #[cfg(target_os = "linux")]
     if let Err(e) = gtk::init() {
         eprintln!("ltx-tray: cannot open the display: {e}");

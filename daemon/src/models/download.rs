@@ -3,10 +3,10 @@
 //! `<file>.part` (kept across interruptions and daemon restarts), retries with backoff on stalls, network
 //! errors, 429 and 5xx, hashes while writing, and renames into place only when the checksum matches.
 use super::hf::HfConfig;
-use super::{part_path, Active};
+use super::{disk_free, part_path, Active};
 use ltx_protocol::catalogue::ModelFile;
 use ltx_protocol::fsutil::Dir;
-use ltx_protocol::models::{disk_free, human_bytes, DownloadEvent};
+use ltx_protocol::models::{human_bytes, DownloadEvent};
 use reqwest::{header, StatusCode, Url};
 use sha1::Digest as _;
 use std::io::{Read, Write};

@@ -50,7 +50,7 @@ pub fn recover(store: &mut Store, cfg: &Config) -> Recovered {
         for name in &names {
             let Some((file, t, job)) = parse_temp(name) else { continue };
             let Some(st) = dir.stat(name).ok().flatten() else { continue };
-            if t != tag || !st.is_file() || st.uid != ltx_protocol::paths::current_uid() {
+            if t != tag || !st.is_file() || st.uid != ltx_protocol::server::current_uid() {
                 continue;
             }
             let is_video = !file.ends_with(".json");

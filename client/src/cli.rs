@@ -1,0 +1,293 @@
+//! The command line of `ltxctl`: every clap type, with defaults and value names read from the rule table.
+use clap::{builder::TypedValueParser as _, Parser, Subcommand};
+use ltx_protocol::*;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ltxctl",
+    version,
+    about = "Control the ltxd video generation daemon",
+    after_help = "Exit codes: 0 done, 1 failed, 2 cancelled, 3 daemon unavailable, 4 busy or invalid request"
+)]
+pub struct Cli {
+    /// Daemon socket (default: $LTX_SOCKET, the config file, or the platform default).
+    #[arg(long, global = true)]
+    pub socket: Option<PathBuf>,
+    /// Machine-readable output (JSON; NDJSON for event streams).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// `--variant`: the names in the rule table ([`ltx_protocol::rules::VARIANTS`]).
+pub fn variant_arg() -> impl clap::builder::TypedValueParser<Value = ModelVariant> {
+    clap::builder::PossibleValuesParser::new(ModelVariant::ALL.map(ModelVariant::name))
+        .map(|s| ModelVariant::parse(&s).unwrap_or(ModelVariant::ALL[0]))
+}
+
+/// `--pipeline`: the names in the rule table ([`ltx_protocol::rules::PIPELINES`]).
+pub fn pipeline_arg() -> impl clap::builder::TypedValueParser<Value = Pipeline> {
+    clap::builder::PossibleValuesParser::new(Pipeline::ALL.map(Pipeline::name))
+        .map(|s| Pipeline::parse(&s).unwrap_or(Pipeline::ALL[0]))
+}
+
+/// `--size WIDTHxHEIGHT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u32, pub u32);
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.split_once(['x', 'X'])
+            .and_then(|(w, h)| Some(Size(w.trim().parse().ok()?, h.trim().parse().ok()?)))
+            .ok_or_else(|| format!("invalid size {s:?}: use WIDTHxHEIGHT, e.g. 768x512"))
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.0, self.1)
+    }
+}
+
+/// The request `ltxctl submit` sends with no options (the rule table's first variant and its pipeline).
+pub fn defaults() -> GenerationRequest {
+    GenerationRequest::new("")
+}
+
+/// The guided pipelines' guidance defaults (the first generation's, as `--steps` and `--guidance` say).
+fn guidance() -> ltx_protocol::rules::GuidanceDefaults {
+    ltx_protocol::rules::GENERATIONS[0].guidance
+}
+
+fn pipelines_help() -> String {
+    let lines: Vec<_> = ltx_protocol::rules::PIPELINES.iter().map(|p| format!("{}: {}", p.name, p.summary)).collect();
+    format!("Pipeline (default: the variant's; {}). {}", defaults().pipeline.name(), lines.join(". "))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// What the video shows.
+    pub prompt: String,
+    #[arg(long)]
+    pub negative: Option<String>,
+    /// Model weights (default: the pipeline's, e.g. dev for one-stage and two-stage).
+    #[arg(long, value_parser = variant_arg())]
+    pub variant: Option<ModelVariant>,
+    #[arg(long, value_parser = pipeline_arg(), help = pipelines_help())]
+    pub pipeline: Option<Pipeline>,
+    /// WIDTHxHEIGHT, multiples of 32 (64 for the two-stage pipelines).
+    #[arg(long, default_value_t = Size(defaults().width, defaults().height))]
+    pub size: Size,
+    /// 8k+1 frames.
+    #[arg(long, default_value_t = defaults().frames)]
+    pub frames: u32,
+    #[arg(long, default_value_t = defaults().fps)]
+    pub fps: u32,
+    #[arg(long, help = ltx_protocol::rules::steps_help())]
+    pub steps: Option<u32>,
+    #[arg(long, help = ltx_protocol::rules::guidance_help())]
+    pub guidance: Option<f32>,
+    #[arg(long, help = format!("Audio CFG scale of the guided pipelines (default {})", guidance().audio_cfg))]
+    pub audio_guidance: Option<f32>,
+    #[arg(long, help = format!(
+        "Spatio-temporal guidance scale, both modalities (default {}; 0 turns it off)", guidance().stg
+    ))]
+    pub stg: Option<f32>,
+    #[arg(long, value_delimiter = ',', help = format!(
+        "Transformer blocks STG perturbs, comma-separated (default {})",
+        guidance().stg_blocks.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    ))]
+    pub stg_blocks: Option<Vec<u32>>,
+    #[arg(long, help = format!(
+        "Guidance rescale towards the conditional prediction's spread (default {}; 0 turns it off)",
+        guidance().rescale
+    ))]
+    pub rescale: Option<f32>,
+    #[arg(long, help = format!(
+        "Audio↔video modality guidance scale (default {}; 1 turns it off)", guidance().modality
+    ))]
+    pub modality_guidance: Option<f32>,
+    /// Random when absent; always recorded.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// First-frame image (PNG/JPEG/WebP); its bytes are sent to the daemon.
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    #[arg(long, default_value_t = 1.0)]
+    pub strength: f32,
+    #[arg(long)]
+    pub no_audio: bool,
+    /// Output .mp4 file or directory (default: the daemon's outputs dir).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Put the job at the front of the queue.
+    #[arg(long)]
+    pub front: bool,
+    /// Keep the model loaded this long afterwards: 30s, 5m, 2h, 0 (unload), -1 (forever).
+    #[arg(long, value_parser = KeepAlive::parse, allow_hyphen_values = true)]
+    pub keep_alive: Option<KeepAlive>,
+    /// Wait for the job and show its progress.
+    #[arg(long, visible_alias = "follow")]
+    pub wait: bool,
+    /// Low-memory plan: encode, drop Gemma, denoise, drop the transformer, decode tiled.
+    #[arg(long)]
+    pub low_memory: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Queue a generation job and print its id.
+    Submit(Box<SubmitArgs>),
+    /// Daemon status.
+    Status,
+    /// The running and pending jobs.
+    Queue,
+    /// Cancel a job (running: at the next step) or all jobs.
+    Cancel {
+        #[arg(required_unless_present = "all")]
+        id: Option<JobId>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Finish the current job, then hold the queue.
+    Pause,
+    Resume,
+    /// Finished jobs, newest first.
+    History {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Details of one job.
+    Show {
+        id: JobId,
+    },
+    /// Follow a job's progress until it ends.
+    Follow {
+        id: JobId,
+    },
+    /// Open a finished job's video.
+    Open {
+        id: JobId,
+    },
+    /// Loaded model components and when they expire.
+    Ps,
+    /// Load a model and keep it warm.
+    Load {
+        #[arg(long, value_parser = variant_arg(), default_value = ModelVariant::ALL[0].name())]
+        variant: ModelVariant,
+        #[arg(long, value_parser = KeepAlive::parse, allow_hyphen_values = true)]
+        keep_alive: Option<KeepAlive>,
+    },
+    /// Unload a model (all when no variant is given).
+    Unload {
+        #[arg(long, value_parser = variant_arg())]
+        variant: Option<ModelVariant>,
+    },
+    /// Start, stop or inspect the daemon.
+    Daemon {
+        #[command(subcommand)]
+        action: DaemonCmd,
+    },
+    /// Print a shell completion script.
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    /// Model files: list, pull, rm, verify, dir.
+    Models {
+        #[command(subcommand)]
+        cmd: ModelsCmd,
+    },
+    /// Check the installation: daemon, compute backend, memory, disk, socket, models, config — with fixes.
+    Doctor,
+    /// Install, remove or inspect the per-user service (launchd / systemd --user) that starts ltxd at login.
+    Service {
+        #[command(subcommand)]
+        action: ServiceCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCmd {
+    Start,
+    Stop,
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCmd {
+    /// Every known model file: installed, partial, downloading, in a Hugging Face cache, or missing.
+    List,
+    /// Download what a variant needs (asks first, with the total size). Runs in the daemon: Ctrl-C detaches.
+    Pull {
+        #[arg(value_parser = variant_arg())]
+        variant: ModelVariant,
+        /// The pipeline to fetch for (default: the variant's, e.g. two-stage for dev).
+        #[arg(long, value_parser = pipeline_arg())]
+        pipeline: Option<Pipeline>,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Delete a variant's files (shared files stay while another installed variant needs them).
+    Rm {
+        #[arg(value_parser = variant_arg())]
+        variant: ModelVariant,
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Re-hash installed files against the sha256 the Hub publishes (one variant's files, or all installed).
+    Verify {
+        #[arg(value_parser = variant_arg())]
+        variant: Option<ModelVariant>,
+    },
+    /// Show the models directory, or switch to another (saved in the config file; jobs after this use it).
+    Dir { path: Option<PathBuf> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCmd {
+    /// Copy ltxd, ltxctl, ltx-tray and the MLX runtime into one folder, write and start the service (socket
+    /// activated) and the tray's login item. Idempotent: prints exactly what it changed.
+    Install {
+        /// Folder holding the built binaries (default: the folder of this ltxctl).
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
+    /// Stop and remove the service, the tray's login item and the installed files.
+    Uninstall,
+    /// Whether the service is installed, enabled and running.
+    Status,
+    /// Restart the daemon through the service manager.
+    Restart,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_texts_show_the_rule_tables_defaults() {
+        Cli::command().debug_assert();
+        let mut cli = Cli::command();
+        let help = cli.find_subcommand_mut("submit").expect("submit").render_long_help().to_string();
+        for text in [
+            "its fixed 8; otherwise default 40",
+            "otherwise default 3, 3–5",
+            "guided pipelines (default 7)",
+            "both modalities (default 1; 0 turns it off)",
+            "comma-separated (default 29)",
+            "spread (default 0.7; 0 turns it off)",
+            "guidance scale (default 3; 1 turns it off)",
+            "[default: 768x512]",
+            "[default: 97]",
+        ] {
+            assert!(help.contains(text), "{text:?} not in:\n{help}");
+        }
+        assert_eq!("640X384".parse::<Size>(), Ok(Size(640, 384)));
+        assert!("640".parse::<Size>().is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! `ltxctl`'s entry point and the dispatch of each command to the typed client, printer or module doing it.
+use crate::cli::{Cli, Cmd, DaemonCmd};
+use crate::daemon::{self, connect, Daemon, Started, Stopped};
+use crate::exit::{Failure, Res, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
+use crate::print::{self, print_json};
+use crate::{doctor, follow, models, platform, request, service};
+use clap::Parser;
+use ltx_protocol::paths::Os;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ltxctl: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let res = rt.block_on(run(cli));
+    // A Ctrl-C prompt may still be blocked reading stdin: do not wait for it.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(code, msg)) => {
+            eprintln!("ltxctl: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Prints `value` as JSON, or in its plain form.
+fn show<T: serde::Serialize + ?Sized>(json: bool, value: &T, plain: impl FnOnce(&T)) {
+    if json {
+        print_json(value)
+    } else {
+        plain(value)
+    }
+}
+
+pub async fn run(cli: Cli) -> Res {
+    let socket = platform::socket_path(cli.socket.clone());
+    let json = cli.json;
+    match cli.cmd {
+        Cmd::Submit(a) => {
+            let req = request::build_request(&a)?;
+            let mut c = connect(&socket).await?;
+            let s = c.submit(req).await?;
+            show(json, &s, |s| println!("{}", s.job));
+            if !a.wait {
+                return Ok(EXIT_OK);
+            }
+            follow::follow(c, &socket, s.job, json).await
+        }
+        Cmd::Follow { id } => follow::follow(connect(&socket).await?, &socket, id, json).await,
+        Cmd::Status | Cmd::Daemon { action: DaemonCmd::Status } => {
+            show(json, &connect(&socket).await?.status().await?, print::status);
+            Ok(EXIT_OK)
+        }
+        Cmd::Queue => {
+            show(json, &connect(&socket).await?.queue().await?, print::queue);
+            Ok(EXIT_OK)
+        }
+        Cmd::Cancel { id, all } => {
+            let mut c = connect(&socket).await?;
+            let jobs = match (id, all) {
+                (Some(job), _) => c.cancel(job).await?,
+                (None, _) => c.cancel_all().await?,
+            };
+            show(json, &jobs[..], print::cancelled);
+            Ok(EXIT_OK)
+        }
+        c @ (Cmd::Pause | Cmd::Resume) => {
+            let pause = matches!(c, Cmd::Pause);
+            let mut c = connect(&socket).await?;
+            if pause {
+                c.pause().await?
+            } else {
+                c.resume().await?
+            }
+            show(json, &serde_json::json!({ "paused": pause }), |_| print::paused(pause));
+            Ok(EXIT_OK)
+        }
+        Cmd::History { limit } => {
+            show(json, &connect(&socket).await?.history(limit).await?[..], print::history);
+            Ok(EXIT_OK)
+        }
+        Cmd::Show { id } => {
+            show(json, &connect(&socket).await?.job(id).await?, print::job);
+            Ok(EXIT_OK)
+        }
+        Cmd::Open { id } => {
+            let r = connect(&socket).await?.job(id).await?;
+            let Some(out) = r.output.filter(|p| p.exists()) else {
+                return Err(Failure(EXIT_INVALID, format!("job {id} has no video ({})", r.state.name())));
+            };
+            run_program(&platform::open_command(Os::current(), &out))?;
+            Ok(EXIT_OK)
+        }
+        Cmd::Ps => {
+            show(json, &connect(&socket).await?.ps().await?[..], print::components);
+            Ok(EXIT_OK)
+        }
+        Cmd::Load { variant, keep_alive } => {
+            connect(&socket).await?.load(variant, keep_alive).await?;
+            println!("{} loaded", variant.name());
+            Ok(EXIT_OK)
+        }
+        Cmd::Unload { variant } => {
+            connect(&socket).await?.unload(variant).await?;
+            println!("unloaded");
+            Ok(EXIT_OK)
+        }
+        Cmd::Daemon { action: DaemonCmd::Start } => daemon_start(&socket, cli.socket.is_some(), json).await,
+        Cmd::Daemon { action: DaemonCmd::Stop } => daemon_stop(&socket, cli.socket.is_some(), json).await,
+        Cmd::Models { cmd } => models::run(cmd, &socket, json).await,
+        Cmd::Doctor => doctor::run(&socket, json).await,
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "ltxctl", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
+        Cmd::Service { action } => service::command(action, &socket, json).await,
+    }
+}
+
+fn run_program(cmd: &[String]) -> Result<(), Failure> {
+    let (prog, args) = cmd.split_first().ok_or_else(|| Failure(EXIT_FAILED, "empty command".into()))?;
+    let status = std::process::Command::new(prog)
+        .args(args)
+        .status()
+        .map_err(|e| Failure(EXIT_FAILED, format!("cannot run {prog}: {e}")))?;
+    if !status.success() {
+        return Err(Failure(EXIT_FAILED, format!("`{}` failed ({status})", cmd.join(" "))));
+    }
+    Ok(())
+}
+
+/// `ltxctl daemon start`: [`daemon::start`], said in words or JSON.
+async fn daemon_start(socket: &Path, explicit_socket: bool, json: bool) -> Res {
+    let (state, pid, msg) = match daemon::start(&Daemon::new(socket.to_path_buf(), explicit_socket)).await? {
+        Started::AlreadyRunning { daemon_version } => {
+            ("already-running", None, format!("ltxd {daemon_version} is already running at {}", socket.display()))
+        }
+        Started::Started { pid, by_service: false } => {
+            ("started", Some(pid), format!("ltxd started (pid {pid}) at {}", socket.display()))
+        }
+        Started::Started { pid, by_service: true } => {
+            ("started", Some(pid), format!("ltxd started by the service manager (pid {pid}) at {}", socket.display()))
+        }
+    };
+    show(json, &serde_json::json!({ "state": state, "socket": socket, "pid": pid }), |_| println!("{msg}"));
+    Ok(EXIT_OK)
+}
+
+/// `ltxctl daemon stop`: [`daemon::stop`], said in words or JSON.
+async fn daemon_stop(socket: &Path, explicit_socket: bool, json: bool) -> Res {
+    let (state, msg) = match daemon::stop(&Daemon::new(socket.to_path_buf(), explicit_socket)).await? {
+        Stopped::Stopped => ("stopped", "ltxd stopped"),
+        Stopped::NotRunning => ("not-running", "ltxd is not running"),
+    };
+    show(json, &serde_json::json!({ "state": state }), |_| println!("{msg}"));
+    Ok(EXIT_OK)
+}

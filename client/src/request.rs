@@ -1,0 +1,75 @@
+//! The [`GenerationRequest`] `ltxctl submit` sends, built from its arguments and validated here first (the same
+//! validation the daemon runs).
+use crate::cli::{defaults, SubmitArgs};
+use crate::exit::{Failure, EXIT_FAILED};
+use ltx_protocol::*;
+
+/// Builds the request from the command line (the image is read here: the daemon may not read user folders).
+pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
+    // The pipeline and variant asked for, each defaulting through the other ([`ltx_protocol::rules`]).
+    let pipeline = a.pipeline.unwrap_or_else(|| a.variant.map_or(defaults().pipeline, ModelVariant::default_pipeline));
+    let variant = a.variant.unwrap_or_else(|| ModelVariant::default_for(pipeline));
+    let mut req = GenerationRequest::for_pipeline(a.prompt.clone(), variant, pipeline);
+    let guidance = ltx_protocol::Guidance {
+        audio_cfg: a.audio_guidance,
+        stg: a.stg,
+        rescale: a.rescale,
+        modality: a.modality_guidance,
+        stg_blocks: a.stg_blocks.clone(),
+    };
+    let output = match &a.output {
+        Some(p) if p.is_relative() => {
+            Some(std::env::current_dir().map_err(|e| Failure(EXIT_FAILED, e.to_string()))?.join(p))
+        }
+        other => other.clone(),
+    };
+    req.negative_prompt = a.negative.clone();
+    (req.width, req.height, req.frames, req.fps) = (a.size.0, a.size.1, a.frames, a.fps);
+    req.steps = a.steps.unwrap_or(req.steps);
+    req.guidance_scale = a.guidance.unwrap_or(req.guidance_scale);
+    req.seed = a.seed;
+    req.image = a.image.as_deref().map(|p| validate::load_image(p, a.strength)).transpose()?;
+    req.audio = !a.no_audio;
+    req.output = output;
+    req.front = a.front;
+    req.keep_alive = a.keep_alive;
+    req.guidance = (guidance != ltx_protocol::Guidance::default()).then_some(guidance);
+    req.low_memory = a.low_memory;
+    Ok(validate(req, FsCheck::Probe)?.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Cmd};
+    use crate::exit::EXIT_INVALID;
+    use clap::Parser;
+
+    fn build(args: &[&str]) -> Result<GenerationRequest, Failure> {
+        let cli = Cli::try_parse_from([&["ltxctl", "submit", "a fox"][..], args].concat()).expect("parses");
+        let Cmd::Submit(a) = cli.cmd else { panic!("not a submit") };
+        build_request(&a)
+    }
+
+    fn ok(args: &[&str]) -> GenerationRequest {
+        build(args).unwrap_or_else(|Failure(_, m)| panic!("{args:?}: {m}"))
+    }
+
+    #[test]
+    fn variant_and_pipeline_default_through_each_other() {
+        let r = ok(&[]);
+        assert_eq!((r.variant, r.pipeline), (defaults().variant, defaults().pipeline));
+        assert_eq!((r.steps, r.width, r.height, r.frames), (8, 768, 512, 97));
+        let r = ok(&["--variant", "dev"]);
+        assert_eq!((r.pipeline, r.steps, r.guidance_scale), (Pipeline::TwoStage, 40, 3.0));
+        let r = ok(&["--pipeline", "one-stage", "--steps", "20"]);
+        assert_eq!((r.variant, r.steps), (ModelVariant::Dev, 20));
+        let r = ok(&["--output", "out.mp4", "--seed", "5", "--stg", "0"]);
+        assert_eq!(r.output, Some(std::env::current_dir().unwrap().join("out.mp4")));
+        assert_eq!((r.seed, r.guidance.map(|g| g.stg)), (Some(5), Some(Some(0.0))));
+        // The same validation as the daemon's, before anything is sent.
+        let Err(Failure(code, msg)) = build(&["--variant", "distilled", "--steps", "3"]) else { panic!("accepted") };
+        assert_eq!(code, EXIT_INVALID);
+        assert!(msg.contains("fixed 8-step schedule"), "{msg}");
+    }
+}
