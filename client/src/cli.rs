@@ -211,8 +211,12 @@ pub enum Cmd {
 
 #[derive(Debug, Subcommand)]
 pub enum DaemonCmd {
+    /// Start ltxd (through the service manager when its service is installed).
     Start,
+    /// Stop ltxd and wait until it has exited (a running job is marked interrupted).
     Stop,
+    /// Stop ltxd if it runs, then start it.
+    Restart,
     Status,
 }
 

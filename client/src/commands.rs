@@ -115,6 +115,10 @@ pub async fn run(cli: Cli) -> Res {
         }
         Cmd::Daemon { action: DaemonCmd::Start } => daemon_start(&socket, cli.socket.is_some(), json).await,
         Cmd::Daemon { action: DaemonCmd::Stop } => daemon_stop(&socket, cli.socket.is_some(), json).await,
+        Cmd::Daemon { action: DaemonCmd::Restart } => {
+            daemon_stop(&socket, cli.socket.is_some(), json).await?;
+            daemon_start(&socket, cli.socket.is_some(), json).await
+        }
         Cmd::Models { cmd } => models::run(cmd, &socket, json).await,
         Cmd::Doctor => doctor::run(&socket, json).await,
         Cmd::Completions { shell } => {
@@ -157,10 +161,21 @@ async fn daemon_start(socket: &Path, explicit_socket: bool, json: bool) -> Res {
 
 /// `ltxctl daemon stop`: [`daemon::stop`], said in words or JSON.
 async fn daemon_stop(socket: &Path, explicit_socket: bool, json: bool) -> Res {
-    let (state, msg) = match daemon::stop(&Daemon::new(socket.to_path_buf(), explicit_socket)).await? {
-        Stopped::Stopped => ("stopped", "ltxd stopped"),
-        Stopped::NotRunning => ("not-running", "ltxd is not running"),
+    let d = Daemon::new(socket.to_path_buf(), explicit_socket);
+    // Said before it happens: the running job will not finish.
+    if let Ok(Some(job)) = tokio::time::timeout(std::time::Duration::from_secs(2), running_job(socket)).await {
+        eprintln!("ltxctl: job {job} is running; stopping ltxd marks it interrupted");
+    }
+    let (state, msg, pid, interrupted) = match daemon::stop(&d).await? {
+        Stopped::Stopped { pid, interrupted } => ("stopped", "ltxd stopped", pid, interrupted),
+        Stopped::NotRunning => ("not-running", "ltxd is not running", None, None),
     };
-    show(json, &serde_json::json!({ "state": state }), |_| println!("{msg}"));
+    let value = serde_json::json!({ "state": state, "pid": pid, "interrupted": interrupted });
+    show(json, &value, |_| println!("{msg}"));
     Ok(EXIT_OK)
+}
+
+/// The job the daemon is running, if it answers.
+async fn running_job(socket: &Path) -> Option<ltx_protocol::JobId> {
+    daemon::connect(socket).await.ok()?.status().await.ok()?.running
 }

@@ -5,6 +5,7 @@
 use crate::platform;
 use ltx_protocol::client::{Client, ClientError};
 use ltx_protocol::paths::Env;
+use ltx_protocol::{DaemonError, JobId};
 use ltx_service::{Layout, ServiceError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -28,7 +29,12 @@ pub enum Started {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
-    Stopped,
+    /// The daemon has exited (its process is gone, not only its socket).
+    Stopped {
+        pid: Option<u32>,
+        /// The job that was running: the daemon marked it interrupted.
+        interrupted: Option<JobId>,
+    },
     /// Nothing answered on the socket (and no service manager runs it).
     NotRunning,
 }
@@ -49,6 +55,8 @@ pub enum ControlError {
     StopFailed(ServiceError),
     #[error("ltxd is still running after {} s", STOP_TIMEOUT.as_secs())]
     StillRunning,
+    #[error("cannot stop ltxd (pid {pid}): {source}")]
+    Signal { pid: u32, source: std::io::Error },
     #[error(transparent)]
     Client(#[from] ClientError),
 }
@@ -154,22 +162,99 @@ pub async fn start(d: &Daemon) -> Result<Started, ControlError> {
     Err(ControlError::NotUp)
 }
 
-/// Stops the daemon (through the service manager when the service is installed) and waits until it is gone.
+/// Stops the daemon (through the service manager when the service is installed) and returns once its process
+/// has exited, so a `start` right after finds the state directory free. A daemon that refuses this client's
+/// protocol version (an older `ltxd` left running) is stopped with SIGTERM, once the socket's peer is checked to
+/// be an `ltxd` of this user.
 pub async fn stop(d: &Daemon) -> Result<Stopped, ControlError> {
+    let peer = peer_daemon(&d.socket).await;
+    let interrupted = match connect(&d.socket).await {
+        Ok(mut c) => {
+            let running = c.status().await.ok().and_then(|s| s.running);
+            if !d.layout.service_installed() {
+                c.shutdown().await?;
+            }
+            running
+        }
+        Err(ClientError::Unavailable { .. }) if !d.layout.service_installed() => return Ok(Stopped::NotRunning),
+        Err(ClientError::Daemon(DaemonError::VersionMismatch { .. })) if !d.layout.service_installed() => {
+            let pid = peer.ok_or_else(|| ControlError::StillRunning)?;
+            terminate(pid)?;
+            None
+        }
+        Err(ClientError::Unavailable { .. }) => None,
+        Err(e) if !d.layout.service_installed() => return Err(e.into()),
+        Err(_) => None,
+    };
     if d.layout.service_installed() {
         service(&d.layout, ltx_service::manage::stop).await.map_err(ControlError::StopFailed)?;
-    } else {
-        match connect(&d.socket).await {
-            Ok(mut c) => c.shutdown().await?,
-            Err(ClientError::Unavailable { .. }) => return Ok(Stopped::NotRunning),
-            Err(e) => return Err(e.into()),
-        }
     }
-    if wait_down(&d.socket, STOP_TIMEOUT).await {
-        Ok(Stopped::Stopped)
+    let gone = match peer {
+        Some(pid) => wait_exit(pid, STOP_TIMEOUT).await,
+        None => wait_down(&d.socket, STOP_TIMEOUT).await,
+    };
+    if gone {
+        Ok(Stopped::Stopped { pid: peer, interrupted })
     } else {
         Err(ControlError::StillRunning)
     }
+}
+
+/// Stops the daemon if it runs, then starts it.
+pub async fn restart(d: &Daemon) -> Result<(Stopped, Started), ControlError> {
+    let stopped = stop(d).await?;
+    Ok((stopped, start(d).await?))
+}
+
+/// The pid behind the socket when it is an `ltxd` (or `ltxd-…` test build) of this user: never a socket
+/// activator holding the socket for it, never another user's process.
+async fn peer_daemon(socket: &Path) -> Option<u32> {
+    let (pid, uid) = ltx_protocol::client::peer_process(socket).await?;
+    let own = uid == ltx_protocol::server::current_uid();
+    (own && process_name(pid).is_some_and(|n| n == "ltxd" || n.starts_with("ltxd-"))).then_some(pid)
+}
+
+/// The process's command name.
+fn process_name(pid: u32) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim().to_string())
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: proc_name writes at most `buf.len()` bytes into `buf` and returns how many.
+        let n = unsafe { libc::proc_name(pid as i32, buf.as_mut_ptr().cast(), buf.len() as u32) };
+        (n > 0).then(|| String::from_utf8_lossy(&buf[..n as usize]).into_owned())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+fn terminate(pid: u32) -> Result<(), ControlError> {
+    // SAFETY: kill with a pid checked to be this user's ltxd.
+    if unsafe { libc::kill(pid as i32, libc::SIGTERM) } != 0 {
+        return Err(ControlError::Signal { pid, source: std::io::Error::last_os_error() });
+    }
+    Ok(())
+}
+
+/// Polls until process `pid` is gone; `false` if it still runs after `timeout`.
+async fn wait_exit(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        // SAFETY: signal 0 only checks that the process exists.
+        let alive = unsafe { libc::kill(pid as i32, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use interprocess::local_socket::{GenericFilePath, ToFsName};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tokio::io::{ReadHalf, WriteHalf};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,35 @@ pub enum ClientError {
     Closed,
     #[error("unexpected message from the daemon: {0}")]
     Unexpected(String),
+    #[error("the daemon did not answer {what} within {} s; if it stays stuck, `ltxctl daemon restart` restarts it", after.as_secs())]
+    Timeout { what: String, after: Duration },
+}
+
+/// How long the connection and the handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request's reply may take: quick lookups seconds; a submit checks the output directory and the
+/// model files; `load`/`unload` wait behind the running job and a real load takes ~20 s; `verify` hashes
+/// every installed file.
+pub fn reply_timeout(req: &Request) -> Duration {
+    let minutes = |m: u64| Duration::from_secs(60 * m);
+    match req {
+        Request::Load { .. } | Request::Unload { .. } => minutes(60),
+        Request::ModelsVerify { .. } => minutes(120),
+        Request::Submit(_) | Request::ModelsPull { .. } | Request::ModelsRemove { .. } | Request::ModelsDir { .. } => {
+            minutes(2)
+        }
+        _ => Duration::from_secs(30),
+    }
+}
+
+/// `f`, or [`ClientError::Timeout`] after `after`.
+async fn within<T>(
+    what: impl FnOnce() -> String,
+    after: Duration,
+    f: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    tokio::time::timeout(after, f).await.unwrap_or_else(|_| Err(ClientError::Timeout { what: what(), after }))
 }
 
 /// `Reply::Submitted`: the job's id, its place in the queue and the seed it runs with.
@@ -80,6 +110,21 @@ pub async fn connect_raw(path: &Path) -> Result<Stream, ClientError> {
     Stream::connect(name).await.map_err(unavailable)
 }
 
+/// The process at the other end of the socket (pid, effective uid), as the OS reports it: the daemon, or
+/// whatever holds the socket for it (a socket activator).
+pub async fn peer_process(path: &Path) -> Option<(u32, u32)> {
+    use interprocess::local_socket::traits::StreamCommon as _;
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect_raw(path)).await.ok()?.ok()?;
+    let creds = stream.peer_creds().ok()?;
+    Some((u32::try_from(creds.pid()?).ok()?, creds.euid()?))
+}
+
+/// The request's name for messages (`Status`, `Load`, …).
+fn request_name(req: &Request) -> String {
+    let debug = format!("{req:?}");
+    debug.split([' ', '(', '{']).next().unwrap_or("request").to_string()
+}
+
 /// The reply `want` takes, or [`ClientError::Unexpected`] naming the request it answered.
 fn expect<T>(reply: Reply, what: &str, want: impl FnOnce(Reply) -> Result<T, Reply>) -> Result<T, ClientError> {
     want(reply).map_err(|r| ClientError::Unexpected(format!("{r:?} in reply to {what}")))
@@ -104,6 +149,10 @@ impl Client {
     }
 
     pub async fn connect_with(path: &Path, hello: Hello) -> Result<Self, ClientError> {
+        within(|| "the connection and handshake".into(), HANDSHAKE_TIMEOUT, Self::handshake(path, hello)).await
+    }
+
+    async fn handshake(path: &Path, hello: Hello) -> Result<Self, ClientError> {
         let (r, w) = tokio::io::split(connect_raw(path).await?);
         let (mut reader, mut writer) = (FrameReader::new(r), FrameWriter::new(w));
         // The daemon may refuse (peer check) and close before reading Hello: still read its error frame.
@@ -138,6 +187,12 @@ impl Client {
     /// Sends a request and waits for its reply. Events arriving meanwhile are kept for
     /// [`Subscription::next`] on a subscribed connection, dropped otherwise.
     pub async fn request(&mut self, req: Request) -> Result<Reply, ClientError> {
+        let after = reply_timeout(&req);
+        let what = request_name(&req);
+        within(|| format!("`{what}`"), after, self.exchange(req)).await
+    }
+
+    async fn exchange(&mut self, req: Request) -> Result<Reply, ClientError> {
         self.send(req).await?;
         loop {
             match self.recv().await? {
