@@ -102,15 +102,16 @@ impl Pipeline {
         if self.loaded.as_ref().is_some_and(|c| c.models.variant != variant) {
             self.unload(None);
         }
-        if self.loaded.is_none() {
-            let models = self.models(variant);
-            let mut c = Components::new(models, self.compute, self.max_length);
-            c.decode_budget = self.decode_budget.or(self.memory.profile.map(|p| p.decode_budget as usize));
-            self.loaded = Some(c);
-        }
         let low_memory = self.low_memory || plan == Some(super::plan::LoadingPlan::LowMemory);
-        let c = self.loaded.as_mut().ok_or_else(|| unreachable!())?;
-        c.set_memory(low_memory, self.memory.gemma(self.compute.backend));
+        let gemma = self.memory.gemma(self.compute.backend);
+        let decode_budget = self.decode_budget.or(self.memory.profile.map(|p| p.decode_budget as usize));
+        let (dir, compute, max_length) = (&self.dir, self.compute, self.max_length);
+        let c = self.loaded.get_or_insert_with(|| {
+            let mut c = Components::new(ModelSet::in_dir(dir, variant), compute, max_length);
+            c.decode_budget = decode_budget;
+            c
+        });
+        c.set_memory(low_memory, gemma);
         Ok(c)
     }
 }

@@ -312,7 +312,7 @@ fn model_dims(config: &Value, upscaler: &Option<Value>) -> ModelDims {
     let dd = &config["audio_vae"]["model"]["params"]["ddconfig"];
     let mults: Vec<u64> =
         dd["ch_mult"].as_array().map_or(vec![1, 2, 4], |m| m.iter().filter_map(Value::as_u64).collect());
-    let mel_per_latent = 1u64 << mults.len().saturating_sub(1);
+    let mel_per_latent = 1u64.checked_shl(mults.len().saturating_sub(1) as u32).unwrap_or(u64::MAX);
     let layout = crate::config::parse::<crate::config::AudioVaeConfig>("audio_vae", config["audio_vae"].clone())
         .map(|c| super::latents::AudioLayout::from_config(&c))
         .ok();
@@ -324,8 +324,8 @@ fn model_dims(config: &Value, upscaler: &Option<Value>) -> ModelDims {
     let mut channels = n(voc, &["upsample_initial_channel"], 1024);
     let (mut length, mut vocoder_width) = (1u64, channels);
     for r in rates {
-        (length, channels) = (length * r, (channels / 2).max(1));
-        vocoder_width = vocoder_width.max(length * channels);
+        (length, channels) = (length.saturating_mul(r), (channels / 2).max(1));
+        vocoder_width = vocoder_width.max(length.saturating_mul(channels));
     }
     ModelDims {
         video_dim: vheads * n(t, &["attention_head_dim"], 128),
