@@ -14,6 +14,13 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
+/// How often the worker rebuilt the engine after a panic, and the last panic's message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Restarts {
+    pub count: u32,
+    pub last: Option<String>,
+}
+
 /// Commands waiting for the worker before a sender blocks (the scheduler sends one job at a time).
 const QUEUE: usize = 4;
 
@@ -33,6 +40,7 @@ pub struct EngineHandle {
     dir: Mutex<PathBuf>,
     /// What the engine holds, as the worker last published it (`ltxctl ps`).
     resident: Mutex<Vec<ComponentStatus>>,
+    restarts: Mutex<Restarts>,
 }
 
 fn stopped() -> DaemonError {
@@ -43,7 +51,19 @@ impl EngineHandle {
     /// The handle and the receiving end the worker thread reads.
     pub fn new(models_dir: PathBuf) -> (Self, Receiver<Cmd>) {
         let (tx, rx) = sync_channel(QUEUE);
-        (Self { tx, dir: Mutex::new(models_dir), resident: Mutex::default() }, rx)
+        (Self { tx, dir: Mutex::new(models_dir), resident: Mutex::default(), restarts: Mutex::default() }, rx)
+    }
+
+    /// The engine restarts after panics so far (`ltxctl status`).
+    pub fn restarts(&self) -> Restarts {
+        self.restarts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The worker records each rebuild after a panic.
+    pub(crate) fn record_restart(&self, message: &str) {
+        let mut r = self.restarts.lock().unwrap_or_else(|p| p.into_inner());
+        r.count = r.count.saturating_add(1);
+        r.last = Some(message.to_string());
     }
 
     /// The models directory jobs load from now.
