@@ -5,13 +5,17 @@
 //! One bounded channel carries every command in order, and the directory is switched under the same lock that
 //! sends the switch: a job handed over after [`EngineHandle::set_models_dir`] returns runs from the new
 //! directory (the running one finishes from the old).
+//!
+//! The submit-time preflight does not go through the worker (a job may be running for minutes): it runs on
+//! the blocking pool against a second engine built by the same factory, which never loads anything and only
+//! reads the model files' headers ([`Generator::preflight`]).
 use crate::worker::Cmd;
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator};
 use ltx_engine::{pipeline::Pipeline, Compute};
 use ltx_protocol::{ComponentStatus, DaemonError, FailureCode, JobId, KeepAlive, ModelVariant, ValidRequest};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 /// How often the worker rebuilt the engine after a panic, and the last panic's message.
@@ -40,6 +44,8 @@ pub struct EngineHandle {
     dir: Mutex<PathBuf>,
     /// What the engine holds, as the worker last published it (`ltxctl ps`).
     resident: Mutex<Vec<ComponentStatus>>,
+    /// The preflight's engine: never loads, follows the models directory.
+    checker: Arc<Mutex<Box<dyn Generator>>>,
     restarts: Mutex<Restarts>,
 }
 
@@ -48,10 +54,33 @@ fn stopped() -> DaemonError {
 }
 
 impl EngineHandle {
-    /// The handle and the receiving end the worker thread reads.
-    pub fn new(models_dir: PathBuf) -> (Self, Receiver<Cmd>) {
+    /// The handle and the receiving end the worker thread reads; `checker` runs the submit-time preflight.
+    pub fn new(models_dir: PathBuf, checker: Box<dyn Generator>) -> (Self, Receiver<Cmd>) {
         let (tx, rx) = sync_channel(QUEUE);
-        (Self { tx, dir: Mutex::new(models_dir), resident: Mutex::default(), restarts: Mutex::default() }, rx)
+        let checker = Arc::new(Mutex::new(checker));
+        let handle =
+            Self { tx, dir: Mutex::new(models_dir), resident: Mutex::default(), checker, restarts: Mutex::default() };
+        (handle, rx)
+    }
+
+    /// The engine's preflight of a job at submit, on the blocking pool: the memory estimate from the model
+    /// files' headers, refused with its numbers when the job cannot fit.
+    pub async fn preflight(&self, request: ValidRequest) -> Result<ValidRequest, DaemonError> {
+        let checker = self.checker.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let res = checker.lock().unwrap_or_else(|p| p.into_inner()).preflight(&request);
+            res.map(|()| request)
+        })
+        .await
+        .map_err(|e| DaemonError::Internal(format!("the engine's preflight failed: {e}")))?;
+        match res {
+            Ok(request) => Ok(request),
+            Err(EngineError::ModelNotInstalled(missing)) => Err(missing.into()),
+            Err(EngineError::Failed { code: FailureCode::InsufficientMemory, message, .. }) => {
+                Err(DaemonError::InsufficientMemory(message))
+            }
+            Err(e) => Err(DaemonError::Engine(format!("the job cannot run: {e}"))),
+        }
     }
 
     /// The engine restarts after panics so far (`ltxctl status`).
@@ -110,6 +139,7 @@ impl EngineHandle {
         let mut current = self.dir.lock().unwrap_or_else(|p| p.into_inner());
         if *current != dir {
             self.tx.send(Cmd::SetModelsDir { dir: dir.to_path_buf() }).map_err(|_| stopped())?;
+            self.checker.lock().unwrap_or_else(|p| p.into_inner()).set_models_dir(dir);
             *current = dir.to_path_buf();
         }
         Ok(())

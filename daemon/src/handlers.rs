@@ -96,6 +96,8 @@ async fn submit(shared: &Arc<Shared>, req: ltx_protocol::GenerationRequest) -> R
     let req = tokio::task::spawn_blocking(move || crate::models::check_job(&sh, &req).map(|()| req))
         .await
         .map_err(|e| DaemonError::Internal(e.to_string()))??;
+    // The engine's memory estimate, from the files' headers: a job that cannot fit is refused now.
+    let req = shared.engine.preflight(req).await?;
     let seed = req.seed.unwrap_or_else(random_seed);
     let capacity = shared.cfg.queue_size;
     match shared.db(move |s| s.insert(&req, seed, req.front, capacity)).await? {

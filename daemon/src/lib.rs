@@ -24,12 +24,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use store::Store;
 
-/// Builds an engine for the config: the worker's at start and again after a panic. Building must be cheap
-/// (nothing loaded until a job or `load` asks).
+/// Builds an engine for the config: the worker's at start and after a panic, and the copy the submit-time
+/// preflight runs on. Building must be cheap (nothing loaded until a job or `load` asks).
 pub trait MakeEngine: Fn(&Config) -> Box<dyn Generator> + Send + Sync + 'static {}
 impl<F: Fn(&Config) -> Box<dyn Generator> + Send + Sync + 'static> MakeEngine for F {}
 
-/// The factory the worker rebuilds its engine with after a panic.
+/// The factory, shared by the worker (which rebuilds its engine after a panic) and the engine handle's
+/// preflight copy.
 pub(crate) type Factory = Arc<dyn Fn(&Config) -> Box<dyn Generator> + Send + Sync>;
 
 /// Entry point shared by `ltxd` and test daemons: parse flags, load config, log, serve until a signal.
@@ -102,7 +103,7 @@ pub async fn run(cfg: Config, make_engine: impl MakeEngine) -> anyhow::Result<()
         tracing::warn!("cannot create outputs dir {}: {e}", cfg.outputs_dir.display());
     }
     let make_engine: Factory = Arc::new(make_engine);
-    let (engine_handle, worker_rx) = engine::EngineHandle::new(cfg.models_dir.clone());
+    let (engine_handle, worker_rx) = engine::EngineHandle::new(cfg.models_dir.clone(), make_engine(&cfg));
     let shared = Arc::new(Shared::new(cfg, store, engine_handle, models::Models::start()?));
     let wshared = shared.clone();
     // The worker thread is not joined: it ends with the process (it may be inside a long step).

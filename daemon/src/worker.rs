@@ -75,7 +75,8 @@ fn deadline(ka: KeepAlive) -> Option<Instant> {
     match ka {
         KeepAlive::Forever => None,
         KeepAlive::UnloadNow => Some(now),
-        KeepAlive::Seconds(s) => now.checked_add(Duration::from_secs(s)),
+        // Saturates: a keep-alive past the limit (the wire can carry any number) is the limit.
+        KeepAlive::Seconds(s) => now.checked_add(Duration::from_secs(s.min(KeepAlive::MAX_SECS))),
     }
 }
 
@@ -129,7 +130,10 @@ impl KeepAlives {
             }
         }
         self.expire(engine);
-        let wall = |t: Instant| crate::store::now_ms() + t.saturating_duration_since(Instant::now()).as_millis() as u64;
+        let wall = |t: Instant| {
+            let left = t.saturating_duration_since(Instant::now()).as_millis();
+            crate::store::now_ms().saturating_add(u64::try_from(left).unwrap_or(u64::MAX))
+        };
         let mut comps = engine.components();
         for c in &mut comps {
             c.expires_ms = self.0.get(&(c.variant, c.name.clone())).copied().flatten().map(wall);

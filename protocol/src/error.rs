@@ -34,4 +34,7 @@ pub enum DaemonError {
     ModelsMissing(#[from] MissingModels),
     #[error("{0}")]
     Models(String),
+    /// The engine's preflight at submit: the job cannot fit in memory (the numbers and what would fit).
+    #[error("{0}")]
+    InsufficientMemory(String),
 }

@@ -18,6 +18,7 @@ pub mod connection;
 pub mod error;
 pub mod event;
 pub mod frame;
+mod image_size;
 pub mod job;
 pub mod message;
 pub mod models;

@@ -61,7 +61,7 @@ impl Pipeline {
     }
 
     /// Estimates the request's peak and picks its loading plan, or refuses it ([`super::plan`]).
-    pub fn preflight(&self, r: &ValidRequest) -> Result<super::plan::Preflight, EngineError> {
+    pub fn plan(&self, r: &ValidRequest) -> Result<super::plan::Preflight, EngineError> {
         let models = self.models(r.variant);
         // The profile's plan is what its machine size ends up with for the real weights; the estimate decides
         // per job, so a job that fits (a small size, the tiny model) stays warm.
@@ -166,7 +166,7 @@ impl Generator for Pipeline {
         cancel: &CancelToken,
     ) -> Result<GenerationOutput, EngineError> {
         let r = job.request;
-        let flight = self.preflight(r)?;
+        let flight = self.plan(r)?;
         let settings = settings(r, job.seed);
         self.compute.activate();
         let components = self.resident_for(r.variant, Some(flight.plan))?;
@@ -174,6 +174,11 @@ impl Generator for Pipeline {
         let mut out = generate(components, &settings, job.output, progress, cancel)?;
         out.used = components.take_used().into_iter().map(String::from).collect();
         Ok(out)
+    }
+
+    /// The submit-time check: the same estimate against the models' headers, nothing loaded.
+    fn preflight(&self, request: &ValidRequest) -> Result<(), EngineError> {
+        self.plan(request).map(drop)
     }
 
     fn load(&mut self, variant: ModelVariant) -> Result<(), EngineError> {
@@ -200,7 +205,10 @@ impl Generator for Pipeline {
     fn set_models_dir(&mut self, dir: &std::path::Path) {
         if self.dir != dir {
             self.dir = dir.to_path_buf();
-            self.unload(None);
+            // An engine that holds nothing does not touch MLX (the daemon's submit-time copy, on another thread).
+            if self.loaded.is_some() {
+                self.unload(None);
+            }
         }
     }
 
