@@ -177,8 +177,9 @@ pub async fn stop(d: &Daemon) -> Result<Stopped, ControlError> {
             running
         }
         Err(ClientError::Unavailable { .. }) if !d.layout.service_installed() => return Ok(Stopped::NotRunning),
-        Err(ClientError::Daemon(DaemonError::VersionMismatch { .. })) if !d.layout.service_installed() => {
-            let pid = peer.ok_or_else(|| ControlError::StillRunning)?;
+        Err(e @ ClientError::Daemon(DaemonError::VersionMismatch { .. })) if !d.layout.service_installed() => {
+            // Not provably an ltxd of this user: say what refused, stop nothing.
+            let pid = peer.ok_or(ControlError::Client(e))?;
             terminate(pid)?;
             None
         }

@@ -29,7 +29,8 @@ impl From<ClientError> for Failure {
                 | DaemonError::Invalid(_)
                 | DaemonError::NotFound(_)
                 | DaemonError::NotCancellable { .. }
-                | DaemonError::ModelsMissing { .. },
+                | DaemonError::ModelsMissing { .. }
+                | DaemonError::InsufficientMemory(_),
             ) => EXIT_INVALID,
             _ => EXIT_FAILED,
         };

@@ -38,6 +38,10 @@ pub fn status(s: &DaemonStatus) {
     println!("models:  {}", s.models_dir.display());
     println!("compute: {}", s.compute);
     println!("memory:  {}", s.memory);
+    if s.engine_restarts > 0 {
+        let last = s.engine_panic.as_deref().unwrap_or("no message");
+        println!("engine:  restarted {} time(s) after a panic; last: {last}", s.engine_restarts);
+    }
 }
 
 pub fn queue(q: &QueueInfo) {

@@ -5,6 +5,10 @@
 //! One bounded channel carries every command in order, and the directory is switched under the same lock that
 //! sends the switch: a job handed over after [`EngineHandle::set_models_dir`] returns runs from the new
 //! directory (the running one finishes from the old).
+//!
+//! The submit-time preflight does not go through the worker (a job may be running for minutes): it runs on
+//! the blocking pool against a second engine built by the same factory, which never loads anything and only
+//! reads the model files' headers ([`Generator::preflight`]).
 use crate::worker::Cmd;
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator};
 use ltx_engine::{pipeline::Pipeline, Compute};
@@ -12,8 +16,15 @@ use ltx_protocol::{ComponentStatus, DaemonError, FailureCode, JobId, KeepAlive, 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
+
+/// How often the worker rebuilt the engine after a panic, and the last panic's message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Restarts {
+    pub count: u32,
+    pub last: Option<String>,
+}
 
 /// Commands waiting for the worker before a sender blocks (the scheduler sends one job at a time).
 const QUEUE: usize = 4;
@@ -41,6 +52,9 @@ pub struct EngineHandle {
     dir: Mutex<PathBuf>,
     /// What the engine holds, as the worker last published it (`ltxctl ps`).
     resident: Mutex<Vec<ComponentStatus>>,
+    /// The preflight's engine: never loads, follows the models directory.
+    checker: Arc<Mutex<Box<dyn Generator>>>,
+    restarts: Mutex<Restarts>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,17 +77,52 @@ fn stopped() -> DaemonError {
 }
 
 impl EngineHandle {
-    /// The handle and the receiving end the worker thread reads.
-    pub fn new(models_dir: PathBuf) -> (Self, Receiver<Cmd>) {
+    /// The handle and the receiving end the worker thread reads; `checker` runs the submit-time preflight.
+    pub fn new(models_dir: PathBuf, checker: Box<dyn Generator>) -> (Self, Receiver<Cmd>) {
         let (tx, rx) = sync_channel(QUEUE);
+        let checker = Arc::new(Mutex::new(checker));
         let handle = Self {
             tx,
             senders: tokio::sync::Semaphore::new(SENDERS),
             waiting: AtomicU32::new(0),
             dir: Mutex::new(models_dir),
             resident: Mutex::default(),
+            checker,
+            restarts: Mutex::default(),
         };
         (handle, rx)
+    }
+
+    /// The engine's preflight of a job at submit, on the blocking pool: the memory estimate from the model
+    /// files' headers, refused with its numbers when the job cannot fit.
+    pub async fn preflight(&self, request: ValidRequest) -> Result<ValidRequest, DaemonError> {
+        let checker = self.checker.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let res = checker.lock().unwrap_or_else(|p| p.into_inner()).preflight(&request);
+            res.map(|()| request)
+        })
+        .await
+        .map_err(|e| DaemonError::Internal(format!("the engine's preflight failed: {e}")))?;
+        match res {
+            Ok(request) => Ok(request),
+            Err(EngineError::ModelNotInstalled(missing)) => Err(missing.into()),
+            Err(EngineError::Failed { code: FailureCode::InsufficientMemory, message, .. }) => {
+                Err(DaemonError::InsufficientMemory(message))
+            }
+            Err(e) => Err(DaemonError::Engine(format!("the job cannot run: {e}"))),
+        }
+    }
+
+    /// The engine restarts after panics so far (`ltxctl status`).
+    pub fn restarts(&self) -> Restarts {
+        self.restarts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The worker records each rebuild after a panic.
+    pub(crate) fn record_restart(&self, message: &str) {
+        let mut r = self.restarts.lock().unwrap_or_else(|p| p.into_inner());
+        r.count = r.count.saturating_add(1);
+        r.last = Some(message.to_string());
     }
 
     /// The models directory jobs load from now.
@@ -120,6 +169,7 @@ impl EngineHandle {
         let mut current = self.dir.lock().unwrap_or_else(|p| p.into_inner());
         if *current != dir {
             self.tx.send(Cmd::SetModelsDir { dir: dir.to_path_buf() }).map_err(|_| stopped())?;
+            self.checker.lock().unwrap_or_else(|p| p.into_inner()).set_models_dir(dir);
             *current = dir.to_path_buf();
         }
         Ok(())

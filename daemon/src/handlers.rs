@@ -96,6 +96,8 @@ async fn submit(shared: &Arc<Shared>, req: ltx_protocol::GenerationRequest) -> R
     let req = tokio::task::spawn_blocking(move || crate::models::check_job(&sh, &req).map(|()| req))
         .await
         .map_err(|e| DaemonError::Internal(e.to_string()))??;
+    // The engine's memory estimate, from the files' headers: a job that cannot fit is refused now.
+    let req = shared.engine.preflight(req).await?;
     let seed = req.seed.unwrap_or_else(random_seed);
     let capacity = shared.cfg.queue_size;
     match shared.db(move |s| s.insert(&req, seed, req.front, capacity)).await? {
@@ -174,6 +176,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
     };
     let cfg = &shared.cfg;
     let compute = ltx_engine::Compute::detect();
+    let restarts = shared.engine.restarts();
     Ok(Reply::Status(Box::new(DaemonStatus {
         daemon_version: ltx_protocol::VERSION.into(),
         protocol_version: ltx_protocol::PROTOCOL_VERSION,
@@ -188,6 +191,8 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         models_dir: shared.engine.models_dir(),
         compute: compute.to_string(),
         memory: cfg.memory.describe(compute.backend),
+        engine_restarts: restarts.count,
+        engine_panic: restarts.last,
     })))
 }
 

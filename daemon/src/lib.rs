@@ -1,6 +1,7 @@
 //! `ltxd`: the daemon as a library, so the shipped binary and the test binary (with a test engine) share
 //! every line except the engine they plug in.
 pub mod config;
+mod crash;
 pub mod engine;
 mod handlers;
 mod listen;
@@ -23,8 +24,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use store::Store;
 
+/// Builds an engine for the config: the worker's at start and after a panic, and the copy the submit-time
+/// preflight runs on. Building must be cheap (nothing loaded until a job or `load` asks).
+pub trait MakeEngine: Fn(&Config) -> Box<dyn Generator> + Send + Sync + 'static {}
+impl<F: Fn(&Config) -> Box<dyn Generator> + Send + Sync + 'static> MakeEngine for F {}
+
+/// The factory, shared by the worker (which rebuilds its engine after a panic) and the engine handle's
+/// preflight copy.
+pub(crate) type Factory = Arc<dyn Fn(&Config) -> Box<dyn Generator> + Send + Sync>;
+
 /// Entry point shared by `ltxd` and test daemons: parse flags, load config, log, serve until a signal.
-pub fn main_with(make_engine: impl FnOnce(&Config) -> Box<dyn Generator> + Send + 'static) -> ExitCode {
+pub fn main_with(make_engine: impl MakeEngine) -> ExitCode {
     use clap::Parser;
     let args = Args::parse();
     let env = ltx_protocol::paths::Env::process();
@@ -72,10 +82,7 @@ fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-pub async fn run(
-    cfg: Config,
-    make_engine: impl FnOnce(&Config) -> Box<dyn Generator> + Send + 'static,
-) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, make_engine: impl MakeEngine) -> anyhow::Result<()> {
     use anyhow::Context;
     // Bind first: a second daemon must stop here, before it touches the database.
     let listener = listen::listener(&cfg.socket)?;
@@ -87,7 +94,10 @@ pub async fn run(
     let _lock = lock_state_dir(&cfg.state_dir)?;
     let mut store =
         Store::open(&cfg.state_dir.join("jobs.db")).context("opening the job database")?.with_input_cap(cfg.inputs);
-    let interrupted = store.recover("the daemon stopped while this job was running (crash, kill or power loss)")?;
+    let interrupted = store.recover(&crash::last_reason(&cfg.state_dir))?;
+    if let Err(e) = crash::install(&cfg.state_dir) {
+        tracing::warn!("cannot record aborts for the next start: {e}");
+    }
     for id in &interrupted {
         tracing::warn!(job = id, "job was running when the daemon died; marked interrupted");
     }
@@ -108,12 +118,14 @@ pub async fn run(
     for path in recovered.removed.iter().chain(&models::remove_orphans(&cfg.config_path, &cfg.state_dir)) {
         tracing::info!("removed {}, a temporary file left by a crash", path.display());
     }
-    let (engine_handle, worker_rx) = engine::EngineHandle::new(cfg.models_dir.clone());
+    let make_engine: Factory = Arc::new(make_engine);
+    let (engine_handle, worker_rx) = engine::EngineHandle::new(cfg.models_dir.clone(), make_engine(&cfg));
     let shared = Arc::new(Shared::new(cfg, store, engine_handle, models::Models::start()?));
-    let engine = make_engine(&shared.cfg);
     let wshared = shared.clone();
     // The worker thread is not joined: it ends with the process (it may be inside a long step).
-    std::thread::Builder::new().name("ltxd-engine".into()).spawn(move || worker::run(engine, worker_rx, wshared))?;
+    std::thread::Builder::new()
+        .name("ltxd-engine".into())
+        .spawn(move || worker::run(make_engine, worker_rx, wshared))?;
     tracing::info!(socket = %shared.cfg.socket.display(), pid = std::process::id(), "ltxd {} listening", ltx_protocol::VERSION);
 
     let sched = tokio::spawn(scheduler::run(shared.clone()));

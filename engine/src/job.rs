@@ -137,6 +137,14 @@ pub trait Generator: Send {
         cancel: &CancelToken,
     ) -> Result<GenerationOutput, EngineError>;
 
+    /// Whether `request` can run, decided from the model files' headers alone (no weight is read, nothing is
+    /// loaded, no device is touched): the daemon calls it at submit, on a copy of the engine off the worker
+    /// thread, so a job that cannot fit is refused with the numbers instead of failing later. Engines without
+    /// a preflight accept everything.
+    fn preflight(&self, _request: &ValidRequest) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     /// Loads (warms) a variant's components.
     fn load(&mut self, variant: ModelVariant) -> Result<(), EngineError>;
 

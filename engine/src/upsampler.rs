@@ -137,7 +137,7 @@ impl LatentUpsampler {
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let h = nn::silu(self.initial_norm.forward(&conv3(&self.initial_conv, x)?)?)?;
         let h = self.res_blocks.iter().try_fold(h, |h, b| b.forward(&h))?;
-        let &[b, f, height, width, c] = h.shape() else { unreachable!("5-D latent") };
+        let [b, f, height, width, c] = crate::video_vae::dims(&h, "the upsampler's latent")?;
         let frames = self.upsampler.conv.forward_with(&h.reshape(&[b * f, height, width, c])?, &[1, 1], &[1, 1])?;
         let frames = frames.reshape(&[b, f, height, width, 4 * c])?;
         let h = depth_to_space(&frames, [1, 2, 2])?;

@@ -338,11 +338,11 @@ fn every_pipeline_and_variant_writes_a_playable_mp4() {
             assert!(rec.previews.is_empty());
         }
     }
-    // Image bytes that are not an image: a clear error, nothing loaded beyond what was resident.
-    let bad = GenerationRequest {
-        image: Some(ImageInput { name: "x.png".into(), bytes: b"\x89PNG\r\n\x1a\nnot really".to_vec(), strength: 1.0 }),
-        ..request(false)
-    };
+    // Image bytes that are not an image (a PNG header of 64x64, which the submit check reads, then nothing
+    // decodable): a clear error, nothing loaded beyond what was resident.
+    let bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x40\0\0\0\x40not really".to_vec();
+    let bad =
+        GenerationRequest { image: Some(ImageInput { name: "x.png".into(), bytes, strength: 1.0 }), ..request(false) };
     let err = run(&mut p, &bad, 1, &dir.path().join("bad.mp4"), &mut Recorder::default()).unwrap_err();
     assert_eq!(err.code(), "invalid_image", "{err}");
 }

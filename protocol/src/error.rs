@@ -40,4 +40,7 @@ pub enum DaemonError {
     EngineBusy { waiting: u32 },
     #[error("cannot check the model files in {}: {reason}", dir.display())]
     ModelsUnreadable { dir: std::path::PathBuf, reason: String },
+    /// The engine's preflight at submit: the job cannot fit in memory (the numbers and what would fit).
+    #[error("{0}")]
+    InsufficientMemory(String),
 }

@@ -33,7 +33,11 @@ pub enum KeepAlive {
 }
 
 impl KeepAlive {
-    /// Parses "5m", "30s", "2h", "300" (seconds), "-1" (forever), "0" (unload now).
+    /// The longest keep-alive in seconds (one year); longer ones are refused (`-1` keeps forever).
+    pub const MAX_SECS: u64 = 365 * 24 * 3600;
+
+    /// Parses "5m", "30s", "2h", "300" (seconds), "-1" (forever), "0" (unload now); at most
+    /// [`KeepAlive::MAX_SECS`].
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
         if s.starts_with('-') {
@@ -48,7 +52,12 @@ impl KeepAlive {
         let n: u64 = num
             .parse()
             .map_err(|_| format!("invalid keep-alive {s:?}: use e.g. 30s, 5m, 2h, 0 (unload now) or -1 (forever)"))?;
-        Ok(if n == 0 { Self::UnloadNow } else { Self::Seconds(n.saturating_mul(mult)) })
+        let max = Self::MAX_SECS;
+        match n.checked_mul(mult) {
+            Some(0) => Ok(Self::UnloadNow),
+            Some(secs) if secs <= max => Ok(Self::Seconds(secs)),
+            _ => Err(format!("keep-alive {s:?} is longer than the limit of {max}s (1 year); use -1 to keep forever")),
+        }
     }
 }
 
@@ -276,5 +285,23 @@ impl FailureCode {
 impl std::fmt::Display for FailureCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeepAlive;
+
+    #[test]
+    fn keep_alive_parses_up_to_a_year() {
+        assert_eq!(KeepAlive::parse("5m"), Ok(KeepAlive::Seconds(300)));
+        assert_eq!(KeepAlive::parse("0"), Ok(KeepAlive::UnloadNow));
+        assert_eq!(KeepAlive::parse("-1"), Ok(KeepAlive::Forever));
+        assert_eq!(KeepAlive::parse("8760h"), Ok(KeepAlive::Seconds(KeepAlive::MAX_SECS)));
+        for s in ["4611686018427387904s", "31536001", "8761h", "18446744073709551615h", "99999999999999999999"] {
+            let e = KeepAlive::parse(s).unwrap_err();
+            assert!(e.contains("invalid keep-alive") || e.contains("limit of 31536000s"), "{s}: {e}");
+        }
+        assert!(KeepAlive::parse("4611686018427387904s").unwrap_err().contains("limit of 31536000s (1 year)"));
     }
 }

@@ -145,4 +145,8 @@ pub struct DaemonStatus {
     pub compute: String,
     /// The memory profile and budget the preflight holds jobs to.
     pub memory: String,
+    /// How often the engine was rebuilt after a panic since the daemon started.
+    pub engine_restarts: u32,
+    /// The last engine panic's message (the job it failed has it too).
+    pub engine_panic: Option<String>,
 }

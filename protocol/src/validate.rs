@@ -1,5 +1,5 @@
 //! The one validation function shared by `ltxctl` (before sending) and `ltxd` (before accepting).
-use crate::job::{GenerationRequest, ImageInput};
+use crate::job::{GenerationRequest, ImageInput, KeepAlive};
 use crate::rules;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -13,6 +13,8 @@ pub const MAX_STEPS: u32 = 100;
 pub const MAX_GUIDANCE: f32 = 20.0;
 pub const MAX_IMAGE_BYTES: usize = 8 << 20;
 pub const MAX_STG_BLOCKS: usize = 64;
+/// The smallest first-frame image side the image-to-video path takes.
+pub const MIN_IMAGE_SIDE: u32 = 16;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum ValidationError {
@@ -42,6 +44,14 @@ pub enum ValidationError {
     OutputNotWritable { path: PathBuf, reason: String },
     #[error("the {pipeline} pipeline {requirement}")]
     Pipeline { pipeline: String, requirement: String },
+    #[error("the image {name} is {width}x{height} pixels; each side must be at least {min}")]
+    ImageTooSmall { name: String, width: u32, height: u32, min: u32 },
+    #[error("the image {name} cannot be read: {reason}")]
+    ImageHeader { name: String, reason: String },
+    #[error("the output path {0:?} contains a NUL byte")]
+    OutputNul(PathBuf),
+    #[error("the keep-alive of {seconds}s is longer than the limit of {max}s (1 year); use -1 to keep forever")]
+    KeepAliveTooLong { seconds: u64, max: u64 },
 }
 
 /// Whether [`validate`] may touch the file system (the fuzzer and pure checks use `Skip`).
@@ -88,8 +98,16 @@ pub fn validate(req: GenerationRequest, fs: FsCheck) -> Result<ValidRequest, Val
     Ok(ValidRequest(req))
 }
 
+/// Whether `c` shows anything: not whitespace, a control character (NUL, escapes) or an invisible format
+/// character (zero-width space, joiners, word joiner, byte-order mark, soft hyphen).
+fn visible(c: char) -> bool {
+    !c.is_whitespace()
+        && !c.is_control()
+        && !matches!(c, '\u{ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+}
+
 fn check(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationError> {
-    if req.prompt.trim().is_empty() {
+    if !req.prompt.chars().any(visible) {
         return Err(ValidationError::PromptEmpty);
     }
     for (field, text) in [("prompt", Some(&req.prompt)), ("negative prompt", req.negative_prompt.as_ref())] {
@@ -119,6 +137,14 @@ fn check(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationError> {
     check_pipeline(req)?;
     if let Some(img) = &req.image {
         check_image(img)?;
+    }
+    if let Some(KeepAlive::Seconds(seconds)) = req.keep_alive {
+        if seconds > KeepAlive::MAX_SECS {
+            return Err(ValidationError::KeepAliveTooLong { seconds, max: KeepAlive::MAX_SECS });
+        }
+    }
+    if let Some(out) = req.output.as_ref().filter(|o| o.as_os_str().as_encoded_bytes().contains(&0)) {
+        return Err(ValidationError::OutputNul(out.clone()));
     }
     if let (Some(out), FsCheck::Probe) = (&req.output, fs) {
         check_output(out)?;
@@ -170,6 +196,11 @@ fn check_image(img: &ImageInput) -> Result<(), ValidationError> {
         || (b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP");
     if !known {
         return Err(ValidationError::ImageFormat { name: img.name.clone() });
+    }
+    let (width, height) = crate::image_size::image_size(b)
+        .map_err(|reason| ValidationError::ImageHeader { name: img.name.clone(), reason })?;
+    if width < MIN_IMAGE_SIDE || height < MIN_IMAGE_SIDE {
+        return Err(ValidationError::ImageTooSmall { name: img.name.clone(), width, height, min: MIN_IMAGE_SIDE });
     }
     Ok(())
 }
@@ -262,6 +293,42 @@ mod tests {
         assert!(check(&r, FsCheck::Skip).unwrap_err().to_string().contains("at most 64 STG blocks"));
         r.guidance = Some(Guidance { stg: Some(0.0), stg_blocks: Some(vec![1, 2]), ..Guidance::default() });
         assert_eq!(check(&r, FsCheck::Skip), Ok(()));
+    }
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        b.extend(width.to_be_bytes());
+        b.extend(height.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn invisible_prompts_tiny_images_nul_paths_and_long_keep_alives() {
+        for prompt in ["\0", "\0\0\u{1}\u{7f}\u{9b}", "\u{200b}\u{feff}\u{2060} \t\r\n", "\0 \u{ad}"] {
+            assert_eq!(bad(|r| r.prompt = prompt.into()), ValidationError::PromptEmpty, "{prompt:?}");
+        }
+        let mut ok = GenerationRequest::new("\0a\u{200b}");
+        assert_eq!(check(&ok, FsCheck::Skip), Ok(()));
+
+        let img = |bytes: Vec<u8>| Some(ImageInput { name: "i.png".into(), bytes, strength: 1.0 });
+        let e = bad(|r| r.image = img(png(15, 4032)));
+        assert_eq!(e, ValidationError::ImageTooSmall { name: "i.png".into(), width: 15, height: 4032, min: 16 });
+        assert!(e.to_string().contains("15x4032 pixels; each side must be at least 16"), "{e}");
+        assert!(matches!(bad(|r| r.image = img(png(1, 1)[..20].to_vec())), ValidationError::ImageHeader { .. }));
+        ok.image = img(png(4032, 3024));
+        assert_eq!(check(&ok, FsCheck::Skip), Ok(()));
+
+        let nul = PathBuf::from("/tmp/a\0b.mp4");
+        for fs in [FsCheck::Skip, FsCheck::Probe] {
+            let mut r = GenerationRequest::new("a cat");
+            r.output = Some(nul.clone());
+            assert_eq!(check(&r, fs), Err(ValidationError::OutputNul(nul.clone())));
+        }
+
+        let e = bad(|r| r.keep_alive = Some(KeepAlive::Seconds(4611686018427387904)));
+        assert!(e.to_string().contains("4611686018427387904s is longer than the limit of 31536000s"), "{e}");
+        ok.keep_alive = Some(KeepAlive::Seconds(KeepAlive::MAX_SECS));
+        assert_eq!(check(&ok, FsCheck::Skip), Ok(()));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The test double of the generation engine. Only the test daemon (`ltxd-test`) contains it.
 //!
 //! Behaviour comes from `LTX_TEST_STEPS` / `LTX_TEST_STEP_MS` (defaults 4 steps, 10 ms) and per-job
-//! directives in the prompt: `steps=N`, `ms=N`, `fail`, `gate=/path` (wait at the first step boundary until
-//! the file exists: deterministic "running" jobs), `preview_kb=N` (preview size when previews are wanted).
+//! directives in the prompt: `steps=N`, `ms=N`, `fail`, `panic` (panics after the first step, as an engine bug
+//! would), `gate=/path` (wait at the first step boundary until the file exists: deterministic "running" jobs),
+//! `preview_kb=N` (preview size when previews are wanted).
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
 use ltx_protocol::{ComponentStatus, FailureCode, ModelVariant, Part, Stage};
 use std::path::PathBuf;
@@ -57,6 +58,9 @@ impl Generator for TestEngine {
             }
             std::thread::sleep(Duration::from_millis(ms));
             progress.step(Stage::Denoising(1), step, steps);
+            if step == 1 && p.split_whitespace().any(|w| w == "panic") {
+                panic!("the test engine was asked to panic in job {}", job.id);
+            }
             if progress.wants_preview() && step % 2 == 0 {
                 let mut jpeg = vec![0xff, 0xd8, 0xff];
                 jpeg.resize(3 + preview_kb * 1024, 0);

@@ -164,6 +164,22 @@ async fn every_invalid_field_is_a_typed_error() {
             Box::new(move |r| r.output = Some(p.clone()))
         }),
         ("not writable", Box::new(|r| r.output = Some("/proc/ltx/out.mp4".into()))),
+        // No visible character: NULs, control characters, zero-width spaces.
+        ("the prompt is empty", Box::new(|r| r.prompt = "\0\0\u{7}\u{1b}".into())),
+        ("the prompt is empty", Box::new(|r| r.prompt = "\u{200b}\u{feff} \0".into())),
+        ("contains a NUL byte", Box::new(|r| r.output = Some("/tmp/a\0b.mp4".into()))),
+        (
+            "is 15x9 pixels; each side must be at least 16",
+            Box::new(|r| {
+                let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+                png.extend([0, 0, 0, 15, 0, 0, 0, 9, 8, 2, 0, 0, 0]);
+                r.image = Some(ImageInput { name: "tiny.png".into(), bytes: png, strength: 1.0 })
+            }),
+        ),
+        (
+            "keep-alive of 4611686018427387904s is longer than the limit of 31536000s",
+            Box::new(|r| r.keep_alive = Some(KeepAlive::Seconds(4611686018427387904))),
+        ),
     ];
     for (want, f) in &cases {
         let mut r = req("ok");

@@ -234,14 +234,32 @@ fn a_job_over_the_memory_budget_is_refused_with_the_reason() {
     let doctor = String::from_utf8_lossy(&d.ctl(&["doctor"]).stdout).into_owned();
     assert!(doctor.contains("memory profile") && doctor.contains("peak budget"), "{doctor}");
 
+    // Refused at submit (the engine's preflight runs on the models' headers), as an invalid request.
     let o = submit(&d, &[]);
-    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
     let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(all.contains("not enough memory for 128x128x9 frames"), "{all}");
     assert!(all.contains("low-memory sequential plan") && all.contains("Try"), "{all}");
     assert!(all.contains("distilled-fp8"), "no suggestion: {all}");
-    // Nothing was loaded for it.
+    // Nothing was loaded or queued for it.
     assert!(ps(&d).is_empty());
-    let history = ok(&d, &d.ctl(&["--json", "history"]));
-    assert!(history.contains("insufficient_memory"), "{history}");
+    assert_eq!(ok(&d, &d.ctl(&["--json", "history"])).trim(), "[]");
+}
+
+#[test]
+fn a_job_that_cannot_fit_is_refused_at_submit_with_the_numbers() {
+    let d = daemon("memory_budget = \"4GB\"\n");
+    let big = ["--json", "submit", "a red fox in the snow", "--size", "2048x2048", "--frames", "257"];
+    let o = d.ctl(&big);
+    assert_eq!(o.status.code(), Some(4), "queued instead of refused: {o:?}");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains("not enough memory for 2048x2048x257 frames: the estimated peak is "), "{err}");
+    assert!(
+        err.contains(" GB even with the low-memory sequential plan") && err.contains("4.00 GB is available"),
+        "{err}"
+    );
+    assert!(err.contains("Try a smaller size ("), "{err}");
+    assert_eq!(ok(&d, &d.ctl(&["--json", "history"])).trim(), "[]", "nothing was queued");
+    // The same budget takes a small job.
+    ok(&d, &submit(&d, &[]));
 }

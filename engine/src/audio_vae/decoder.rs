@@ -17,6 +17,8 @@ use crate::{
 const PIXEL_NORM_EPS: f32 = 1e-6;
 /// Latent -> mel time factor (`LATENT_DOWNSAMPLE_FACTOR`).
 const TIME_FACTOR: i32 = 4;
+/// The most resolution levels (`ch_mult` entries) a config may give: each halves time and mel.
+const MAX_LEVELS: usize = 8;
 
 /// `CausalConv2d` with causality on the height (time) axis: pad k-1 rows on top, (k-1)/2 mel bins
 /// on each side, zeros.
@@ -86,7 +88,7 @@ pub struct Upsample {
 
 impl Upsample {
     fn forward(&self, x: &Array) -> Result<Array> {
-        let &[b, t, f, c] = x.shape() else { unreachable!("4-D mel features") };
+        let [b, t, f, c] = crate::video_vae::dims(x, "the mel features")?;
         let x =
             ops::broadcast_to(x.reshape(&[b, t, 1, f, 1, c])?, &[b, t, 2, f, 2, c])?.reshape(&[b, 2 * t, 2 * f, c])?;
         let x = self.conv.forward(&x)?;
@@ -123,6 +125,9 @@ impl AudioDecoder {
     pub fn new(config: &AudioVaeConfig) -> Result<Self> {
         let dd = config.ddconfig();
         let levels = dd.ch_mult.len();
+        if !(1..=MAX_LEVELS).contains(&levels) {
+            return Err(VaeError::Unsupported(format!("audio decoder of {levels} levels (1 to {MAX_LEVELS})")));
+        }
         let lowest_res = dd.resolution >> (levels - 1);
         let attention = dd.mid_block_add_attention
             || (0..levels).any(|level| dd.attn_resolutions.contains(&(lowest_res << (levels - 1 - level))));
@@ -190,7 +195,7 @@ impl AudioDecoder {
 
         // `_adjust_output_shape`: crop, then zero-pad to the target frames and mel bins.
         let (frames, bins) = ((t * TIME_FACTOR - (TIME_FACTOR - 1)).max(1), self.mel_bins.unwrap_or(f));
-        let &[_, ht, hf, _] = h.shape() else { unreachable!("4-D mel") };
+        let [_, ht, hf, _] = crate::video_vae::dims(&h, "the mel")?;
         let h = slice_axis(&slice_axis(&h, 1, 0, ht.min(frames))?, 2, 0, hf.min(bins))?;
         let h = ops::pad(&h, &[(0, 0), (0, frames - ht.min(frames)), (0, bins - hf.min(bins)), (0, 0)], None, None)?;
         Ok(h.transpose_axes(&[0, 3, 1, 2])?)

@@ -71,7 +71,15 @@ impl Vocoder {
                 config.resblock, config.stereo
             )));
         }
+        // Each upsampling halves the channels: at most 8 of them, and every stage keeps a channel.
+        let stages = config.upsample_rates.len();
         let initial = config.upsample_initial_channel as i32;
+        if !(1..=8).contains(&stages) || initial >> stages < 1 || config.resblock_kernel_sizes.is_empty() {
+            return Err(VaeError::Unsupported(format!(
+                "vocoder of {stages} upsamplings from {initial} channels with {} resblock kernels",
+                config.resblock_kernel_sizes.len()
+            )));
+        }
         let width = |i: usize| initial >> i;
         let mut ups = Vec::new();
         let mut resblocks = Vec::new();

@@ -35,6 +35,9 @@ impl Audio {
         if channels == 0 || samples.len() % channels != 0 {
             return Err(MediaError::Input(format!("{} samples do not split into {channels} channels", samples.len())));
         }
+        if samples.is_empty() {
+            return Err(MediaError::Input("the waveform has no samples".into()));
+        }
         let n = samples.len() / channels;
         Ok(Self { channels: samples.chunks(n).map(<[f32]>::to_vec).collect(), sample_rate })
     }

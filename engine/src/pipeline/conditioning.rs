@@ -31,14 +31,40 @@ fn bad(message: String) -> EngineError {
     EngineError::failed(FailureCode::InvalidImage, message)
 }
 
-/// Decodes a PNG, JPEG or WebP image and applies the H.264 round trip.
+/// The largest frame the H.264 round trip's encoder takes: its long side up to 3840 and its short side up to
+/// 2160 (level 5.2, either orientation). A larger image (a 4032×3024 phone photo) is downscaled first: the
+/// video is at most 2048 pixels a side, so nothing the model sees is lost.
+pub const ROUND_TRIP_MAX: (u32, u32) = (3840, 2160);
+
+/// Decodes a PNG, JPEG or WebP image, fits it to the encoder and applies the H.264 round trip.
 pub fn prepare_image(bytes: &[u8]) -> Result<Pixels, EngineError> {
     let img = image::load_from_memory(bytes).map_err(|e| bad(format!("cannot decode the image: {e}")))?.to_rgb8();
-    let (width, height) = (img.width() as usize, img.height() as usize);
+    let (width, height) = (img.width(), img.height());
     if width < 2 || height < 2 {
         return Err(bad(format!("the image is {width}x{height}; it needs at least 2x2 pixels")));
     }
-    h264_round_trip(&Pixels { width, height, rgb: img.into_raw() })
+    let (w, h) = round_trip_size(width, height);
+    let img = if (w, h) == (width, height) {
+        img
+    } else {
+        tracing::info!("first-frame image {width}x{height} downscaled to {w}x{h} for the H.264 round trip");
+        image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle)
+    };
+    h264_round_trip(&Pixels { width: w as usize, height: h as usize, rgb: img.into_raw() })
+}
+
+/// `width`×`height` scaled down, keeping the aspect, until it fits [`ROUND_TRIP_MAX`] (unchanged if it does).
+pub fn round_trip_size(width: u32, height: u32) -> (u32, u32) {
+    let (long, short) = (u64::from(width.max(height)), u64::from(width.min(height)));
+    let (max_long, max_short) = (u64::from(ROUND_TRIP_MAX.0), u64::from(ROUND_TRIP_MAX.1));
+    // The smaller of max_long / long and max_short / short, as a fraction (exact: the limiting side lands on
+    // its maximum).
+    let (num, den) = if max_long * short <= max_short * long { (max_long, long) } else { (max_short, short) };
+    if num >= den {
+        return (width, height);
+    }
+    let fit = |v: u32| ((u64::from(v) * num / den) as u32).max(2);
+    (fit(width), fit(height))
 }
 
 /// `preprocess`: one intra frame through the encoder and back, at even dimensions (the odd last row or
@@ -113,4 +139,25 @@ pub fn encode_first_frame(
     let latent = encoder.forward(&frame).fail(FailureCode::EncodeImageFailed)?;
     latent.eval().fail(FailureCode::EncodeImageFailed)?;
     Ok(latent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_larger_than_the_encoder_takes_is_downscaled_first() {
+        assert_eq!(round_trip_size(4032, 3024), (2880, 2160));
+        assert_eq!(round_trip_size(3024, 4032), (2160, 2880));
+        assert_eq!(round_trip_size(3840, 2160), (3840, 2160));
+        assert_eq!(round_trip_size(1920, 1080), (1920, 1080));
+        assert_eq!(round_trip_size(8000, 100), (3840, 48));
+        assert_eq!(round_trip_size(100_000, 16), (3840, 2));
+        // A phone photo: 4032×3024 JPEG.
+        let photo = image::RgbImage::from_fn(4032, 3024, |x, y| image::Rgb([(x / 16) as u8, (y / 12) as u8, 90]));
+        let mut jpeg = Vec::new();
+        photo.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).expect("jpeg");
+        let p = prepare_image(&jpeg).expect("the phone photo goes through the H.264 round trip");
+        assert_eq!((p.width, p.height, p.rgb.len()), (2880, 2160, 2880 * 2160 * 3));
+    }
 }

@@ -61,7 +61,7 @@ impl Pipeline {
     }
 
     /// Estimates the request's peak and picks its loading plan, or refuses it ([`super::plan`]).
-    pub fn preflight(&self, r: &ValidRequest) -> Result<super::plan::Preflight, EngineError> {
+    pub fn plan(&self, r: &ValidRequest) -> Result<super::plan::Preflight, EngineError> {
         let models = self.models(r.variant);
         // The profile's plan is what its machine size ends up with for the real weights; the estimate decides
         // per job, so a job that fits (a small size, the tiny model) stays warm.
@@ -102,15 +102,16 @@ impl Pipeline {
         if self.loaded.as_ref().is_some_and(|c| c.models.variant != variant) {
             self.unload(None);
         }
-        if self.loaded.is_none() {
-            let models = self.models(variant);
-            let mut c = Components::new(models, self.compute, self.max_length);
-            c.decode_budget = self.decode_budget.or(self.memory.profile.map(|p| p.decode_budget as usize));
-            self.loaded = Some(c);
-        }
         let low_memory = self.low_memory || plan == Some(super::plan::LoadingPlan::LowMemory);
-        let c = self.loaded.as_mut().ok_or_else(|| unreachable!())?;
-        c.set_memory(low_memory, self.memory.gemma(self.compute.backend));
+        let gemma = self.memory.gemma(self.compute.backend);
+        let decode_budget = self.decode_budget.or(self.memory.profile.map(|p| p.decode_budget as usize));
+        let (dir, compute, max_length) = (&self.dir, self.compute, self.max_length);
+        let c = self.loaded.get_or_insert_with(|| {
+            let mut c = Components::new(ModelSet::in_dir(dir, variant), compute, max_length);
+            c.decode_budget = decode_budget;
+            c
+        });
+        c.set_memory(low_memory, gemma);
         Ok(c)
     }
 }
@@ -165,7 +166,7 @@ impl Generator for Pipeline {
         cancel: &CancelToken,
     ) -> Result<GenerationOutput, EngineError> {
         let r = job.request;
-        let flight = self.preflight(r)?;
+        let flight = self.plan(r)?;
         let settings = settings(r, job.seed);
         self.compute.activate();
         let components = self.resident_for(r.variant, Some(flight.plan))?;
@@ -173,6 +174,11 @@ impl Generator for Pipeline {
         let mut out = generate(components, &settings, job.output, progress, cancel)?;
         out.used = components.take_used();
         Ok(out)
+    }
+
+    /// The submit-time check: the same estimate against the models' headers, nothing loaded.
+    fn preflight(&self, request: &ValidRequest) -> Result<(), EngineError> {
+        self.plan(request).map(drop)
     }
 
     fn load(&mut self, variant: ModelVariant) -> Result<(), EngineError> {
@@ -199,7 +205,10 @@ impl Generator for Pipeline {
     fn set_models_dir(&mut self, dir: &std::path::Path) {
         if self.dir != dir {
             self.dir = dir.to_path_buf();
-            self.unload(None);
+            // An engine that holds nothing does not touch MLX (the daemon's submit-time copy, on another thread).
+            if self.loaded.is_some() {
+                self.unload(None);
+            }
         }
     }
 

@@ -69,7 +69,8 @@ impl AudioLayout {
     /// (LTX-2: 8, 16, 16000 / 160 / 4 = 25).
     pub fn from_config(config: &AudioVaeConfig) -> Self {
         let dd = config.ddconfig();
-        let downsample = 1usize << dd.ch_mult.len().saturating_sub(1);
+        // A crafted config's level count must not overflow the shift (the decoder refuses more than 8 levels).
+        let downsample = 1usize.checked_shl(dd.ch_mult.len().saturating_sub(1) as u32).unwrap_or(usize::MAX);
         let mel = config.mel_bins_or_default() as usize;
         let rate = config.model.params.sampling_rate as f64;
         let hop = config.mel_hop_length() as f64;

@@ -189,7 +189,14 @@ fn decode_and_write(
         let (decoder, vocoder) = c.ensure_audio(progress)?;
         progress.stage(Stage::DecodingAudio);
         let wave = decode_audio(audio_latent, decoder, vocoder).fail(FailureCode::DecodeFailed)?;
-        let channels = wave.shape()[1] as usize;
+        let &[1, channels, _] = wave.shape() else {
+            let shape = wave.shape();
+            return Err(EngineError::failed(
+                FailureCode::DecodeFailed,
+                format!("the vocoder returned shape {shape:?}"),
+            ));
+        };
+        let channels = channels as usize;
         let samples = wave
             .try_as_slice::<f32>()
             .map_err(|e| EngineError::failed(FailureCode::DecodeFailed, format!("waveform not readable: {e:?}")))?;

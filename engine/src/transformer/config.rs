@@ -147,6 +147,18 @@ impl TransformerConfig {
                 "positional_embedding_max_pos must have 3 entries and the audio one 1".into(),
             ));
         }
+        let dims = [
+            self.num_attention_heads,
+            self.attention_head_dim,
+            self.audio_num_attention_heads,
+            self.audio_attention_head_dim,
+        ];
+        if dims.contains(&0) {
+            return Err(TransformerError::Config(format!(
+                "attention heads and head dimensions must be positive; got video {}x{}, audio {}x{}",
+                dims[0], dims[1], dims[2], dims[3]
+            )));
+        }
         if self.num_attention_heads != self.audio_num_attention_heads {
             // The A/V cross-attention PE reshapes the video time axis with the video head count.
             return Err(TransformerError::Config("video and audio head counts must match".into()));

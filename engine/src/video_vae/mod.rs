@@ -35,6 +35,12 @@ pub enum VaeError {
 
 pub type Result<T> = std::result::Result<T, VaeError>;
 
+/// The dimensions of an `N`-D array, or an input error naming `what` (a checkpoint's weights decide the
+/// ranks of what flows between layers: a mismatch is an error, never a panic).
+pub fn dims<const N: usize>(x: &mlx_rs::Array, what: &str) -> Result<[i32; N]> {
+    <[i32; N]>::try_from(x.shape()).map_err(|_| VaeError::Input(format!("{what} must be {N}-D, got {:?}", x.shape())))
+}
+
 impl From<LoadError> for VaeError {
     fn from(e: LoadError) -> Self {
         Self::Load(Box::new(e))

@@ -66,7 +66,10 @@ pub fn pixel_norm(x: &Array, eps: f32) -> Result<Array> {
 /// `torch.nn.GroupNorm` on a channels-last tensor (contiguous channel groups), with affine weights.
 pub fn group_norm(x: &Array, groups: i32, eps: f32, weight: &Array, bias: &Array) -> Result<Array> {
     let shape = x.shape().to_vec();
-    let c = shape[shape.len() - 1];
+    let c = shape.last().copied().unwrap_or(0);
+    if shape.len() < 2 || groups < 1 || c % groups != 0 {
+        return Err(super::VaeError::Input(format!("group norm of {groups} groups over shape {shape:?}")));
+    }
     let grouped = x.reshape(&[shape[0], -1, groups, c / groups])?;
     let mean = grouped.mean_axes(&[1, 3], true)?;
     let var = grouped.subtract(&mean)?.square()?.mean_axes(&[1, 3], true)?;
@@ -103,14 +106,20 @@ impl PerChannelStatistics {
 
 /// ltx-core `patchify(x, p, 1)`: "b c f (h q) (w r) -> b (c r q) f h w", here (B, F, H, W, C) -> (B, F, H/p, W/p, C·p²).
 pub fn patchify(x: &Array, p: i32) -> Result<Array> {
-    let &[b, f, h, w, c] = x.shape() else { unreachable!("5-D video") };
+    let [b, f, h, w, c] = super::dims(x, "the video")?;
+    if p < 1 || h % p != 0 || w % p != 0 {
+        return Err(super::VaeError::Input(format!("patch size {p} for a {h}x{w} video")));
+    }
     let x = x.reshape(&[b, f, h / p, p, w / p, p, c])?.transpose_axes(&[0, 1, 2, 4, 6, 5, 3])?;
     Ok(x.reshape(&[b, f, h / p, w / p, c * p * p])?)
 }
 
 /// Inverse of [`patchify`]: (B, F, H, W, C·p²) -> (B, F, H·p, W·p, C).
 pub fn unpatchify(x: &Array, p: i32) -> Result<Array> {
-    let &[b, f, h, w, cpp] = x.shape() else { unreachable!("5-D video") };
+    let [b, f, h, w, cpp] = super::dims(x, "the video")?;
+    if p < 1 || cpp % (p * p) != 0 {
+        return Err(super::VaeError::Input(format!("patch size {p} for {cpp} channels")));
+    }
     let c = cpp / (p * p);
     let x = x.reshape(&[b, f, h, w, c, p, p])?.transpose_axes(&[0, 1, 2, 6, 3, 5, 4])?;
     Ok(x.reshape(&[b, f, h * p, w * p, c])?)

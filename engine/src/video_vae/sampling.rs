@@ -6,12 +6,12 @@ use mlx_rs::{macros::ModuleParameters, ops, Array};
 use super::{
     convolution::{CausalConv3d, Padding},
     ops::slice_axis,
-    Result,
+    Result, VaeError,
 };
 
 /// "b (c p1 p2 p3) d h w -> b c (d p1) (h p2) (w p3)" on (B, D, H, W, C·p1·p2·p3).
 pub fn depth_to_space(x: &Array, [p1, p2, p3]: [i32; 3]) -> Result<Array> {
-    let &[b, d, h, w, cp] = x.shape() else { unreachable!("5-D video") };
+    let [b, d, h, w, cp] = super::dims(x, "the video")?;
     let c = cp / (p1 * p2 * p3);
     let x = x.reshape(&[b, d, h, w, c, p1, p2, p3])?.transpose_axes(&[0, 1, 5, 2, 6, 3, 7, 4])?;
     Ok(x.reshape(&[b, d * p1, h * p2, w * p3, c])?)
@@ -19,7 +19,7 @@ pub fn depth_to_space(x: &Array, [p1, p2, p3]: [i32; 3]) -> Result<Array> {
 
 /// "b c (d p1) (h p2) (w p3) -> b (c p1 p2 p3) d h w" on (B, D·p1, H·p2, W·p3, C).
 pub fn space_to_depth(x: &Array, [p1, p2, p3]: [i32; 3]) -> Result<Array> {
-    let &[b, dp, hp, wp, c] = x.shape() else { unreachable!("5-D video") };
+    let [b, dp, hp, wp, c] = super::dims(x, "the video")?;
     let (d, h, w) = (dp / p1, hp / p2, wp / p3);
     let x = x.reshape(&[b, d, p1, h, p2, w, p3, c])?.transpose_axes(&[0, 1, 3, 5, 7, 2, 4, 6])?;
     Ok(x.reshape(&[b, d, h, w, c * p1 * p2 * p3])?)
@@ -38,6 +38,11 @@ pub struct SpaceToDepthDownsample {
 impl SpaceToDepthDownsample {
     pub fn new(inputs: i32, outputs: i32, stride: [i32; 3], padding: Padding) -> Result<Self> {
         let prod: i32 = stride.iter().product();
+        if outputs < prod || outputs % prod != 0 || (inputs * prod) % outputs != 0 {
+            return Err(VaeError::Unsupported(format!(
+                "downsample of {inputs} to {outputs} channels, stride {stride:?}"
+            )));
+        }
         Ok(Self {
             conv: CausalConv3d::new(inputs, outputs / prod, padding)?,
             stride,
@@ -75,6 +80,11 @@ pub struct DepthToSpaceUpsample {
 impl DepthToSpaceUpsample {
     pub fn new(inputs: i32, stride: [i32; 3], residual: bool, reduction: i32, padding: Padding) -> Result<Self> {
         let prod: i32 = stride.iter().product();
+        if reduction < 1 || inputs % reduction != 0 || (residual && prod % reduction != 0) {
+            return Err(VaeError::Unsupported(format!(
+                "upsample of {inputs} channels by {reduction}, stride {stride:?}"
+            )));
+        }
         Ok(Self { conv: CausalConv3d::new(inputs, prod * inputs / reduction, padding)?, stride, residual, reduction })
     }
 

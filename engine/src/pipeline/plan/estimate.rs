@@ -201,15 +201,15 @@ impl ModelDims {
     pub fn new(c: &Configs) -> Self {
         let t = &c.transformer;
         let dd = c.audio_vae.ddconfig();
-        let mel_per_latent = 1u64 << dd.ch_mult.len().saturating_sub(1);
+        let mel_per_latent = 1u64.checked_shl(dd.ch_mult.len().saturating_sub(1) as u32).unwrap_or(u64::MAX);
         let widest = dd.ch_mult.iter().copied().max().map_or(0, u64::from);
         // HiFi-GAN: each upsampling multiplies the length and halves the channels.
         let vocoder_width = c.vocoder.as_ref().map(|voc| {
             let mut channels = voc.upsample_initial_channel as u64;
             let (mut length, mut widest) = (1u64, channels);
             for &r in &voc.upsample_rates {
-                (length, channels) = (length * r as u64, (channels / 2).max(1));
-                widest = widest.max(length * channels);
+                (length, channels) = (length.saturating_mul(r as u64), (channels / 2).max(1));
+                widest = widest.max(length.saturating_mul(channels));
             }
             widest / mel_per_latent.max(1)
         });
