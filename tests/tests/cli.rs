@@ -268,7 +268,13 @@ fn an_older_running_daemon_is_named_with_both_versions_and_the_restart_command()
     };
     assert_eq!(ltx_client::EXIT_UNAVAILABLE, 3, "the documented code: 3 daemon unavailable");
     for args in
-        [&["status"][..], &["submit", "x", "--size", "256x256", "--frames", "9", "--wait"], &["daemon", "start"]]
+        // `daemon stop` too: what answers here is this test process, not an ltxd, so nothing is signalled.
+        [
+            &["status"][..],
+            &["submit", "x", "--size", "256x256", "--frames", "9", "--wait"],
+            &["daemon", "start"],
+            &["daemon", "stop"],
+        ]
     {
         let o = ctl(args);
         let err = stderr(&o);
@@ -282,4 +288,36 @@ fn an_older_running_daemon_is_named_with_both_versions_and_the_restart_command()
         assert!(!err.contains("/nonexistent/ltxd"), "{args:?}: {err}");
         assert!(stdout(&o).is_empty(), "{args:?}: {o:?}");
     }
+}
+
+/// `daemon stop` returns once ltxd has exited, not when its socket goes: a running job keeps it up for the
+/// shutdown grace, and a `daemon start` right after must find the state directory free. `restart` does both.
+#[test]
+fn daemon_stop_waits_for_the_exit_and_restart_comes_back() {
+    let d = Daemon::with(bins!(), Opts { start: false, ..Opts::default() });
+    let run =
+        |args: &[&str]| d.ctl_cmd(args).env("LTXD_BIN", &d.bins.daemon).env("LTX_CONFIG", &d.config).output().unwrap();
+    assert_eq!(run(&["daemon", "start"]).status.code(), Some(0));
+    let gate = d.gate("never");
+    let o = run(&["submit", &format!("held gate={}", gate.display()), "--size", "256x256", "--frames", "9"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let id: u64 = stdout(&o).trim().parse().unwrap_or_else(|e| panic!("{e}: {o:?}"));
+    wait_running(&d);
+    let o = run(&["--json", "daemon", "stop"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stderr(&o).contains(&format!("job {id} is running; stopping ltxd marks it interrupted")), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let pid = v["pid"].as_u64().expect("the stopped daemon's pid") as i32;
+    assert_eq!(v["interrupted"].as_u64(), Some(id), "{v}");
+    // SAFETY: signal 0 only asks whether the process exists.
+    assert!(unsafe { libc::kill(pid, 0) } != 0, "ltxd {pid} still runs after `daemon stop` returned");
+    let o = run(&["daemon", "start"]);
+    assert_eq!(o.status.code(), Some(0), "start right after stop: {o:?}");
+    let o = run(&["daemon", "restart"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("ltxd stopped") && stdout(&o).contains("ltxd started"), "{o:?}");
+    let o = run(&["--json", "show", &id.to_string()]);
+    let rec: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rec["state"], "Interrupted", "{rec}");
+    assert_eq!(run(&["daemon", "stop"]).status.code(), Some(0));
 }
