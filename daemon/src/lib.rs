@@ -33,6 +33,9 @@ impl<F: Fn(&Config) -> Box<dyn Generator> + Send + Sync + 'static> MakeEngine fo
 /// preflight copy.
 pub(crate) type Factory = Arc<dyn Fn(&Config) -> Box<dyn Generator> + Send + Sync>;
 
+/// Threads of tokio's blocking pool.
+const BLOCKING_THREADS: usize = 6;
+
 /// Entry point shared by `ltxd` and test daemons: parse flags, load config, log, serve until a signal.
 pub fn main_with(make_engine: impl MakeEngine) -> ExitCode {
     use clap::Parser;
@@ -50,7 +53,14 @@ pub fn main_with(make_engine: impl MakeEngine) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let _guard = logging::init(&cfg.log_dir);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Blocking work (SQLite behind one lock, file probes, at most two engine hand-overs) needs few threads: a
+    // crowd of clients queues for them instead of growing the process by a thread each.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .thread_keep_alive(std::time::Duration::from_secs(2))
+        .build();
+    let rt = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ltxd: cannot start the runtime: {e}");
