@@ -12,11 +12,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 
+const REFUSALS: usize = 8;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(listener: Listener, shared: Arc<Shared>) {
     let max = shared.cfg.max_connections;
     let slots = Arc::new(Semaphore::new(max as usize));
+    // Refusals being written at once; past these a connection over the cap is closed without a word.
+    let refusals = Arc::new(Semaphore::new(REFUSALS));
     loop {
         let conn = tokio::select! {
             c = listener.accept() => c,
@@ -33,7 +36,12 @@ pub async fn serve(listener: Listener, shared: Arc<Shared>) {
                 }
                 Err(_) => {
                     tracing::warn!("refusing a connection: {max} already open");
-                    tokio::spawn(refuse(stream, DaemonError::TooManyConnections { max }));
+                    if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                        tokio::spawn(async move {
+                            refuse(stream, DaemonError::TooManyConnections { max }).await;
+                            drop(permit);
+                        });
+                    }
                 }
             },
             Err(e) => {
