@@ -14,8 +14,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-
-
 /// The tools a display test needs, or the first one missing.
 fn display_tools() -> Result<(), String> {
     for (prog, arg) in [("Xvfb", "-help"), ("dbus-daemon", "--version"), ("gdbus", "help"), ("xdotool", "version")] {
