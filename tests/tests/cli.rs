@@ -321,3 +321,34 @@ fn daemon_stop_waits_for_the_exit_and_restart_comes_back() {
     assert_eq!(rec["state"], "Interrupted", "{rec}");
     assert_eq!(run(&["daemon", "stop"]).status.code(), Some(0));
 }
+
+/// Something that accepts on the socket and never answers (a wedged daemon, a socket activator with nothing
+/// behind it): ltxctl gives up after its handshake timeout with a message that says so, instead of hanging.
+#[test]
+fn a_daemon_that_never_answers_times_out_with_a_clear_message() {
+    let dir = tempfile::Builder::new().prefix("ltx-e2e-mute-").tempdir().unwrap();
+    let socket = dir.path().join("ltxd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // Accepts and holds every connection, reads nothing, writes nothing.
+    std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = listener.accept() {
+            conns.push(c);
+        }
+    });
+    let t = std::time::Instant::now();
+    let o = std::process::Command::new(bins!().ctl)
+        .arg("--socket")
+        .arg(&socket)
+        .arg("status")
+        .env("HOME", dir.path())
+        .env_remove("LTX_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert_ne!(o.status.code(), Some(0), "{o:?}");
+    let err = stderr(&o);
+    assert!(err.contains("did not answer the connection and handshake within 10 s"), "{err}");
+    assert!(took >= Duration::from_secs(10) && took < Duration::from_secs(14), "{took:?}");
+}
