@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # macOS-only code paths (socket/service/log paths, launchctl commands) type-check here: crates without C code.
 rustup target add aarch64-apple-darwin
 cargo check --locked --target aarch64-apple-darwin -p ltx-protocol -p ltx-service -p ltx-client --no-default-features
+# The protocol crate alone, as the engine sees it (no `ipc`), on both platforms.
+cargo check --locked -p ltx-protocol --lib
+cargo check --locked --target aarch64-apple-darwin -p ltx-protocol --lib
 # The tray too (tray-icon + tao on AppKit); notify-rust's macOS backend compiles Objective-C, so not that feature.
 cargo check --locked --target aarch64-apple-darwin -p ltx-client --no-default-features --features tray
 log=$(mktemp)
