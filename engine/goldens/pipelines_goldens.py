@@ -16,7 +16,9 @@ contexts, runs ltx-pipelines 1.0.0's own pieces below the prompt:
 Writes engine/tests/fixtures/pipeline/guided.safetensors.
 
     cargo run -p ltx-engine --bin ltx-generate -- bundle-tiny /tmp/tiny
-    /work/venv-ref/bin/python engine/goldens/pipelines_goldens.py /tmp/tiny
+    LTX_CORE_V12_SRC=<v1.2.0>/packages/ltx-core/src /work/venv-ref/bin/python engine/goldens/pipelines_goldens.py /tmp/tiny
+
+The A<->V cross-attention AdaLN is ltx-core 1.2.0's (v12_graft.py): it differs from 1.0.0 on the i2v tokens.
 """
 import sys
 from pathlib import Path
@@ -155,4 +157,7 @@ def main(models: Path) -> None:
 
 
 if __name__ == "__main__":
+    from v12_graft import graft
+
+    print("A<->V AdaLN from", graft())
     main(Path(sys.argv[1]))

@@ -58,6 +58,9 @@ from ltx_pipelines.utils.helpers import (
 )
 from ltx_pipelines.utils.samplers import euler_denoising_loop
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from v12_graft import graft  # noqa: E402
+
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "transformer"
 PREFIX = "model.diffusion_model."
 torch.set_grad_enabled(False)
@@ -283,7 +286,11 @@ def main() -> None:
     gold["block0_video"], gold["block0_audio"] = block_out["video"], block_out["audio"]
     gold["x0_video"], gold["x0_audio"] = x0_model(v, a, BatchedPerturbationConfig.empty(1))
 
+    # ltx-core 1.0.0's i2v (the A<->V scale/shift from the other modality's sigma), kept as a record; from here
+    # on the A<->V AdaLN inputs are 1.2.0's (v12_graft.py), which the engine follows.
     v, a = modalities(i2v_mask)
+    gold["i2v_v10_video"], gold["i2v_v10_audio"] = model(v, a, BatchedPerturbationConfig.empty(1))
+    print("A<->V AdaLN from", graft())
     gold["i2v_video"], gold["i2v_audio"] = model(v, a, BatchedPerturbationConfig.empty(1))
 
     v, a = modalities(vstate.denoise_mask)

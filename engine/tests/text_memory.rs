@@ -124,7 +124,7 @@ fn real_size_feature_extractor_overhead() {
     let _ = mlx_rs::memory::clear_cache();
     reset_peak();
     let before = MemoryReport::now();
-    let out = fe.forward(&hidden, &mask).expect("forward");
+    let (out, _) = fe.forward(&hidden, &mask).expect("forward");
     out.eval().expect("eval");
     let after = MemoryReport::now();
     eprintln!(

@@ -129,7 +129,7 @@ fn feature_extractor_matches_ltx_core() {
     for tag in ["prompt", "negative"] {
         let hs = &g[&format!("{tag}.hidden_states")];
         let hidden: Vec<Array> = (0..7).map(|l| hs.take_axis(Array::from_int(l), 0).expect("layer")).collect();
-        let got = fe.forward(&hidden, &g[&format!("{tag}.attention_mask")]).expect("forward");
+        let (got, _) = fe.forward(&hidden, &g[&format!("{tag}.attention_mask")]).expect("forward");
         check(&got, &g[&format!("{tag}.features")], TOL, &format!("{tag} features"));
     }
 }

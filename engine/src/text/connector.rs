@@ -39,6 +39,9 @@ pub struct ConnectorConfig {
     pub audio_connector_num_attention_heads: Option<usize>,
     pub audio_connector_attention_head_dim: Option<usize>,
     pub audio_connector_num_layers: Option<usize>,
+    /// LTX-2.3: gated attention in both connectors.
+    #[serde(default)]
+    pub connector_apply_gated_attention: bool,
 }
 
 fn d_heads() -> usize {
@@ -103,7 +106,11 @@ impl Connector {
         let (heads, head_dim, layers) = config.dims(audio);
         let dim = heads * head_dim;
         let block = || -> Result<Block1D> {
-            Ok(Block1D { attn1: Attention::new(dim, dim, heads, head_dim, EPS)?, ff: FeedForward::new(dim, dim)? })
+            let gated = config.connector_apply_gated_attention;
+            Ok(Block1D {
+                attn1: Attention::new(dim, dim, heads, head_dim, EPS, gated)?,
+                ff: FeedForward::new(dim, dim)?,
+            })
         };
         let registers = Array::zeros::<f32>(&[config.connector_num_learnable_registers as i32, dim as i32])?;
         Ok(Self {

@@ -10,6 +10,8 @@ use std::{
 
 use mlx_rs::{Array, Dtype};
 
+use crate::transformer::config::CaptionPlacement;
+
 use super::{
     cache::{cache_key, Entry, PromptCache},
     connector::{Connector, ConnectorConfig},
@@ -129,11 +131,20 @@ impl PromptEncoder {
         let shards = shard_files(gemma_dir)?;
         let config: ConnectorConfig =
             ltx.config()?.section("transformer").map_err(|e| TextError::file(ltx.path(), e))?;
-        let load = LoadOptions { dtype: Some(options.dtype), ..Default::default() };
+        let load = LoadOptions {
+            dtype: Some(options.dtype),
+            optional: &|k| k.ends_with(".weight_scale"),
+            ..Default::default()
+        };
         let mut video = Connector::new(&config, false)?;
         let mut audio = Connector::new(&config, true)?;
-        let flat = gemma_config.hidden_size * (gemma_config.num_hidden_layers + 1);
-        let mut extractor = FeatureExtractor::new(flat, video.heads * video.head_dim)?;
+        let layers = gemma_config.num_hidden_layers + 1;
+        let placement: CaptionPlacement =
+            ltx.config()?.section("transformer").map_err(|e| TextError::file(ltx.path(), e))?;
+        let mut extractor = match placement.text_encoder_dims()? {
+            Some((v, a)) => FeatureExtractor::new_v2(gemma_config.hidden_size, layers, v, a)?,
+            None => FeatureExtractor::new(gemma_config.hidden_size * layers, video.heads * video.head_dim)?,
+        };
         ltx.load_into(&mut extractor, prefix::TEXT_PROJECTION, &load)?;
         video.load(ltx, VIDEO_CONNECTOR, options.dtype)?;
         audio.load(ltx, AUDIO_CONNECTOR, options.dtype)?;
@@ -236,9 +247,9 @@ impl PromptEncoder {
     /// Feature extractor → connectors for one prompt's hidden states (evaluated).
     pub fn contexts(&self, hidden: &[Array], tokens: &Tokens) -> Result<Contexts> {
         let mask = Array::from_slice(&tokens.mask, &[1, tokens.mask.len() as i32]);
-        let features = self.extractor.forward(hidden, &mask)?;
-        let video = self.video.forward(&features, &tokens.mask)?;
-        let audio = self.audio.forward(&features, &tokens.mask)?;
+        let (video_features, audio_features) = self.extractor.forward(hidden, &mask)?;
+        let video = self.video.forward(&video_features, &tokens.mask)?;
+        let audio = self.audio.forward(&audio_features, &tokens.mask)?;
         mlx_rs::transforms::eval([&video, &audio])?;
         Ok(Contexts { video, audio })
     }

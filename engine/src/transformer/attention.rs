@@ -1,8 +1,10 @@
 //! Attention (`attention.py`): biased q/k/v projections, q/k RMSNorm over the whole inner dim (all
 //! heads together, learnable weight), RoPE on q and k, fast SDPA with scale 1/sqrt(head_dim),
 //! `to_out.0`. STG's perturbed self-attention passes the value projection through (`to_out(to_v(x))`).
+//! LTX-2.3 (`apply_gated_attention`): `to_gate_logits` (query_dim -> heads) scales each head's output by
+//! `2·sigmoid(logits)` before `to_out`, on the pass-through path too.
 
-use mlx_rs::{fast, macros::ModuleParameters, module::Param, Array};
+use mlx_rs::{fast, macros::ModuleParameters, module::Param, ops, Array};
 
 use super::{linear::Linear, rope, rope::Rope, Result};
 
@@ -27,13 +29,23 @@ pub struct Attention {
     /// `Sequential(Linear, Identity)`: key `to_out.0`.
     #[param]
     pub to_out: Vec<Linear>,
+    /// Per-head gate (LTX-2.3); absent on LTX-2.
+    #[param]
+    pub to_gate_logits: Option<Linear>,
     pub heads: usize,
     pub head_dim: usize,
     pub eps: f32,
 }
 
 impl Attention {
-    pub fn new(query_dim: usize, context_dim: usize, heads: usize, head_dim: usize, eps: f32) -> Result<Self> {
+    pub fn new(
+        query_dim: usize,
+        context_dim: usize,
+        heads: usize,
+        head_dim: usize,
+        eps: f32,
+        gated: bool,
+    ) -> Result<Self> {
         let inner = heads * head_dim;
         let norm = || -> Result<RmsNorm> { Ok(RmsNorm { weight: Param::new(Array::ones::<f32>(&[inner as i32])?) }) };
         Ok(Self {
@@ -43,6 +55,7 @@ impl Attention {
             q_norm: norm()?,
             k_norm: norm()?,
             to_out: vec![Linear::new(inner, query_dim, true)?],
+            to_gate_logits: if gated { Some(Linear::new(query_dim, heads, true)?) } else { None },
             heads,
             head_dim,
             eps,
@@ -79,6 +92,14 @@ impl Attention {
             let o = fast::scaled_dot_product_attention(&q, &k, &v, scale, None, None)?;
             let s = x.shape();
             o.swap_axes(1, 2)?.reshape(&[s[0], s[1], (self.heads * self.head_dim) as i32])?
+        };
+        let out = match &self.to_gate_logits {
+            Some(gate) => {
+                let gates = ops::sigmoid(&gate.forward(x)?)?.multiply(Array::from_f32(2.0))?;
+                let heads = self.split_heads(&out)?.multiply(gates.expand_dims(-1)?)?;
+                heads.reshape(out.shape())?
+            }
+            None => out,
         };
         self.to_out[0].forward(&out)
     }

@@ -1,6 +1,10 @@
 //! One dual-stream audio-video block (`transformer.py::BasicAVTransformerBlock`), in the exact
 //! order of ltx-core: video self-attn, video text cross-attn, audio self-attn, audio text
 //! cross-attn, A<->V cross-attention from norms taken once before either update, then the FFNs.
+//! LTX-2.3 (`cross_attention_adaln`): the tables have 9 rows, rows 6-8 modulate the text cross-attention's
+//! query and gate its output, and the context (keys/values) is modulated by the per-block prompt table
+//! plus the prompt AdaLN of the step's sigma. The A<->V scale/shift rows come from each modality's own
+//! per-token timesteps and the gates from the other modality's sigma (ltx-core 1.2.0).
 
 use mlx_rs::{fast, macros::ModuleParameters, module::Param, ops::indexing::IndexOp, Array};
 
@@ -35,10 +39,12 @@ pub struct StreamArgs {
     pub embedded_timestep: AdaValues,
     pub pe: Rope,
     pub cross_pe: Rope,
-    /// (B, 1, 4D) from the other modality's sigma.
-    pub cross_scale_shift: Array,
+    /// 4 rows per token from this modality's own timesteps (`av_ca_*_scale_shift_adaln_single`).
+    pub cross_scale_shift: AdaValues,
     /// (B, 1, D) from the other modality's sigma times the A/V gate factor.
     pub cross_gate: Array,
+    /// (B, 1, 2D) prompt AdaLN of this modality's sigma (LTX-2.3 `cross_attention_adaln`).
+    pub prompt_timestep: Option<Array>,
     pub enabled: bool,
 }
 
@@ -68,6 +74,11 @@ pub struct AvBlock {
     pub scale_shift_table_a2v_ca_audio: Param<Array>,
     #[param]
     pub scale_shift_table_a2v_ca_video: Param<Array>,
+    /// (2, D) key/value shift and scale of the text cross-attention (LTX-2.3).
+    #[param]
+    pub prompt_scale_shift_table: Param<Option<Array>>,
+    #[param]
+    pub audio_prompt_scale_shift_table: Param<Option<Array>>,
     pub idx: usize,
     pub eps: f32,
 }
@@ -83,6 +94,19 @@ pub struct BlockDims {
     pub a_head_dim: usize,
     pub a_context: usize,
     pub eps: f32,
+    /// `apply_gated_attention`: a per-head gate on all six attentions.
+    pub gated: bool,
+    /// `cross_attention_adaln`: modulated text cross-attention (9-row tables, prompt tables).
+    pub cross_adaln: bool,
+}
+
+/// Rows of a block's `scale_shift_table` (`adaln_embedding_coefficient`).
+pub fn ada_rows(cross_adaln: bool) -> usize {
+    if cross_adaln {
+        9
+    } else {
+        6
+    }
 }
 
 fn table(rows: usize, dim: usize) -> Result<Param<Array>> {
@@ -96,20 +120,26 @@ fn table_row(t: &Array, r: usize) -> Result<Array> {
 
 impl AvBlock {
     pub fn new(idx: usize, d: &BlockDims) -> Result<Self> {
-        let e = d.eps;
+        let (e, g) = (d.eps, d.gated);
+        let rows = ada_rows(d.cross_adaln);
+        let prompt = |dim: usize| -> Result<Param<Option<Array>>> {
+            Ok(Param::new(if d.cross_adaln { Some(Array::zeros::<f32>(&[2, dim as i32])?) } else { None }))
+        };
         Ok(Self {
-            attn1: Attention::new(d.v_dim, d.v_dim, d.v_heads, d.v_head_dim, e)?,
-            attn2: Attention::new(d.v_dim, d.v_context, d.v_heads, d.v_head_dim, e)?,
+            attn1: Attention::new(d.v_dim, d.v_dim, d.v_heads, d.v_head_dim, e, g)?,
+            attn2: Attention::new(d.v_dim, d.v_context, d.v_heads, d.v_head_dim, e, g)?,
             ff: FeedForward::new(d.v_dim, d.v_dim)?,
-            scale_shift_table: table(6, d.v_dim)?,
-            audio_attn1: Attention::new(d.a_dim, d.a_dim, d.a_heads, d.a_head_dim, e)?,
-            audio_attn2: Attention::new(d.a_dim, d.a_context, d.a_heads, d.a_head_dim, e)?,
+            scale_shift_table: table(rows, d.v_dim)?,
+            audio_attn1: Attention::new(d.a_dim, d.a_dim, d.a_heads, d.a_head_dim, e, g)?,
+            audio_attn2: Attention::new(d.a_dim, d.a_context, d.a_heads, d.a_head_dim, e, g)?,
             audio_ff: FeedForward::new(d.a_dim, d.a_dim)?,
-            audio_scale_shift_table: table(6, d.a_dim)?,
-            audio_to_video_attn: Attention::new(d.v_dim, d.a_dim, d.a_heads, d.a_head_dim, e)?,
-            video_to_audio_attn: Attention::new(d.a_dim, d.v_dim, d.a_heads, d.a_head_dim, e)?,
+            audio_scale_shift_table: table(rows, d.a_dim)?,
+            audio_to_video_attn: Attention::new(d.v_dim, d.a_dim, d.a_heads, d.a_head_dim, e, g)?,
+            video_to_audio_attn: Attention::new(d.a_dim, d.v_dim, d.a_heads, d.a_head_dim, e, g)?,
             scale_shift_table_a2v_ca_audio: table(5, d.a_dim)?,
             scale_shift_table_a2v_ca_video: table(5, d.v_dim)?,
+            prompt_scale_shift_table: prompt(d.v_dim)?,
+            audio_prompt_scale_shift_table: prompt(d.a_dim)?,
             idx,
             eps: e,
         })
@@ -119,17 +149,15 @@ impl AvBlock {
         Ok(fast::rms_norm(x, None, self.eps)?)
     }
 
-    /// `get_ada_values(table(6, D), timesteps, row)` as its two terms (table row, timestep row): the fused
+    /// `get_ada_values(table(n, D), timesteps, row)` as its two terms (table row, timestep row): the fused
     /// kernels that consume it add them.
     fn ada(&self, t: &Array, ts: &AdaValues, r: usize) -> Result<(Array, Array)> {
-        Ok((table_row(t, r)?, ts.row(r, 6)?))
+        Ok((table_row(t, r)?, ts.row(r, t.shape()[0] as usize)?))
     }
 
     /// Cross-modal (scale, shift) terms of rows `r, r+1` of a (5, D) table, from the 4-row timestep.
-    fn av_scale_shift(t: &Array, ss: &Array, r: usize) -> Result<((Array, Array), (Array, Array))> {
-        let s = ss.shape();
-        let parts = ss.reshape(&[s[0], s[1], 4, -1])?;
-        let p = |i: usize| -> Result<(Array, Array)> { Ok((table_row(t, i)?, parts.index((.., .., i as i32, ..)))) };
+    fn av_scale_shift(t: &Array, ss: &AdaValues, r: usize) -> Result<((Array, Array), (Array, Array))> {
+        let p = |i: usize| -> Result<(Array, Array)> { Ok((table_row(t, i)?, ss.row(i, 4)?)) };
         Ok((p(r)?, p(r + 1)?))
     }
 
@@ -139,17 +167,38 @@ impl AvBlock {
     }
 
     fn self_and_text(&self, s: &StreamArgs, audio: bool, skip_self: bool) -> Result<Array> {
-        let (t, attn1, attn2) = if audio {
-            (&*self.audio_scale_shift_table, &self.audio_attn1, &self.audio_attn2)
+        let (t, attn1, attn2, prompt) = if audio {
+            (
+                &*self.audio_scale_shift_table,
+                &self.audio_attn1,
+                &self.audio_attn2,
+                &*self.audio_prompt_scale_shift_table,
+            )
         } else {
-            (&*self.scale_shift_table, &self.attn1, &self.attn2)
+            (&*self.scale_shift_table, &self.attn1, &self.attn2, &*self.prompt_scale_shift_table)
         };
         let (shift, scale, gate) =
             (self.ada(t, &s.timesteps, 0)?, self.ada(t, &s.timesteps, 1)?, self.ada(t, &s.timesteps, 2)?);
         let normed = self.norm_modulate(&s.x, &scale, &shift)?;
         let h = attn1.forward(&normed, None, Some(&s.pe), None, skip_self)?;
         let x = fused::gated_add(&s.x, &h, (&gate.0, &gate.1))?;
-        Ok(x.add(attn2.forward(&self.rms(&x)?, Some(&s.context), None, None, false)?)?)
+        match (prompt, &s.prompt_timestep) {
+            (Some(prompt), Some(prompt_timestep)) => {
+                // `apply_cross_attention_adaln`
+                let (shift_q, scale_q, gate_q) =
+                    (self.ada(t, &s.timesteps, 6)?, self.ada(t, &s.timesteps, 7)?, self.ada(t, &s.timesteps, 8)?);
+                let q = self.norm_modulate(&x, &scale_q, &shift_q)?;
+                let kv_rows = prompt_timestep.reshape(&[1, 1, 2, -1])?;
+                let kv_row = |i: usize| -> Result<(Array, Array)> {
+                    Ok((table_row(prompt, i)?, kv_rows.index((.., .., i as i32, ..))))
+                };
+                let ((shift_kv, shift_kv_t), (scale_kv, scale_kv_t)) = (kv_row(0)?, kv_row(1)?);
+                let kv = fused::modulate(&s.context, (&scale_kv, &scale_kv_t), (&shift_kv, &shift_kv_t))?;
+                let o = attn2.forward(&q, Some(&kv), None, None, false)?;
+                fused::gated_add(&x, &o, (&gate_q.0, &gate_q.1))
+            }
+            _ => Ok(x.add(attn2.forward(&self.rms(&x)?, Some(&s.context), None, None, false)?)?),
+        }
     }
 
     fn feed_forward(&self, s: &StreamArgs, x: &Array, audio: bool) -> Result<Array> {

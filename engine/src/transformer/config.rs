@@ -42,10 +42,15 @@ pub struct TransformerConfig {
     pub use_middle_indices_grid: bool,
     /// Absent from the 19B metadata: ltx-core's `LTXModelConfigurator` then uses 128 (8 ch x 16 mel).
     pub audio_in_channels: Option<usize>,
-    // --- LTX-2.3 switches: absent (false) on 19B; true is rejected until 2.3 is ported ---
+    // --- LTX-2.3 switches: absent (false) on 19B ---
     pub apply_gated_attention: Option<bool>,
     pub cross_attention_adaln: Option<bool>,
+    /// True: the caption projection is the text encoder's (`FeatureExtractorV2`), the contexts arrive at
+    /// the streams' inner dims. ltx-core accepts it only with the three keys below all false.
     pub caption_proj_before_connector: Option<bool>,
+    caption_projection_first_linear: Option<bool>,
+    caption_proj_input_norm: Option<bool>,
+    caption_projection_second_linear: Option<bool>,
     // --- checked by ltx-core (`check_config_value`), validated in `validate` ---
     activation_fn: Option<String>,
     attention_bias: Option<bool>,
@@ -79,6 +84,76 @@ pub struct TransformerConfig {
     connector_num_layers: Option<Value>,
     connector_num_learnable_registers: Option<Value>,
     connector_positional_embedding_max_pos: Option<Value>,
+    connector_apply_gated_attention: Option<Value>,
+    audio_connector_attention_head_dim: Option<Value>,
+    audio_connector_num_attention_heads: Option<Value>,
+    audio_connector_num_layers: Option<Value>,
+}
+
+/// `_create_feature_extractor`'s rule: the four caption-projection keys (`caption_proj_before_connector`,
+/// `caption_projection_first_linear`, `caption_proj_input_norm`, `caption_projection_second_linear`) come as
+/// a set with the values (true, false, false, false) — the projection is then the text encoder's
+/// (`FeatureExtractorV2`, `Ok(true)`) — or not at all (`Ok(false)`).
+pub fn caption_keys_v2(values: [Option<bool>; 4]) -> Result<bool> {
+    const KEYS: [(&str, bool); 4] = [
+        ("caption_proj_before_connector", true),
+        ("caption_projection_first_linear", false),
+        ("caption_proj_input_norm", false),
+        ("caption_projection_second_linear", false),
+    ];
+    if values.iter().all(Option::is_none) {
+        return Ok(false);
+    }
+    for ((key, expected), value) in KEYS.iter().zip(values) {
+        match value {
+            None => return Err(TransformerError::Config(format!("partial caption-projection config: no `{key}`"))),
+            Some(v) if v != *expected => {
+                return Err(TransformerError::Config(format!("`{key}` is {v}, ltx-core supports only {expected}")))
+            }
+            _ => {}
+        }
+    }
+    Ok(true)
+}
+
+/// The keys of `config.transformer` the text encoder reads to place the caption projection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CaptionPlacement {
+    caption_proj_before_connector: Option<bool>,
+    caption_projection_first_linear: Option<bool>,
+    caption_proj_input_norm: Option<bool>,
+    caption_projection_second_linear: Option<bool>,
+    num_attention_heads: Option<usize>,
+    attention_head_dim: Option<usize>,
+    audio_num_attention_heads: Option<usize>,
+    audio_attention_head_dim: Option<usize>,
+}
+
+impl CaptionPlacement {
+    /// `Some((video, audio))` inner dims when the text encoder projects (`FeatureExtractorV2`), None on LTX-2.
+    pub fn text_encoder_dims(&self) -> Result<Option<(usize, usize)>> {
+        let v2 = caption_keys_v2([
+            self.caption_proj_before_connector,
+            self.caption_projection_first_linear,
+            self.caption_proj_input_norm,
+            self.caption_projection_second_linear,
+        ])?;
+        if !v2 {
+            return Ok(None);
+        }
+        let dims = [
+            self.num_attention_heads,
+            self.attention_head_dim,
+            self.audio_num_attention_heads,
+            self.audio_attention_head_dim,
+        ];
+        match dims {
+            [Some(h), Some(d), Some(ah), Some(ad)] if h * d * ah * ad > 0 => Ok(Some((h * d, ah * ad))),
+            _ => Err(TransformerError::Config(format!(
+                "the text encoder's projections need the transformer's heads and head dims; got {dims:?}"
+            ))),
+        }
+    }
 }
 
 impl TransformerConfig {
@@ -133,9 +208,12 @@ impl TransformerConfig {
         want("cross_attention_norm", &self.cross_attention_norm, true)?;
         want("double_self_attention", &self.double_self_attention, false)?;
         want("upcast_attention", &self.upcast_attention, false)?;
-        want("apply_gated_attention", &self.apply_gated_attention, false)?;
-        want("cross_attention_adaln", &self.cross_attention_adaln, false)?;
-        want("caption_proj_before_connector", &self.caption_proj_before_connector, false)?;
+        caption_keys_v2([
+            self.caption_proj_before_connector,
+            self.caption_projection_first_linear,
+            self.caption_proj_input_norm,
+            self.caption_projection_second_linear,
+        ])?;
         if !matches!(self.frequencies_precision.as_str(), "float64" | "float32") {
             return Err(TransformerError::Config(format!(
                 "`frequencies_precision` is {:?}, expected \"float64\" or \"float32\"",
@@ -164,6 +242,19 @@ impl TransformerConfig {
             return Err(TransformerError::Config("video and audio head counts must match".into()));
         }
         Ok(())
+    }
+
+    /// `apply_gated_attention` (LTX-2.3).
+    pub fn gated_attention(&self) -> bool {
+        self.apply_gated_attention.unwrap_or(false)
+    }
+    /// `cross_attention_adaln` (LTX-2.3).
+    pub fn cross_adaln(&self) -> bool {
+        self.cross_attention_adaln.unwrap_or(false)
+    }
+    /// `caption_proj_before_connector` (LTX-2.3): the text encoder projects the captions.
+    pub fn caption_projection_in_text_encoder(&self) -> bool {
+        self.caption_proj_before_connector.unwrap_or(false)
     }
 
     pub fn video_inner_dim(&self) -> usize {

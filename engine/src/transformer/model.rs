@@ -17,7 +17,7 @@ use mlx_rs::{
 
 use super::{
     adaln::AdaLayerNormSingle,
-    block::{AdaValues, AvBlock, BlockDims, StreamArgs},
+    block::{ada_rows, AdaValues, AvBlock, BlockDims, StreamArgs},
     caption::CaptionProjection,
     config::TransformerConfig,
     fused,
@@ -51,7 +51,8 @@ pub struct Modality {
     pub timesteps: Vec<f32>,
     /// (1, n_axes, T, 2) `[start, end)` bounds (3 axes video, 1 audio).
     pub positions: Vec<f32>,
-    /// Text context before the caption projection (1, S, caption_channels).
+    /// Text context: before the caption projection (1, S, caption_channels) on LTX-2; at the stream's
+    /// inner dimension (the projection is the text encoder's) on LTX-2.3.
     pub context: Array,
     pub enabled: bool,
 }
@@ -86,10 +87,16 @@ pub struct LtxModel {
     pub av_ca_a2v_gate_adaln_single: AdaLayerNormSingle,
     #[param]
     pub av_ca_v2a_gate_adaln_single: AdaLayerNormSingle,
+    /// LTX-2 only: LTX-2.3 projects in the text encoder (`caption_proj_before_connector`).
     #[param]
-    pub caption_projection: CaptionProjection,
+    pub caption_projection: Option<CaptionProjection>,
     #[param]
-    pub audio_caption_projection: CaptionProjection,
+    pub audio_caption_projection: Option<CaptionProjection>,
+    /// LTX-2.3 `cross_attention_adaln`: the prompt key/value modulation from the step's sigma.
+    #[param]
+    pub prompt_adaln_single: Option<AdaLayerNormSingle>,
+    #[param]
+    pub audio_prompt_adaln_single: Option<AdaLayerNormSingle>,
     #[param]
     pub transformer_blocks: Vec<AvBlock>,
     #[param]
@@ -121,19 +128,31 @@ impl LtxModel {
             a_head_dim: c.audio_attention_head_dim,
             a_context: c.audio_cross_attention_dim,
             eps: c.norm_eps,
+            gated: c.gated_attention(),
+            cross_adaln: c.cross_adaln(),
+        };
+        let rows = ada_rows(c.cross_adaln());
+        let in_transformer = !c.caption_projection_in_text_encoder();
+        let caption = |d: usize| -> Result<Option<CaptionProjection>> {
+            in_transformer.then(|| CaptionProjection::new(c.caption_channels, d)).transpose()
+        };
+        let prompt = |d: usize| -> Result<Option<AdaLayerNormSingle>> {
+            c.cross_adaln().then(|| AdaLayerNormSingle::new(d, 2)).transpose()
         };
         let table = |d: usize| -> Result<Param<Array>> { Ok(Param::new(Array::zeros::<f32>(&[2, d as i32])?)) };
         Ok(Self {
             patchify_proj: Linear::new(c.in_channels, vd, true)?,
             audio_patchify_proj: Linear::new(c.audio_in(), ad, true)?,
-            adaln_single: AdaLayerNormSingle::new(vd, 6)?,
-            audio_adaln_single: AdaLayerNormSingle::new(ad, 6)?,
+            adaln_single: AdaLayerNormSingle::new(vd, rows)?,
+            audio_adaln_single: AdaLayerNormSingle::new(ad, rows)?,
             av_ca_video_scale_shift_adaln_single: AdaLayerNormSingle::new(vd, 4)?,
             av_ca_audio_scale_shift_adaln_single: AdaLayerNormSingle::new(ad, 4)?,
             av_ca_a2v_gate_adaln_single: AdaLayerNormSingle::new(vd, 1)?,
             av_ca_v2a_gate_adaln_single: AdaLayerNormSingle::new(ad, 1)?,
-            caption_projection: CaptionProjection::new(c.caption_channels, vd)?,
-            audio_caption_projection: CaptionProjection::new(c.caption_channels, ad)?,
+            caption_projection: caption(vd)?,
+            audio_caption_projection: caption(ad)?,
+            prompt_adaln_single: prompt(vd)?,
+            audio_prompt_adaln_single: prompt(ad)?,
             transformer_blocks: (0..c.num_layers).map(|i| AvBlock::new(i, &dims)).collect::<Result<_>>()?,
             scale_shift_table: table(vd)?,
             audio_scale_shift_table: table(ad)?,
@@ -226,6 +245,7 @@ impl LtxModel {
             let mut linears: Vec<&mut Linear> = Vec::new();
             for a in attns {
                 linears.extend([&mut a.to_q, &mut a.to_k, &mut a.to_v, &mut a.to_out[0]]);
+                linears.extend(a.to_gate_logits.as_mut());
             }
             for ff in [&mut block.ff, &mut block.audio_ff] {
                 linears.extend([&mut ff.net.gelu.proj, &mut ff.net.out]);
@@ -262,11 +282,12 @@ impl LtxModel {
     /// `MultiModalTransformerArgsPreprocessor.prepare(modality, other)`.
     fn prepare(&self, m: &Modality, other: &Modality, audio: bool) -> Result<StreamArgs> {
         let c = &self.config;
-        let (proj, adaln, caption, ss_adaln, gate_adaln) = if audio {
+        let (proj, adaln, caption, prompt_adaln, ss_adaln, gate_adaln) = if audio {
             (
                 &self.audio_patchify_proj,
                 &self.audio_adaln_single,
                 &self.audio_caption_projection,
+                &self.audio_prompt_adaln_single,
                 &self.av_ca_audio_scale_shift_adaln_single,
                 &self.av_ca_v2a_gate_adaln_single,
             )
@@ -275,6 +296,7 @@ impl LtxModel {
                 &self.patchify_proj,
                 &self.adaln_single,
                 &self.caption_projection,
+                &self.prompt_adaln_single,
                 &self.av_ca_video_scale_shift_adaln_single,
                 &self.av_ca_a2v_gate_adaln_single,
             )
@@ -297,7 +319,23 @@ impl LtxModel {
         }
         let x = proj.forward(&m.latent.as_dtype(self.dtype)?)?;
         let (timesteps, embedded_timestep) = self.per_token_adaln(adaln, &m.timesteps)?;
-        let context = caption.forward(&m.context.as_dtype(self.dtype)?)?;
+        let context = m.context.as_dtype(self.dtype)?;
+        let context = match caption {
+            Some(caption) => caption.forward(&context)?,
+            None => context,
+        };
+        if context.ndim() != 3 || context.shape()[2] as usize != dim {
+            return Err(TransformerError::Input(format!(
+                "{} context is {:?}, the blocks need (1, S, {dim})",
+                if audio { "audio" } else { "video" },
+                context.shape()
+            )));
+        }
+        let t_self = m.sigma * c.timestep_scale_multiplier as f32;
+        let prompt_timestep = match prompt_adaln {
+            Some(p) => Some(p.forward(&Array::from_slice(&[t_self], &[1]), self.dtype)?.0.reshape(&[1, 1, -1])?),
+            None => None,
+        };
         let spec = RopeSpec {
             positions: &m.positions,
             batch,
@@ -323,10 +361,11 @@ impl LtxModel {
             ..spec
         };
         let cross_pe = self.rope_cache.get(&cross, self.dtype)?;
-        // Cross-modal AdaLN runs on the OTHER modality's sigma.
+        // Cross-modal AdaLN (ltx-core 1.2.0): scale/shift from this modality's own per-token timesteps, the
+        // gate from the OTHER modality's sigma.
+        let (cross_scale_shift, _) = self.per_token_adaln(ss_adaln, &m.timesteps)?;
         let t_other = other.sigma * c.timestep_scale_multiplier as f32;
         let gate_factor = (c.av_ca_timestep_scale_multiplier / c.timestep_scale_multiplier) as f32;
-        let (ss, _) = ss_adaln.forward(&Array::from_slice(&[t_other], &[1]), self.dtype)?;
         let (gate, _) = gate_adaln.forward(&Array::from_slice(&[t_other * gate_factor], &[1]), self.dtype)?;
         Ok(StreamArgs {
             x,
@@ -335,8 +374,9 @@ impl LtxModel {
             embedded_timestep,
             pe,
             cross_pe,
-            cross_scale_shift: ss.reshape(&[1, 1, -1])?,
+            cross_scale_shift,
             cross_gate: gate.reshape(&[1, 1, -1])?,
+            prompt_timestep,
             enabled: m.enabled,
         })
     }

@@ -29,3 +29,55 @@ pub fn tol(cpu: f64) -> f64 {
         cpu
     }
 }
+
+/// Every element as f32, flattened.
+pub fn values(a: &mlx_rs::Array) -> Vec<f32> {
+    let a = a.as_dtype(mlx_rs::Dtype::Float32).expect("cast");
+    let a = mlx_rs::ops::reshape(&a, &[-1]).expect("flat");
+    a.eval().expect("eval");
+    a.as_slice::<f32>().to_vec()
+}
+
+/// `max|got - want| / max|want|`, the suites' error measure.
+pub fn rel_err(got: &mlx_rs::Array, want: &mlx_rs::Array) -> f64 {
+    assert_eq!(got.shape(), want.shape(), "shape");
+    let (g, w) = (values(got), values(want));
+    let num = g.iter().zip(&w).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
+    let den = w.iter().map(|b| b.abs() as f64).fold(0.0, f64::max);
+    num / den
+}
+
+/// Asserts `rel_err <= tol(cpu_tol)` and prints the error.
+pub fn check(got: &mlx_rs::Array, want: &mlx_rs::Array, cpu_tol: f64, what: &str) {
+    let tol = tol(cpu_tol);
+    let e = rel_err(got, want);
+    eprintln!("{what}: rel err {e:.2e}");
+    assert!(e <= tol, "{what}: relative error {e:e} > {tol:e}");
+}
+
+/// Asserts that the comparison fails (a perturbed weight or a path switched off must be caught).
+pub fn check_fails(got: &mlx_rs::Array, want: &mlx_rs::Array, cpu_tol: f64, what: &str) {
+    let e = rel_err(got, want);
+    eprintln!("{what}: rel err {e:.2e} (must fail)");
+    assert!(e > tol(cpu_tol), "{what}: the comparison must fail, rel err {e:e}");
+}
+
+/// A goldens file's tensors by name.
+pub struct Goldens(pub std::collections::HashMap<String, mlx_rs::Array>);
+
+impl Goldens {
+    pub fn open(path: &std::path::Path) -> Self {
+        std::env::set_var("OPENBLAS_NUM_THREADS", "1");
+        let ck = ltx_engine::checkpoint::Checkpoint::open(path).expect("goldens");
+        Self(ck.tensors_with_prefix("").expect("golden tensors"))
+    }
+    pub fn get(&self, k: &str) -> &mlx_rs::Array {
+        self.0.get(k).unwrap_or_else(|| panic!("golden {k} missing"))
+    }
+    pub fn vec(&self, k: &str) -> Vec<f32> {
+        values(self.get(k))
+    }
+    pub fn scalar(&self, k: &str) -> f32 {
+        self.vec(k)[0]
+    }
+}
