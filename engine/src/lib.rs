@@ -3,6 +3,7 @@ pub mod audio_vae;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
+pub mod generation;
 pub mod job;
 pub mod media;
 pub mod memory;

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 pub enum Generation {
     /// LTX-2 (19B): Gemma 3 12B text encoder.
     Ltx2,
+    /// LTX-2.3 (22B): gated attention, cross-attention AdaLN, the caption projection in the text encoder,
+    /// BigVGAN v2 + bandwidth extension to 48 kHz; Gemma 3 12B shared with LTX-2.
+    Ltx23,
 }
 
 /// What a checkpoint's denoiser was trained for.
@@ -38,6 +41,11 @@ pub struct GuidanceDefaults {
 pub struct GenerationRules {
     pub generation: Generation,
     pub name: &'static str,
+    /// The short name (`--model`, listings).
+    pub id: &'static str,
+    /// A checkpoint's `model_version` metadata starts with this (ltx-pipelines' `detect_params`); empty: the
+    /// generation of files that carry none.
+    pub model_version_prefix: &'static str,
     /// Stage-1 steps of the guided pipelines when none are asked for.
     pub guided_steps: u32,
     /// The length of the distilled stage-1 sigma schedule (fixed).
@@ -75,24 +83,49 @@ pub struct PipelineRules {
     pub summary: &'static str,
 }
 
-pub const GENERATIONS: &[GenerationRules] = &[GenerationRules {
-    generation: Generation::Ltx2,
-    name: "LTX-2 (19B)",
-    guided_steps: 40,
-    distilled_steps: 8,
-    guidance: GuidanceDefaults {
-        video_cfg: 3.0,
-        audio_cfg: 7.0,
-        stg: 1.0,
-        stg_blocks: &[29],
-        rescale: 0.7,
-        modality: 3.0,
+/// Defaults from ltx-pipelines 1.0.0's `LTX_2_PARAMS` / `LTX_2_3_PARAMS` (`utils/constants.py`).
+pub const GENERATIONS: &[GenerationRules] = &[
+    GenerationRules {
+        generation: Generation::Ltx2,
+        name: "LTX-2 (19B)",
+        id: "ltx-2",
+        model_version_prefix: "",
+        guided_steps: 40,
+        distilled_steps: 8,
+        guidance: GuidanceDefaults {
+            video_cfg: 3.0,
+            audio_cfg: 7.0,
+            stg: 1.0,
+            stg_blocks: &[29],
+            rescale: 0.7,
+            modality: 3.0,
+        },
+        width: 768,
+        height: 512,
+        frames: 97,
+        fps: 24,
     },
-    width: 768,
-    height: 512,
-    frames: 97,
-    fps: 24,
-}];
+    GenerationRules {
+        generation: Generation::Ltx23,
+        name: "LTX-2.3 (22B)",
+        id: "ltx-2.3",
+        model_version_prefix: "2.3",
+        guided_steps: 30,
+        distilled_steps: 8,
+        guidance: GuidanceDefaults {
+            video_cfg: 3.0,
+            audio_cfg: 7.0,
+            stg: 1.0,
+            stg_blocks: &[28],
+            rescale: 0.7,
+            modality: 3.0,
+        },
+        width: 768,
+        height: 512,
+        frames: 97,
+        fps: 24,
+    },
+];
 
 pub const VARIANTS: &[VariantRules] = &[
     VariantRules {
@@ -146,8 +179,27 @@ pub const PIPELINES: &[PipelineRules] = &[
 ];
 
 impl Generation {
+    pub const ALL: [Generation; 2] = [Self::Ltx2, Self::Ltx23];
     pub fn rules(self) -> &'static GenerationRules {
         GENERATIONS.iter().find(|g| g.generation == self).unwrap_or(&GENERATIONS[0])
+    }
+    pub fn id(self) -> &'static str {
+        self.rules().id
+    }
+    pub fn parse(id: &str) -> Option<Self> {
+        GENERATIONS.iter().find(|g| g.id == id).map(|g| g.generation)
+    }
+    /// The generation a checkpoint's `model_version` names: the longest matching prefix (`Some("")` or
+    /// `None` → the generation of files without one); `Err` with the version for one no row knows.
+    pub fn from_model_version(version: Option<&str>) -> Result<Self, String> {
+        let v = version.unwrap_or("");
+        GENERATIONS
+            .iter()
+            .filter(|g| v.starts_with(g.model_version_prefix))
+            .max_by_key(|g| g.model_version_prefix.len())
+            .filter(|g| !g.model_version_prefix.is_empty() || v.is_empty())
+            .map(|g| g.generation)
+            .ok_or_else(|| v.to_string())
     }
 }
 
@@ -290,5 +342,24 @@ mod tests {
         assert_eq!(Pipeline::TwoStage.defaults(ModelVariant::Dev).steps, 40);
         assert_eq!(refusal(ModelVariant::Dev, Pipeline::TwoStage, 40, 3.0), None);
         assert_eq!(refusal(ModelVariant::Distilled, Pipeline::Distilled, 8, 1.0), None);
+    }
+
+    #[test]
+    fn generations_are_named_once_and_detected_by_model_version() {
+        assert_eq!(GENERATIONS.iter().map(|g| g.generation).collect::<Vec<_>>(), Generation::ALL);
+        for g in Generation::ALL {
+            assert_eq!(Generation::parse(g.id()), Some(g));
+        }
+        assert_eq!(Generation::from_model_version(None), Ok(Generation::Ltx2));
+        assert_eq!(Generation::from_model_version(Some("")), Ok(Generation::Ltx2));
+        assert_eq!(Generation::from_model_version(Some("2.3.0")), Ok(Generation::Ltx23));
+        assert_eq!(Generation::from_model_version(Some("2.3")), Ok(Generation::Ltx23));
+        assert_eq!(Generation::from_model_version(Some("2.5.0")), Err("2.5.0".to_string()));
+        // ltx-pipelines' constants: 2.3 runs 30 guided steps with STG on block 28, LTX-2 40 and 29.
+        let (a, b) = (Generation::Ltx2.rules(), Generation::Ltx23.rules());
+        assert_eq!(
+            (a.guided_steps, a.guidance.stg_blocks, b.guided_steps, b.guidance.stg_blocks),
+            (40, &[29][..], 30, &[28][..])
+        );
     }
 }

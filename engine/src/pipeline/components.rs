@@ -59,9 +59,16 @@ fn param_bytes<M: ModuleParameters + ?Sized>(m: &M) -> u64 {
     m.parameters().flatten().values().map(|a| a.nbytes() as u64).sum()
 }
 
-/// The transformer of a single-file checkpoint (its text connectors are left to the prompt encoder).
-pub fn load_transformer(path: &std::path::Path, dtype: mlx_rs::Dtype) -> crate::transformer::Result<LtxModel> {
-    LtxModel::from_checkpoint(path, dtype)
+/// The transformer of a single-file checkpoint (its text connectors are left to the prompt encoder); a file
+/// of a generation this engine does not run, or whose version and config disagree, is refused first.
+pub fn load_transformer(path: &std::path::Path, dtype: mlx_rs::Dtype) -> Result<LtxModel, EngineError> {
+    let ck = open(path)?;
+    crate::generation::detect(&ck).fail(FailureCode::LoadFailed)?;
+    let config = crate::transformer::TransformerConfig::from_ltx(&ck.config().fail(FailureCode::LoadFailed)?)
+        .fail(FailureCode::LoadFailed)?;
+    let mut model = LtxModel::new(config, dtype).fail(FailureCode::LoadFailed)?;
+    model.load(&ck).fail(FailureCode::LoadFailed)?;
+    Ok(model)
 }
 
 fn open(path: &std::path::Path) -> Result<Checkpoint, EngineError> {
@@ -165,7 +172,7 @@ impl Components {
     pub fn ensure_transformer(&mut self, progress: &mut dyn ProgressSink) -> Result<&LtxModel, EngineError> {
         let (path, dtype) = (&self.models.checkpoint, self.compute.dtype);
         let model = self.ledger.ensure(&mut self.transformer, Part::Transformer, progress, || {
-            materialized(load_transformer(path, dtype).fail(FailureCode::LoadFailed)?)
+            materialized(load_transformer(path, dtype)?)
         })?;
         Ok(model)
     }
