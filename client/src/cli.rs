@@ -249,6 +249,8 @@ pub enum ModelsCmd {
     },
     /// Show the models directory, or switch to another (saved in the config file; jobs after this use it).
     Dir { path: Option<PathBuf> },
+    /// Stop every running or queued download (partial files are kept: `models pull` resumes them).
+    Cancel,
 }
 
 #[derive(Debug, Subcommand)]

@@ -217,12 +217,12 @@ fn memory_check() -> Check {
 pub fn model_checks(m: &ModelsInfo) -> Vec<Check> {
     let mut out = Vec::new();
     let summary = crate::models::variant_summary(m);
-    let ready: Vec<&str> = summary.iter().filter(|s| s.1.is_empty()).map(|s| s.0.name()).collect();
+    let ready: Vec<&str> = summary.iter().filter(|s| s.missing.is_empty()).map(|s| s.variant.name()).collect();
     let free = m.disk_free;
     match free {
         Some(free) => {
             // Space for the smallest variant still to fetch, when none is installed yet.
-            let need = summary.iter().filter(|s| !s.1.is_empty()).map(|s| s.2).min().unwrap_or(0);
+            let need = summary.iter().filter(|s| !s.missing.is_empty()).map(|s| s.bytes).min().unwrap_or(0);
             if ready.is_empty() && need > free {
                 out.push(check(
                     "disk",
@@ -256,24 +256,47 @@ pub fn model_checks(m: &ModelsInfo) -> Vec<Check> {
     } else {
         out.push(check("models", Level::Ok, format!("installed: {}", ready.join(", ")), None));
     }
+    // Files placed by hand are not verified until `models verify` checks them: one warning names them all. The
+    // directory's own Gemma split is not on the Hub, so there is nothing to verify it against.
+    let unverified: Vec<&str> = m
+        .files
+        .iter()
+        .filter(|f| matches!(f.state, FileState::Installed { .. }) && !f.verified && !f.own_split)
+        .map(|f| f.name.as_str())
+        .collect();
+    match unverified[..] {
+        [] => {}
+        [one] => out.push(check("models", Level::Warn, format!("{one} is not verified"), verify_fix())),
+        _ => out.push(check(
+            "models",
+            Level::Warn,
+            format!("{} files are not verified: {}", unverified.len(), unverified.join(", ")),
+            verify_fix(),
+        )),
+    }
+    let shards = m.files.iter().filter(|f| f.own_split && f.name.ends_with(".safetensors")).count();
+    if shards > 0 {
+        let detail = format!(
+            "Gemma is the directory's own split ({shards} shards, named by its {}): not from the Hub, so not checked against it",
+            catalogue::GEMMA_INDEX
+        );
+        out.push(check("models", Level::Ok, detail, None));
+    }
     for f in &m.files {
-        match &f.state {
-            FileState::Installed { .. } if !f.verified => out.push(check(
-                "models",
-                Level::Warn,
-                format!("{} is not verified", f.name),
-                Some("ltxctl models verify".into()),
-            )),
-            FileState::Partial { bytes } => out.push(check(
+        if let FileState::Partial { bytes } = &f.state {
+            out.push(check(
                 "models",
                 Level::Warn,
                 format!("{} is a partial download ({})", f.name, human_bytes(*bytes)),
                 Some("ltxctl models pull <variant> resumes it".into()),
-            )),
-            _ => {}
+            ));
         }
     }
     out
+}
+
+fn verify_fix() -> Option<String> {
+    Some("ltxctl models verify".into())
 }
 
 #[cfg(test)]
@@ -308,6 +331,7 @@ mod tests {
                     FileState::Missing
                 },
                 verified: true,
+                own_split: false,
             })
             .collect();
         ModelsInfo { dir: "/m".into(), disk_free: Some(free), hf_cache: None, files }
@@ -327,5 +351,24 @@ mod tests {
         assert!(c.iter().any(|c| c.detail == "installed: distilled, distilled-fp8"), "{c:?}");
         let c = model_checks(&info(1 << 50, false));
         assert_eq!(c.iter().find(|c| c.check == "disk").unwrap().status, Level::Ok);
+    }
+
+    #[test]
+    fn unverified_files_are_one_warning_and_an_own_split_none() {
+        let mut m = info(1 << 50, true);
+        for f in m.files.iter_mut().filter(|f| f.name.contains("/model-")) {
+            f.verified = false;
+        }
+        let warns: Vec<Check> = model_checks(&m).into_iter().filter(|c| c.status == Level::Warn).collect();
+        assert_eq!(warns.len(), 1, "{warns:?}");
+        assert!(warns[0].detail.starts_with("5 files are not verified: "), "{warns:?}");
+        assert_eq!(warns[0].fix.as_deref(), Some("ltxctl models verify"));
+        // The same files as the directory's own split: nothing to verify, said once.
+        for f in m.files.iter_mut().filter(|f| f.name.contains("/model-")) {
+            f.own_split = true;
+        }
+        let c = model_checks(&m);
+        assert!(c.iter().all(|c| c.status == Level::Ok), "{c:?}");
+        assert!(c.iter().any(|c| c.detail.starts_with("Gemma is the directory's own split (5 shards")), "{c:?}");
     }
 }

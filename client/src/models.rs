@@ -3,7 +3,7 @@ use crate::cli::ModelsCmd;
 use crate::daemon::connect;
 use crate::exit::{Failure, Res, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
 use crate::print::print_json;
-use ltx_protocol::catalogue::{self, ModelFile};
+use ltx_protocol::catalogue;
 use ltx_protocol::client::{ClientError, ModelsDir, Removed};
 use ltx_protocol::models::*;
 use ltx_protocol::{EventKind, ModelVariant, Pipeline};
@@ -15,11 +15,11 @@ pub async fn list_info(socket: &Path) -> Result<ModelsInfo, Failure> {
     Ok(connect(socket).await?.models_list().await?)
 }
 
-/// Bytes still to fetch for `f` in this state (0 when installed or linkable).
-fn to_fetch(f: &ModelFile, state: &FileState) -> u64 {
-    match state {
-        FileState::Missing => f.size,
-        FileState::Partial { bytes } => f.size.saturating_sub(*bytes),
+/// Bytes still to fetch for `i` (0 when installed or linkable).
+fn to_fetch(i: &ModelFileInfo) -> u64 {
+    match &i.state {
+        FileState::Missing | FileState::Queued => i.size,
+        FileState::Partial { bytes } => i.size.saturating_sub(*bytes),
         FileState::Downloading { done, total } => total.saturating_sub(*done),
         FileState::Installed { .. } | FileState::InHfCache { .. } => 0,
     }
@@ -27,34 +27,77 @@ fn to_fetch(f: &ModelFile, state: &FileState) -> u64 {
 
 fn state_text(i: &ModelFileInfo) -> String {
     match &i.state {
+        FileState::Installed { .. } if i.own_split => "installed (the directory's own shard split)".into(),
         FileState::Installed { .. } if i.verified => "installed, verified".into(),
         FileState::Installed { .. } => "installed".into(),
         FileState::Partial { bytes } => format!("partial ({} of ≈{})", human_bytes(*bytes), human_bytes(i.size)),
-        FileState::Downloading { done, total } => {
-            format!("downloading {}%", if *total > 0 { done * 100 / total } else { 0 })
-        }
+        FileState::Downloading { total: 0, .. } => "starting".into(),
+        FileState::Downloading { done, total } => format!("downloading {}%", done * 100 / total),
         FileState::InHfCache { path, .. } => format!("in the Hugging Face cache ({})", path.display()),
+        FileState::Missing if i.own_split => "missing (the directory's own shard split: not on the Hub)".into(),
         FileState::Missing => "missing".into(),
+        FileState::Queued => "queued".into(),
     }
 }
 
-/// Per variant (default pipeline): ready, and what is left to fetch.
-pub fn variant_summary(info: &ModelsInfo) -> Vec<(ModelVariant, Vec<String>, u64)> {
-    let by_name: BTreeMap<&str, &ModelFileInfo> = info.files.iter().map(|f| (f.name.as_str(), f)).collect();
+/// What a variant (default pipeline) still lacks.
+pub struct VariantState {
+    pub variant: ModelVariant,
+    /// The files not installed.
+    pub missing: Vec<String>,
+    /// Bytes still to fetch for them.
+    pub bytes: u64,
+    /// How many of them are downloading or queued now.
+    pub downloading: usize,
+}
+
+/// Per variant (default pipeline): what is left to fetch.
+pub fn variant_summary(info: &ModelsInfo) -> Vec<VariantState> {
     ModelVariant::ALL
         .into_iter()
-        .map(|v| {
-            let (mut missing, mut bytes) = (Vec::new(), 0);
-            for f in catalogue::needs(v, v.default_pipeline()) {
-                let state = by_name.get(f.local).map_or(FileState::Missing, |i| i.state.clone());
-                if !matches!(state, FileState::Installed { .. }) {
-                    missing.push(f.local.to_string());
-                    bytes += to_fetch(f, &state);
-                }
+        .map(|variant| {
+            let lacking: Vec<_> = info
+                .needed(variant, variant.default_pipeline())
+                .into_iter()
+                .filter(|i| !matches!(i.state, FileState::Installed { .. }))
+                .collect();
+            VariantState {
+                variant,
+                missing: lacking.iter().map(|i| i.name.clone()).collect(),
+                bytes: lacking.iter().map(|i| to_fetch(i)).sum(),
+                downloading: lacking
+                    .iter()
+                    .filter(|i| matches!(i.state, FileState::Downloading { .. } | FileState::Queued))
+                    .count(),
             }
-            (v, missing, bytes)
         })
         .collect()
+}
+
+/// Below this much free space left after a download, the pull warns (the system's swap, the videos).
+const MIN_FREE_AFTER: u64 = 10_000_000_000;
+
+/// The warning for a download of `bytes` into `dir` with `free` bytes free, when it leaves (nearly) nothing.
+fn space_warning(dir: &Path, free: Option<u64>, bytes: u64) -> Option<String> {
+    let free = free?;
+    let fix = "free some space, or download to another disk: `ltxctl models dir PATH`";
+    if bytes > free {
+        return Some(format!(
+            "warning: this needs ≈{} but {} has only {} free: the download stops when the disk is full — {fix}",
+            human_bytes(bytes),
+            dir.display(),
+            human_bytes(free)
+        ));
+    }
+    let left = free - bytes;
+    (left < MIN_FREE_AFTER).then(|| {
+        format!(
+            "warning: this leaves only ≈{} free in {} (keep {} or more for the system's swap and the videos) — {fix}",
+            human_bytes(left),
+            dir.display(),
+            human_bytes(MIN_FREE_AFTER)
+        )
+    })
 }
 
 pub async fn run(cmd: ModelsCmd, socket: &Path, json: bool) -> Res {
@@ -67,7 +110,23 @@ pub async fn run(cmd: ModelsCmd, socket: &Path, json: bool) -> Res {
         ModelsCmd::Rm { variant, yes } => remove(socket, variant, yes, json).await,
         ModelsCmd::Verify { variant } => verify(socket, variant, json).await,
         ModelsCmd::Dir { path } => dir(socket, path, json).await,
+        ModelsCmd::Cancel => cancel(socket, json).await,
     }
+}
+
+async fn cancel(socket: &Path, json: bool) -> Res {
+    let files = connect(socket).await?.models_cancel().await?;
+    if json {
+        print_json(&serde_json::json!({ "cancelled": files }));
+    } else if files.is_empty() {
+        println!("no download is running");
+    } else {
+        for f in &files {
+            println!("cancelled {f}");
+        }
+        println!("partial files are kept: `ltxctl models pull …` resumes them");
+    }
+    Ok(EXIT_OK)
 }
 
 async fn list(socket: &Path, json: bool) -> Res {
@@ -76,8 +135,11 @@ async fn list(socket: &Path, json: bool) -> Res {
     if json {
         let variants: Vec<_> = summary
             .iter()
-            .map(|(v, missing, bytes)| {
-                serde_json::json!({ "variant": v.name(), "ready": missing.is_empty(), "missing": missing, "missing_bytes": bytes })
+            .map(|s| {
+                serde_json::json!({
+                    "variant": s.variant.name(), "ready": s.missing.is_empty(), "missing": s.missing,
+                    "missing_bytes": s.bytes, "downloading": s.downloading,
+                })
             })
             .collect();
         print_json(&serde_json::json!({
@@ -92,16 +154,24 @@ async fn list(socket: &Path, json: bool) -> Res {
         println!("Hugging Face cache (reused, not copied): {}", c.display());
     }
     println!();
-    for (v, missing, bytes) in &summary {
-        if missing.is_empty() {
-            println!("{:<14} ready", v.name());
-        } else {
+    for s in &summary {
+        let name = s.variant.name();
+        if s.missing.is_empty() {
+            println!("{name:<14} ready");
+        } else if s.downloading == s.missing.len() {
             println!(
-                "{:<14} {} file(s) to fetch (≈{}) — `{}`",
-                v.name(),
-                missing.len(),
-                human_bytes(*bytes),
-                catalogue::pull_command(*v, v.default_pipeline())
+                "{name:<14} downloading: {} file(s) left (≈{}) — `ltxctl models cancel` stops it",
+                s.missing.len(),
+                human_bytes(s.bytes)
+            );
+        } else {
+            let running =
+                if s.downloading > 0 { format!(", {} of them downloading", s.downloading) } else { String::new() };
+            println!(
+                "{name:<14} {} file(s) to fetch (≈{}{running}) — `{}`",
+                s.missing.len(),
+                human_bytes(s.bytes),
+                catalogue::pull_command(s.variant, s.variant.default_pipeline())
             );
         }
     }
@@ -110,6 +180,7 @@ async fn list(socket: &Path, json: bool) -> Res {
     for i in &info.files {
         let size = match i.state {
             FileState::Installed { bytes } | FileState::InHfCache { bytes, .. } if bytes > 0 => human_bytes(bytes),
+            _ if i.own_split => "?".into(),
             _ => format!("≈{}", human_bytes(i.size)),
         };
         println!("{:<70} {:>9}  {}", i.name, size, state_text(i));
@@ -129,18 +200,14 @@ fn confirm(question: &str) -> Result<bool, Failure> {
 
 async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: bool, json: bool) -> Res {
     let info = list_info(socket).await?;
-    let by_name: BTreeMap<&str, &ModelFileInfo> = info.files.iter().map(|f| (f.name.as_str(), f)).collect();
-    let needs = catalogue::needs(variant, pipeline);
-    let (mut count, mut bytes) = (0, 0);
-    for f in &needs {
-        let state = by_name.get(f.local).map_or(FileState::Missing, |i| i.state.clone());
-        let b = to_fetch(f, &state);
-        if b > 0 {
-            count += 1;
-            bytes += b;
+    let fetch: Vec<u64> = info.needed(variant, pipeline).into_iter().map(to_fetch).filter(|&b| b > 0).collect();
+    let (count, bytes) = (fetch.len(), fetch.iter().sum::<u64>());
+    let what = format!("{} ({} pipeline)", variant.name(), pipeline.name());
+    if count > 0 {
+        if let Some(w) = space_warning(&info.dir, info.disk_free, bytes) {
+            eprintln!("{w}");
         }
     }
-    let what = format!("{} ({} pipeline)", variant.name(), pipeline.name());
     if count > 0 && !yes {
         let free = info.disk_free.map_or("unknown".into(), human_bytes);
         let q = format!(
@@ -160,12 +227,10 @@ async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: boo
     if json {
         print_json(&serde_json::json!({ "variant": variant.name(), "pipeline": pipeline.name(), "files": files }));
     }
-    let mut waiting: BTreeSet<String> = BTreeSet::new();
+    let mut waiting: Vec<String> = Vec::new();
     for f in &files {
         match &f.action {
-            PullAction::Started | PullAction::Joined => {
-                waiting.insert(f.name.clone());
-            }
+            PullAction::Started | PullAction::Joined => waiting.push(f.name.clone()),
             PullAction::Linked(src) if !json => println!("{}: linked from {}", f.name, src.display()),
             _ => {}
         }
@@ -178,12 +243,13 @@ async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: boo
     }
     if !json {
         println!(
-            "downloading {} file(s) in ltxd (Ctrl-C detaches; the download goes on — run this again to watch)",
+            "downloading {} file(s) in ltxd (Ctrl-C detaches and the download goes on: run this again to watch, `ltxctl models cancel` to stop it)",
             waiting.len()
         );
     }
-    let mut view = Progress::new(json);
-    let mut failed = Vec::new();
+    let mut view = Progress::new(json, &waiting);
+    let mut waiting: BTreeSet<String> = waiting.into_iter().collect();
+    let mut failed: Vec<(String, String)> = Vec::new();
     while !waiting.is_empty() {
         let e = events.next().await?.ok_or(ClientError::Closed)?;
         let (MODEL_EVENTS, EventKind::Download(ev)) = (e.job, &e.kind) else { continue };
@@ -196,7 +262,7 @@ async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: boo
                 waiting.remove(file);
             }
             DownloadEvent::Failed { file, message } => {
-                failed.push(format!("{file}: {message}"));
+                failed.push((file.clone(), message.clone()));
                 waiting.remove(file);
             }
             _ => {}
@@ -204,7 +270,7 @@ async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: boo
     }
     view.finish();
     if !failed.is_empty() {
-        return Err(Failure(EXIT_FAILED, format!("download failed:\n  {}", failed.join("\n  "))));
+        return Err(Failure(EXIT_FAILED, format!("download failed:\n  {}", failures(&failed).join("\n  "))));
     }
     if !json {
         println!("{what} is installed and verified");
@@ -212,37 +278,78 @@ async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: boo
     Ok(EXIT_OK)
 }
 
-/// Progress: NDJSON, one bar per file on a terminal, else a line per 10 %.
+/// `file: message` per failure, the files that failed for the same reason (an unreachable Hub) on one line.
+fn failures(failed: &[(String, String)]) -> Vec<String> {
+    let mut by_message: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (file, message) in failed {
+        match by_message.iter_mut().find(|(m, _)| m == message) {
+            Some((_, files)) => files.push(file),
+            None => by_message.push((message, vec![file])),
+        }
+    }
+    by_message
+        .into_iter()
+        .map(|(message, files)| match files[..] {
+            [one] => format!("{one}: {message}"),
+            _ => format!("{} files ({}): {message}", files.len(), files.join(", ")),
+        })
+        .collect()
+}
+
+/// Progress: NDJSON; on a terminal a bar per file (queued ones too, full names); else one line per file event
+/// (started, retrying, done, failed).
 struct Progress {
     json: bool,
-    bars: Option<(indicatif::MultiProgress, BTreeMap<String, indicatif::ProgressBar>)>,
-    printed: BTreeMap<String, u64>,
+    bars: Option<Bars>,
+    started: BTreeSet<String>,
+}
+
+struct Bars {
+    multi: indicatif::MultiProgress,
+    bars: BTreeMap<String, indicatif::ProgressBar>,
+    /// While the size is unknown (queued, resolving): no bar, which would read full at 0 of 0 bytes.
+    waiting: indicatif::ProgressStyle,
+    running: indicatif::ProgressStyle,
 }
 
 impl Progress {
-    fn new(json: bool) -> Self {
-        let bars =
-            (!json && std::io::stdout().is_terminal()).then(|| (indicatif::MultiProgress::new(), BTreeMap::new()));
-        Self { json, bars, printed: BTreeMap::new() }
+    fn new(json: bool, files: &[String]) -> Self {
+        let bars = (!json && std::io::stdout().is_terminal()).then(|| {
+            let width = files.iter().map(|f| f.chars().count()).max().unwrap_or(0);
+            let style = |t: String| {
+                indicatif::ProgressStyle::with_template(&t).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            };
+            let multi = indicatif::MultiProgress::new();
+            let waiting = style(format!("{{prefix:{width}}} {{msg}}"));
+            let bars = files
+                .iter()
+                .map(|f| {
+                    let b = multi.add(indicatif::ProgressBar::new(0).with_style(waiting.clone()));
+                    b.set_prefix(f.clone());
+                    b.set_message("queued");
+                    (f.clone(), b)
+                })
+                .collect();
+            let running = style(format!(
+                "{{prefix:{width}}} {{bar:30}} {{bytes:>10}}/{{total_bytes:10}} {{bytes_per_sec:>12}} {{eta:>4}} {{msg}}"
+            ));
+            Bars { multi, bars, waiting, running }
+        });
+        Self { json, bars, started: BTreeSet::new() }
     }
 
     fn show(&mut self, ev: &DownloadEvent) {
         if self.json {
             return print_json(ev);
         }
-        if let Some((multi, bars)) = &mut self.bars {
-            let bar = bars.entry(ev.file().to_string()).or_insert_with(|| {
-                let b = multi.add(indicatif::ProgressBar::new(0));
-                let style = indicatif::ProgressStyle::with_template(
-                    "{prefix:40!} {bar:30} {bytes:>10}/{total_bytes:10} {bytes_per_sec:>12} {eta:>4} {msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-                b.set_style(style);
-                b.set_prefix(ev.file().rsplit('/').next().unwrap_or_default().to_string());
-                b
-            });
+        if let Some(b) = &self.bars {
+            let Some(bar) = b.bars.get(ev.file()) else { return };
             match ev {
+                DownloadEvent::Progress { total: 0, .. } => bar.set_message("starting"),
                 DownloadEvent::Progress { done, total, .. } => {
+                    if bar.length() == Some(0) {
+                        bar.set_style(b.running.clone());
+                    }
                     bar.set_length(*total);
                     bar.set_position(*done);
                     bar.set_message("");
@@ -251,19 +358,19 @@ impl Progress {
                     bar.set_message(format!("retry {attempt} in {}s: {reason}", delay_ms / 1000))
                 }
                 DownloadEvent::Done { .. } => bar.finish_with_message("verified"),
-                DownloadEvent::Failed { message, .. } => bar.abandon_with_message(format!("failed: {message}")),
+                DownloadEvent::Failed { message, .. } => {
+                    bar.set_style(b.waiting.clone());
+                    bar.abandon_with_message(format!("failed: {message}"))
+                }
             }
             return;
         }
         match ev {
-            DownloadEvent::Progress { file, done, total } => {
-                let pct = if *total > 0 { done * 100 / total } else { 100 };
-                let last = self.printed.get(file).copied();
-                if last.is_none_or(|l| pct >= l + 10 || (pct == 100 && l < 100)) {
-                    self.printed.insert(file.clone(), pct);
-                    println!("{file}: {pct}% ({} of {})", human_bytes(*done), human_bytes(*total));
-                }
+            DownloadEvent::Progress { file, done, total } if self.started.insert(file.clone()) => {
+                let from = if *done > 0 { format!(", from {}", human_bytes(*done)) } else { String::new() };
+                println!("{file}: started, {}{from}", human_bytes(*total))
             }
+            DownloadEvent::Progress { .. } => {}
             DownloadEvent::Retrying { file, attempt, delay_ms, reason } => {
                 println!("{file}: {reason}; retry {attempt} in {:.1}s", *delay_ms as f64 / 1000.0)
             }
@@ -275,8 +382,8 @@ impl Progress {
     }
 
     fn finish(&mut self) {
-        if let Some((multi, _)) = &self.bars {
-            let _ = multi.clear();
+        if let Some(b) = &self.bars {
+            let _ = b.multi.clear();
         }
     }
 }
@@ -305,7 +412,7 @@ async fn verify(socket: &Path, variant: Option<ModelVariant>, json: bool) -> Res
         eprintln!("verifying (this reads every file once)…");
     }
     let results = connect(socket).await?.models_verify(variant).await?;
-    let bad = results.iter().filter(|r| r.outcome != VerifyOutcome::Ok).count();
+    let bad = results.iter().filter(|r| !matches!(r.outcome, VerifyOutcome::Ok | VerifyOutcome::OwnSplit)).count();
     if json {
         print_json(&results);
     } else {
@@ -321,6 +428,9 @@ async fn verify(socket: &Path, variant: Option<ModelVariant>, json: bool) -> Res
                 ),
                 VerifyOutcome::Missing => println!("missing   {}", r.name),
                 VerifyOutcome::Unverifiable(why) => println!("unchecked {}: {why}", r.name),
+                VerifyOutcome::OwnSplit => {
+                    println!("own       {}: the directory's own shard split, not on the Hub (not checked)", r.name)
+                }
             }
         }
     }
@@ -352,4 +462,23 @@ async fn dir(socket: &Path, path: Option<PathBuf>, json: bool) -> Res {
         println!("{}", path.display());
     }
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_space_warning_and_the_failures() {
+        let (dir, gb) = (Path::new("/m"), 1_000_000_000);
+        assert_eq!(space_warning(dir, None, 70 * gb), None);
+        assert_eq!(space_warning(dir, Some(80 * gb), 70 * gb), None);
+        let w = space_warning(dir, Some(70_200_000_000), 68_400_000_000).unwrap();
+        assert!(w.starts_with("warning: this leaves only ≈1.8 GB free in /m"), "{w}");
+        let w = space_warning(dir, Some(60 * gb), 70 * gb).unwrap();
+        assert!(w.starts_with("warning: this needs ≈70.0 GB but /m has only 60.0 GB free"), "{w}");
+        let f = |a: &str, b: &str| (a.to_string(), b.to_string());
+        let failed = [f("a", "no route"), f("b", "disk full"), f("c", "no route")];
+        assert_eq!(failures(&failed), ["2 files (a, c): no route", "b: disk full"]);
+    }
 }

@@ -63,7 +63,8 @@ pub(crate) async fn handle(
         | Request::ModelsPull { .. }
         | Request::ModelsRemove { .. }
         | Request::ModelsVerify { .. }
-        | Request::ModelsDir { .. }) => crate::models::request(shared, r).await,
+        | Request::ModelsDir { .. }
+        | Request::ModelsCancel) => crate::models::request(shared, r).await,
         Request::ShowsNotifications => {
             // Held by a task of this connection: dropped (notifications resume) when the connection closes.
             let guard = shared.desktop.client_notifies();

@@ -187,8 +187,8 @@ pub fn pull_command(variant: ModelVariant, pipeline: Pipeline) -> String {
     }
 }
 
-/// Whether `file` is usable in `dir`. Gemma's shards count as present when the directory's own index names
-/// other shards that all exist (a converted or smaller Gemma with a different split is accepted as it is).
+/// Whether `file` is usable in `dir`. Gemma's shards count as present when the directory has its own split
+/// ([`own_split`]) and every shard of it exists (a converted or smaller Gemma is accepted as it is).
 pub fn is_present(dir: &Path, file: &ModelFile) -> bool {
     presence(dir, file).unwrap_or(false)
 }
@@ -199,17 +199,15 @@ pub fn presence(dir: &Path, file: &ModelFile) -> std::io::Result<bool> {
     if is_file(&dir.join(file.local))? {
         return Ok(true);
     }
-    if file.component == Component::TextEncoder && file.local.ends_with(".safetensors") {
-        let Some(shards) = indexed_shards_of(dir)? else { return Ok(false) };
-        if shards.iter().any(|s| format!("{GEMMA_DIR}/{s}") == file.local) {
-            return Ok(false);
-        }
-        for s in &shards {
-            if !is_file(&dir.join(GEMMA_DIR).join(s))? {
-                return Ok(false);
+    if is_shard(file) {
+        if let Some(own) = own_split(dir)? {
+            for s in &own {
+                if !is_file(&dir.join(GEMMA_DIR).join(s))? {
+                    return Ok(false);
+                }
             }
+            return Ok(true);
         }
-        return Ok(true);
     }
     Ok(false)
 }
@@ -223,9 +221,17 @@ fn is_file(path: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// The shard names Gemma's index in `dir` lists (`None` without a readable index).
-pub fn indexed_shards(dir: &Path) -> Option<Vec<String>> {
-    indexed_shards_of(dir).ok().flatten()
+fn is_shard(f: &ModelFile) -> bool {
+    f.component == Component::TextEncoder && f.local.ends_with(".safetensors")
+}
+
+/// Gemma's own shard split in `dir`: the shards its index names when it names none of the catalogue's (a
+/// converted or smaller Gemma, whose shards are not on the Hub); `None` where the catalogue's shards are the
+/// ones (no readable index, or the Hub's).
+pub fn own_split(dir: &Path) -> std::io::Result<Option<Vec<String>>> {
+    let Some(shards) = indexed_shards_of(dir)? else { return Ok(None) };
+    let hubs = |s: &String| FILES.iter().any(|f| is_shard(f) && f.remote == s);
+    Ok((!shards.iter().any(hubs)).then_some(shards))
 }
 
 fn indexed_shards_of(dir: &Path) -> std::io::Result<Option<Vec<String>>> {
@@ -247,6 +253,55 @@ fn indexed_shards_of(dir: &Path) -> std::io::Result<Option<Vec<String>>> {
     shards.sort();
     shards.dedup();
     Ok((!shards.is_empty()).then_some(shards))
+}
+
+/// A file the models directory uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirFile {
+    /// One of [`FILES`].
+    Catalogue(&'static ModelFile),
+    /// Part of Gemma's own split ([`own_split`]): its index or a shard it names (the path inside the models
+    /// directory). Not on the Hub: never downloaded, never checked against the Hub's checksums.
+    Own(String),
+}
+
+impl DirFile {
+    /// Its path inside the models directory.
+    pub fn local(&self) -> &str {
+        match self {
+            Self::Catalogue(f) => f.local,
+            Self::Own(local) => local,
+        }
+    }
+
+    pub fn component(&self) -> Component {
+        match self {
+            Self::Catalogue(f) => f.component,
+            Self::Own(_) => Component::TextEncoder,
+        }
+    }
+}
+
+/// The files `dir` uses, in catalogue order: [`FILES`], with Gemma's index and shards the directory's own where
+/// it has its own split ([`own_split`]).
+pub fn files_in(dir: &Path) -> std::io::Result<Vec<DirFile>> {
+    let Some(own) = own_split(dir)? else { return Ok(FILES.iter().map(DirFile::Catalogue).collect()) };
+    let mut out = Vec::new();
+    for f in FILES {
+        if f.local == GEMMA_INDEX {
+            out.push(DirFile::Own(GEMMA_INDEX.into()));
+            out.extend(own.iter().map(|s| DirFile::Own(format!("{GEMMA_DIR}/{s}"))));
+        } else if !is_shard(f) {
+            out.push(DirFile::Catalogue(f));
+        }
+    }
+    Ok(out)
+}
+
+/// The files of [`files_in`] a pipeline running `variant` reads.
+pub fn needs_in(dir: &Path, variant: ModelVariant, pipeline: Pipeline) -> std::io::Result<Vec<DirFile>> {
+    let comps = components(variant, pipeline);
+    Ok(files_in(dir)?.into_iter().filter(|f| comps.contains(&f.component())).collect())
 }
 
 /// The files of `needs(variant, pipeline)` missing from `dir`.
@@ -359,5 +414,33 @@ mod tests {
         std::fs::write(p.join(GEMMA_DIR).join("model-00002-of-00002.safetensors"), b"x").unwrap();
         std::fs::write(p.join("ltx-2-19b-distilled.safetensors"), b"x").unwrap();
         assert_eq!(missing_names(), ["ltx-2-spatial-upscaler-x2-1.0.safetensors"]);
+        // The directory's files are its own index and shards, not the catalogue's five.
+        let gemma: Vec<String> = needs_in(p, ModelVariant::Distilled, Pipeline::Distilled)
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.component() == Component::TextEncoder)
+            .map(|f| match f {
+                DirFile::Own(l) => format!("own {l}"),
+                DirFile::Catalogue(f) => f.local.to_string(),
+            })
+            .collect();
+        let g = |f: &str| format!("{GEMMA_DIR}/{f}");
+        let own = |f: &str| format!("own {GEMMA_DIR}/{f}");
+        let want = [
+            g("config.json"),
+            g("tokenizer.json"),
+            g("tokenizer_config.json"),
+            own("model.safetensors.index.json"),
+            own("model-00001-of-00002.safetensors"),
+            own("model-00002-of-00002.safetensors"),
+        ];
+        assert_eq!(gemma, want);
+        // An index naming the Hub's shards is the catalogue's split.
+        let hub =
+            r#"{"weight_map": {"a": "model-00001-of-00005.safetensors", "b": "model-00002-of-00002.safetensors"}}"#;
+        std::fs::write(p.join(GEMMA_INDEX), hub).unwrap();
+        assert_eq!(own_split(p).unwrap(), None);
+        assert_eq!(files_in(p).unwrap().len(), FILES.len());
+        assert!(missing_names().iter().any(|f| f.ends_with("model-00001-of-00005.safetensors")));
     }
 }

@@ -351,6 +351,14 @@ impl Client {
         })
     }
 
+    /// `ModelsCancel`: stops every running or queued download; the names of those it stopped.
+    pub async fn models_cancel(&mut self) -> Result<Vec<String>, ClientError> {
+        expect(self.request(Request::ModelsCancel).await?, "ModelsCancel", |r| match r {
+            Reply::ModelsCancelled { files } => Ok(files),
+            r => Err(r),
+        })
+    }
+
     /// `ModelsDir`: shows (`None`) or sets the models directory.
     pub async fn models_dir(&mut self, path: Option<PathBuf>) -> Result<ModelsDir, ClientError> {
         expect(self.request(Request::ModelsDir { path }).await?, "ModelsDir", |r| match r {

@@ -90,13 +90,22 @@ pub enum Request {
     ModelsDir {
         path: Option<PathBuf>,
     },
+    /// Stop every running or queued download (partial files are kept; a pull resumes them). Appended last:
+    /// the bincode indices of the variants above stay.
+    ModelsCancel,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
-    Submitted { job: JobId, position: u32, seed: u64 },
+    Submitted {
+        job: JobId,
+        position: u32,
+        seed: u64,
+    },
     Subscribed,
-    Cancelled { jobs: Vec<JobId> },
+    Cancelled {
+        jobs: Vec<JobId>,
+    },
     Queue(Box<QueueInfo>),
     Ok,
     History(Vec<JobRecord>),
@@ -106,9 +115,20 @@ pub enum Reply {
     Error(DaemonError),
     Models(Box<crate::models::ModelsInfo>),
     Pulling(Vec<crate::models::PullFile>),
-    Removed { files: Vec<String>, bytes: u64 },
+    Removed {
+        files: Vec<String>,
+        bytes: u64,
+    },
     Verified(Vec<crate::models::VerifyResult>),
-    ModelsDir { path: PathBuf, configured: PathBuf, restart_needed: bool },
+    ModelsDir {
+        path: PathBuf,
+        configured: PathBuf,
+        restart_needed: bool,
+    },
+    /// The downloads `ModelsCancel` stopped.
+    ModelsCancelled {
+        files: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! Wire types of model management: listings, pulls, verification and download progress.
-use crate::job::JobId;
+use crate::job::{JobId, ModelVariant, Pipeline};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -28,12 +28,15 @@ pub enum FileState {
         bytes: u64,
     },
     Missing,
+    /// A pull asked for it; it waits for a download slot (nothing fetched yet in this run).
+    Queued,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelFileInfo {
     /// Path inside the models directory.
     pub name: String,
+    /// Its Hugging Face repository (empty for the directory's own files).
     pub repo: String,
     pub component: String,
     /// Published size (approximate until downloaded).
@@ -41,6 +44,9 @@ pub struct ModelFileInfo {
     pub state: FileState,
     /// Its sha256 was checked (at download or by `models verify`) and the file is unchanged since.
     pub verified: bool,
+    /// Part of the directory's own Gemma split (its index names shards the Hub does not have): not
+    /// downloaded, not checked against the Hub ([`crate::catalogue::own_split`]).
+    pub own_split: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +57,16 @@ pub struct ModelsInfo {
     /// The Hugging Face cache consulted for reuse, when one exists.
     pub hf_cache: Option<PathBuf>,
     pub files: Vec<ModelFileInfo>,
+}
+
+impl ModelsInfo {
+    /// The listed files a pipeline running `variant` reads (the daemon lists what the directory uses: its own
+    /// Gemma split where it has one).
+    pub fn needed(&self, variant: ModelVariant, pipeline: Pipeline) -> Vec<&ModelFileInfo> {
+        let names: Vec<String> =
+            crate::catalogue::components(variant, pipeline).into_iter().map(|c| c.name()).collect();
+        self.files.iter().filter(|f| names.contains(&f.component)).collect()
+    }
 }
 
 /// What a pull did with each file it needs.
@@ -81,6 +97,8 @@ pub enum VerifyOutcome {
     Missing,
     /// No published checksum could be obtained (offline and never verified before).
     Unverifiable(String),
+    /// Part of the directory's own Gemma split: the Hub publishes nothing to check it against.
+    OwnSplit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ macro_rules! bins {
 }
 
 /// Environment variables that steer Hugging Face downloads.
-pub const HF_VARS: [&str; 9] = [
+pub const HF_VARS: [&str; 10] = [
     "HF_HOME",
     "HF_HUB_CACHE",
     "HUGGINGFACE_HUB_CACHE",
@@ -34,6 +34,7 @@ pub const HF_VARS: [&str; 9] = [
     "HF_ENDPOINT",
     "XDG_CACHE_HOME",
     "LTX_TEST_WRITE_QUOTA",
+    "LTX_TEST_DISK_FREE",
 ];
 
 pub struct Daemon {

@@ -50,6 +50,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         ("models_verify", Request::ModelsVerify { variant: None }),
         ("models_dir", Request::ModelsDir { path: Some("/tmp/models".into()) }),
         ("shows_notifications", Request::ShowsNotifications),
+        ("models_cancel", Request::ModelsCancel),
     ];
     let mut out = vec![("hello".to_string(), hello.clone())];
     let mut stream = hello.clone();

@@ -1,103 +1,14 @@
 //! Model management end to end: the real daemon downloads from a local Hub in the Hugging Face URL layout
 //! (302 to a file host, `x-linked-etag`, Range), driven by the real `ltxctl models …`.
-use ltx_e2e::hub::{Hub, HubFile};
-use ltx_e2e::*;
+mod common;
+
+use common::models::*;
+use ltx_e2e::hub::{self, HubFile};
 use ltx_protocol::catalogue::{self, GEMMA_REPO, LTX_REPO};
 use ltx_protocol::ModelVariant;
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
-
-/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
-fn held(p: &std::path::Path) -> String {
-    let b = std::fs::read(p).unwrap_or_default();
-    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
-    if b.len() <= 40 {
-        text
-    } else {
-        format!("{text}… ({} bytes)", b.len())
-    }
-}
-
-const CHECKPOINT: &str = "ltx-2-19b-distilled.safetensors";
-const UPSCALER: &str = "ltx-2-spatial-upscaler-x2-1.0.safetensors";
-const MB: usize = 1 << 20;
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A hub serving the distilled files (Gemma gated behind `hf_test`) and a daemon pointed at it (stall timeout:
-/// 30 s, or 1 s with `LTX_E2E_STALL`).
-fn setup(checkpoint: usize, env: &[(&str, &str)], start: bool) -> (Hub, Daemon) {
-    let hub = Hub::start();
-    hub.add_variant(ModelVariant::Distilled, checkpoint);
-    hub.state.lock().unwrap().gated.insert(GEMMA_REPO.into(), "hf_test".into());
-    let mut e: Vec<(String, String)> = vec![("HF_ENDPOINT".into(), hub.url.clone())];
-    e.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let opts = Opts {
-        extra_config: if env.iter().any(|e| e.0 == "LTX_E2E_STALL") { "download_stall_secs = 1" } else { "" }.into(),
-        env: e,
-        start,
-        placeholder_models: false,
-        ..Opts::default()
-    };
-    (hub, Daemon::with(bins!(), opts))
-}
-
-fn token() -> &'static [(&'static str, &'static str)] {
-    &[("HF_TOKEN", "hf_test")]
-}
-
-fn models(d: &Daemon) -> PathBuf {
-    d.dir.path().join("models")
-}
-
-fn list_json(d: &Daemon) -> serde_json::Value {
-    let o = d.ctl(&["--json", "models", "list"]);
-    assert_eq!(o.status.code(), Some(0), "{o:?}");
-    serde_json::from_slice(&o.stdout).expect("list JSON")
-}
-
-fn file_state<'a>(list: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    list["files"].as_array().unwrap().iter().find(|f| f["name"] == name).expect("file in list")
-}
-
-fn served(hub: &Hub, repo: &str, file: &str) -> u64 {
-    let sha = hub::sha256_hex(&hub.body(repo, file));
-    hub.state.lock().unwrap().served.get(&format!("/cas/{sha}")).copied().unwrap_or(0)
-}
-
-fn distilled_bytes(hub: &Hub) -> u64 {
-    catalogue::needs(ModelVariant::Distilled, ModelVariant::Distilled.default_pipeline())
-        .iter()
-        .map(|f| hub.body(f.repo, f.remote).len() as u64)
-        .sum()
-}
-
-fn assert_installed(hub: &Hub, d: &Daemon) {
-    for f in catalogue::needs(ModelVariant::Distilled, ModelVariant::Distilled.default_pipeline()) {
-        let got = std::fs::read(models(d).join(f.local)).unwrap_or_else(|e| panic!("{}: {e}", f.local));
-        assert!(got == hub.body(f.repo, f.remote), "{} differs from the hub's", f.local);
-        assert!(!Path::new(&format!("{}.part", models(d).join(f.local).display())).exists());
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn part_len(d: &Daemon, local: &str) -> u64 {
-    std::fs::metadata(format!("{}.part", models(d).join(local).display())).map_or(0, |m| m.len())
-}
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
 
 #[test]
 fn pull_list_verify_remove_and_the_submit_check() {
@@ -444,4 +355,66 @@ fn models_dir_rewrites_the_config_keeping_its_mode_and_its_link() {
     assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o640, "the mode was not kept");
     let left: Vec<_> = std::fs::read_dir(real.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(left.len(), 1, "{left:?}");
+}
+
+#[test]
+fn a_directory_with_its_own_gemma_split_is_listed_as_it_is() {
+    let (hub, d) = setup(MB, token(), true);
+    assert_eq!(d.ctl(&["models", "pull", "distilled", "-y"]).status.code(), Some(0));
+    // Gemma converted to two shards: the Hub's five go, the directory's own index names the two it has.
+    let gemma = models(&d).join(catalogue::GEMMA_DIR);
+    for i in 1..=5 {
+        std::fs::remove_file(gemma.join(format!("model-0000{i}-of-00005.safetensors"))).unwrap();
+    }
+    let shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"];
+    std::fs::write(gemma.join(shards[0]), vec![1u8; 3000]).unwrap();
+    std::fs::write(gemma.join(shards[1]), vec![2u8; 2000]).unwrap();
+    let index = format!(r#"{{"metadata": {{}}, "weight_map": {{"a": "{}", "b": "{}"}}}}"#, shards[0], shards[1]);
+    std::fs::write(models(&d).join(catalogue::GEMMA_INDEX), index).unwrap();
+
+    let l = list_json(&d);
+    assert_eq!(l["variants"][0]["ready"], true, "{l}");
+    let listed: Vec<(String, u64, bool)> = l["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["name"].as_str().unwrap().contains("/model-"))
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().into(),
+                f["state"]["Installed"]["bytes"].as_u64().unwrap(),
+                f["own_split"] == true,
+            )
+        })
+        .collect();
+    let g = |s: &str| format!("{}/{s}", catalogue::GEMMA_DIR);
+    assert_eq!(listed, [(g(shards[0]), 3000, true), (g(shards[1]), 2000, true)]);
+    let plain = stdout(&d.ctl(&["models", "list"]));
+    assert!(!plain.contains("of-00005") && plain.contains("installed (the directory's own shard split)"), "{plain}");
+
+    // doctor: nothing "not verified" (the rest was verified at download, the own split cannot be).
+    let o = d.ctl_cmd(&["doctor"]).env("LTXD_BIN", &d.bins.daemon).env("LTX_CONFIG", &d.config).output().unwrap();
+    let out = stdout(&o);
+    assert!(!out.contains("not verified") && !out.contains("of-00005"), "{out}");
+    assert!(out.contains("ok    models   Gemma is the directory's own split (2 shards, named by"), "{out}");
+    // verify checks what it can, and says which files it cannot.
+    let o = d.ctl(&["models", "verify", "distilled"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = stdout(&o);
+    assert!(out.contains(&format!("own       {}: the directory's own shard split", g(shards[1]))), "{out}");
+    assert!(out.contains(&format!("ok        {CHECKPOINT}")) && !out.contains("of-00005"), "{out}");
+    // A pull downloads nothing; one that lacks a shard of the own split says why it cannot fetch it.
+    let before = hub.served_total();
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert!(o.status.success() && stdout(&o).contains("is installed"), "{o:?}");
+    assert_eq!(hub.served_total(), before);
+    std::fs::remove_file(gemma.join(shards[1])).unwrap();
+    let o = d.ctl(&["models", "pull", "distilled", "-y"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains(&format!("{} missing from", g(shards[1]))), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not on the Hub"), "{}", stderr(&o));
+    assert_eq!(hub.served_total(), before);
+    // rm takes the whole directory, the own split included.
+    assert!(d.ctl(&["models", "rm", "distilled", "-y"]).status.success());
+    assert!(!gemma.exists());
 }

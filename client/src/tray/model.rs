@@ -1,7 +1,7 @@
 //! What the tray shows, as a pure function of the daemon's state: the menu tree, the icon's state, its title
 //! (`42%`) and tooltip. The UI layer only renders this, so the whole menu logic is tested without a display.
 use ltx_protocol::models::{FileState, ModelsInfo};
-use ltx_protocol::{catalogue, ComponentStatus, JobId, ModelVariant, Pipeline};
+use ltx_protocol::{ComponentStatus, JobId, ModelVariant, Pipeline};
 use ltx_service::desktop::{duration, excerpt};
 use std::path::PathBuf;
 
@@ -243,18 +243,8 @@ pub fn headline(s: &State) -> String {
 
 /// Whether every file `variant` needs (for its default pipeline) is installed; `None` when unknown.
 pub fn installed(models: &ModelsInfo, variant: ModelVariant) -> Option<bool> {
-    let needs = catalogue::needs(variant, variant.default_pipeline());
-    let state = |local: &str| models.files.iter().find(|f| f.name == local).map(|f| &f.state);
-    let mut all = true;
-    for f in needs {
-        match state(f.local) {
-            Some(FileState::Installed { .. }) => {}
-            Some(_) => all = false,
-            None if f.local.starts_with(catalogue::GEMMA_DIR) => {} // shards listed by the index only
-            None => return None,
-        }
-    }
-    Some(all)
+    let needed = models.needed(variant, variant.default_pipeline());
+    (!needed.is_empty()).then(|| needed.iter().all(|f| matches!(f.state, FileState::Installed { .. })))
 }
 
 pub fn menu(s: &State, p: &Prefs) -> Vec<Node> {

@@ -3,7 +3,7 @@
 //! `<file>.part` (kept across interruptions and daemon restarts), retries with backoff on stalls, network
 //! errors, 429 and 5xx, hashes while writing, and renames into place only when the checksum matches.
 use super::hf::HfConfig;
-use super::{disk_free, part_path, Active};
+use super::{disk_free, part_path, Active, Stop, CONNECT_TIMEOUT};
 use ltx_protocol::catalogue::ModelFile;
 use ltx_protocol::fsutil::Dir;
 use ltx_protocol::models::{human_bytes, DownloadEvent};
@@ -47,6 +47,9 @@ pub struct Done {
 enum Fail {
     /// Transient: try again after a backoff.
     Retry(String),
+    /// The host cannot be resolved or connected to: fatal before the download's first byte (no route to the
+    /// Hub is not a stall), retried like a stall once bytes have come.
+    Unreachable(String),
     Fatal(String),
 }
 
@@ -110,21 +113,41 @@ fn http_fail(ctx: &Ctx, f: &ModelFile, status: StatusCode, url: &Url) -> Fail {
     }
 }
 
-fn net_fail(what: &str, e: reqwest::Error) -> Fail {
+fn net_fail(ctx: &Ctx, what: &str, e: reqwest::Error) -> Fail {
     use std::error::Error;
     let mut msg = format!("{what}: {e}");
     let mut src = e.source();
+    let mut root = None;
     while let Some(s) = src {
         msg.push_str(&format!(": {s}"));
+        root = Some(s);
         src = s.source();
     }
-    Fail::Retry(msg)
+    if !e.is_connect() {
+        return Fail::Retry(msg);
+    }
+    // Name lookup or connection failed: the same words for every file of that host, so they read as one cause.
+    let host = e.url().and_then(|u| u.host_str()).unwrap_or("?");
+    let hub = Url::parse(&ctx.hf.endpoint).ok();
+    let endpoint = if hub.as_ref().and_then(|u| u.host_str()) == Some(host) {
+        format!("the Hub at {}", ctx.hf.endpoint)
+    } else {
+        format!("the file host {host} (the Hub is {})", ctx.hf.endpoint)
+    };
+    let cause = match root {
+        _ if e.is_timeout() => format!("no answer within {CONNECT_TIMEOUT:?}"),
+        Some(r) => r.to_string(),
+        None => e.to_string(),
+    };
+    Fail::Unreachable(format!(
+        "cannot reach {endpoint} ({cause}); check the network connection, or set HF_ENDPOINT (hf_endpoint in the config file) to a reachable mirror and restart ltxd"
+    ))
 }
 
 /// What the Hub publishes for `f`: checksum, size and where the bytes are.
 pub async fn published(ctx: &Ctx, f: &ModelFile) -> Result<Published, String> {
     resolve(ctx, f).await.map_err(|e| match e {
-        Fail::Retry(m) | Fail::Fatal(m) => m,
+        Fail::Retry(m) | Fail::Unreachable(m) | Fail::Fatal(m) => m,
     })
 }
 
@@ -135,7 +158,7 @@ async fn resolve(ctx: &Ctx, f: &ModelFile) -> Result<Published, Fail> {
         let req = auth(ctx, ctx.client.head(url.clone()).header(header::ACCEPT_ENCODING, "identity"), &url);
         let resp = match tokio::time::timeout(ctx.hf.stall, req.send()).await {
             Err(_) => return Err(Fail::Retry(format!("no answer from {} within {:?}", url, ctx.hf.stall))),
-            Ok(Err(e)) => return Err(net_fail("cannot reach the Hub", e)),
+            Ok(Err(e)) => return Err(net_fail(ctx, "cannot reach the Hub", e)),
             Ok(Ok(r)) => r,
         };
         let (status, h) = (resp.status(), resp.headers());
@@ -254,13 +277,26 @@ fn backoff(attempt: u32) -> Duration {
     (Duration::from_millis(500) * 2u32.saturating_pow(attempt.saturating_sub(1).min(10))).min(MAX_BACKOFF)
 }
 
+/// Why a download ended without its file.
+pub struct Failed {
+    pub message: String,
+    /// The Hub or its file host could not be reached before the download's first byte (it was not retried).
+    pub unreachable: bool,
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Self {
+        Self { message, unreachable: false }
+    }
+}
+
 /// Downloads `f` (resuming its `.part`), verified; retries transient failures.
 pub async fn fetch(
     ctx: &Ctx,
     f: &ModelFile,
     act: &Active,
     emit: &(dyn Fn(DownloadEvent) + Sync),
-) -> Result<Done, String> {
+) -> Result<Done, Failed> {
     let target = ctx.dir.join(f.local);
     let part = part_path(&target);
     if let Some(parent) = target.parent() {
@@ -269,15 +305,22 @@ pub async fn fetch(
     let mut attempt = 0;
     loop {
         let before = act.received.load(Ordering::Relaxed);
-        let res = try_once(ctx, f, &target, &part, act, emit).await;
-        if act.cancel.load(Ordering::SeqCst) {
-            let _ = std::fs::remove_file(&part);
-            return Err("cancelled: the model files were removed".into());
+        // A stop ends a request in flight too (a connection attempt, a stalled read).
+        let res = tokio::select! {
+            r = try_once(ctx, f, &target, &part, act, emit) => r,
+            () = act.until_stopped() => Err(Fail::Fatal("stopped".into())),
+        };
+        if let Some(m) = stopped(act, &part) {
+            return Err(m.into());
         }
         match res {
             Ok(done) => return Ok(done),
-            Err(Fail::Fatal(m)) => return Err(m),
-            Err(Fail::Retry(reason)) => {
+            Err(Fail::Fatal(m)) => return Err(m.into()),
+            // No byte yet: no route to the host, not a stall.
+            Err(Fail::Unreachable(message)) if act.received.load(Ordering::Relaxed) == 0 => {
+                return Err(Failed { message, unreachable: true })
+            }
+            Err(Fail::Retry(reason) | Fail::Unreachable(reason)) => {
                 // Progress since the last failure restarts the count: a slow, flaky line still finishes.
                 if act.received.load(Ordering::Relaxed) > before {
                     attempt = 0;
@@ -287,7 +330,8 @@ pub async fn fetch(
                     return Err(format!(
                         "{reason} (gave up after {MAX_ATTEMPTS} attempts; `ltxctl models pull` resumes from {})",
                         human_bytes(act.done.load(Ordering::Relaxed))
-                    ));
+                    )
+                    .into());
                 }
                 let delay = backoff(attempt);
                 tracing::info!(file = f.local, attempt, ?delay, "retrying: {reason}");
@@ -297,10 +341,29 @@ pub async fn fetch(
                     delay_ms: delay.as_millis() as u64,
                     reason,
                 });
-                tokio::time::sleep(delay).await;
+                // The backoff ends early for `models cancel` or `models rm`.
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = act.until_stopped() => {}
+                }
             }
         }
     }
+}
+
+/// The message of a download asked to stop ([`Stop`]); a removed one's partial file is deleted.
+pub fn stopped(act: &Active, part: &Path) -> Option<String> {
+    Some(match act.stopped()? {
+        Stop::Removed => {
+            let _ = std::fs::remove_file(part);
+            "cancelled: the model files were removed".into()
+        }
+        Stop::Cancelled => format!(
+            "cancelled by `ltxctl models cancel` at {} (the partial file is kept: `ltxctl models pull` resumes it)",
+            human_bytes(act.done.load(Ordering::Relaxed))
+        ),
+        Stop::Unreachable(m) => m,
+    })
 }
 
 fn disk_full(dir: &Path, file: &str, need: u64) -> Fail {
@@ -360,7 +423,7 @@ async fn try_once(
         }
         let mut resp = match tokio::time::timeout(ctx.hf.stall, req.send()).await {
             Err(_) => return Err(Fail::Retry(format!("no answer from the file host within {:?}", ctx.hf.stall))),
-            Ok(Err(e)) => return Err(net_fail("download failed", e)),
+            Ok(Err(e)) => return Err(net_fail(ctx, "download failed", e)),
             Ok(Ok(r)) => r,
         };
         let status = resp.status();
@@ -386,12 +449,12 @@ async fn try_once(
         file.seek(std::io::SeekFrom::Start(have)).map_err(|e| io("cannot seek", part, e))?;
         let mut last = Instant::now();
         loop {
-            if act.cancel.load(Ordering::SeqCst) {
-                return Err(Fail::Fatal("cancelled".into()));
+            if act.stopping() {
+                return Err(Fail::Fatal("stopped".into()));
             }
             let chunk = match tokio::time::timeout(ctx.hf.stall, resp.chunk()).await {
                 Err(_) => return Err(Fail::Retry(format!("stalled: no data for {:?}", ctx.hf.stall))),
-                Ok(Err(e)) => return Err(net_fail("connection lost", e)),
+                Ok(Err(e)) => return Err(net_fail(ctx, "connection lost", e)),
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(c))) => c,
             };

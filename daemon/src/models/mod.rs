@@ -9,7 +9,7 @@ pub use download::set_test_write_quota;
 pub use hf::HfConfig;
 
 use crate::Shared;
-use ltx_protocol::catalogue::{self, ModelFile};
+use ltx_protocol::catalogue::{self, DirFile, ModelFile};
 use ltx_protocol::fsutil;
 use ltx_protocol::models::*;
 use ltx_protocol::{
@@ -22,6 +22,21 @@ use std::sync::{Arc, Mutex};
 
 /// Files downloaded at the same time (the rest wait their turn).
 const PARALLEL_DOWNLOADS: usize = 2;
+/// Name lookup and connection to the Hub or a file host. A host that cannot be reached in this fails the pull
+/// (and the files queued behind it) before its first byte: no route is not a stall, it is not retried.
+pub(crate) const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Why a download ends before it finishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// `models rm`: the partial file is deleted.
+    Removed,
+    /// `models cancel`: the partial file is kept for a resume.
+    Cancelled,
+    /// Another download could not reach the Hub or its file host: this one, still waiting for a slot, fails
+    /// with that message instead of trying the same unreachable host.
+    Unreachable(String),
+}
 
 /// One file being downloaded; every pull of it shares this.
 #[derive(Default)]
@@ -30,7 +45,35 @@ pub(crate) struct Active {
     pub total: AtomicU64,
     /// Bytes that came over the network in this daemon's lifetime (resumed bytes are not counted).
     pub received: AtomicU64,
-    pub cancel: AtomicBool,
+    /// Holds a download slot (else it waits for one: "queued").
+    pub started: AtomicBool,
+    stop: Mutex<Option<Stop>>,
+}
+
+impl Active {
+    /// Asks the download to end: the first reason holds, except that a removal always deletes the partial file.
+    pub fn stop(&self, why: Stop) {
+        let mut s = self.stop.lock().unwrap_or_else(|p| p.into_inner());
+        if s.is_none() || why == Stop::Removed {
+            *s = Some(why);
+        }
+    }
+
+    pub fn stopped(&self) -> Option<Stop> {
+        self.stop.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// Returns once the download is asked to stop (within 100 ms), to race a request, a backoff or the wait for
+    /// a slot against.
+    pub async fn until_stopped(&self) {
+        while !self.stopping() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 pub struct Models {
@@ -51,7 +94,7 @@ impl Models {
         })?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(std::time::Duration::from_secs(30))
+            .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("ltxd/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
@@ -96,6 +139,7 @@ pub(crate) async fn request(shared: &Arc<Shared>, req: Request) -> Result<Reply,
             let sh = shared.clone();
             blocking(move || set_dir(&sh, path)).await
         }
+        Request::ModelsCancel => Ok(Reply::ModelsCancelled { files: cancel(shared) }),
         other => Err(DaemonError::Internal(format!("not a models request: {other:?}"))),
     }
 }
@@ -106,8 +150,20 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(|e| DaemonError::Internal(e.to_string()))?
 }
 
+// Test hook for the free-space warning: only the test daemon sets it (a disk this full cannot be made in CI).
+static TEST_DISK_FREE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Makes every free-space reading this (test daemons only).
+pub fn set_test_disk_free(bytes: u64) {
+    TEST_DISK_FREE.store(bytes, Ordering::SeqCst);
+}
+
 /// Free bytes for an unprivileged user on the file system holding `path` (or its nearest existing parent).
 pub(crate) fn disk_free(path: &std::path::Path) -> Option<u64> {
+    let fake = TEST_DISK_FREE.load(Ordering::SeqCst);
+    if fake != u64::MAX {
+        return Some(fake);
+    }
     use std::os::unix::ffi::OsStrExt;
     let existing = path.ancestors().find(|p| p.exists())?;
     let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
@@ -128,34 +184,51 @@ fn part_path(target: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// What the directory holds: every file it uses ([`catalogue::files_in`]: its own Gemma split where it has one).
 fn list(shared: &Shared) -> ModelsInfo {
     let dir = &shared.engine.models_dir();
     let hf = &shared.cfg.hf;
     let active = shared.models.active().clone();
-    let files = catalogue::FILES
-        .iter()
-        .map(|f| {
-            let path = dir.join(f.local);
-            let state = if let Some(a) = active.get(f.local) {
-                FileState::Downloading { done: a.done.load(Ordering::Relaxed), total: a.total.load(Ordering::Relaxed) }
-            } else if catalogue::is_present(dir, f) {
-                FileState::Installed { bytes: std::fs::metadata(&path).map_or(0, |m| m.len()) }
-            } else if let Ok(m) = std::fs::metadata(part_path(&path)) {
-                FileState::Partial { bytes: m.len() }
-            } else if let Some(p) = hf::cached(&hf.cache, f) {
-                FileState::InHfCache { bytes: std::fs::metadata(&p).map_or(0, |m| m.len()), path: p }
-            } else {
-                FileState::Missing
+    // An unreadable directory lists the catalogue's files (each then reads as missing or partial).
+    let files = catalogue::files_in(dir).unwrap_or_else(|_| catalogue::FILES.iter().map(DirFile::Catalogue).collect());
+    let files = files
+        .into_iter()
+        .map(|file| {
+            let path = dir.join(file.local());
+            let on_disk = || std::fs::metadata(&path).map_or(0, |m| m.len());
+            let (state, size, repo) = match &file {
+                DirFile::Own(_) if path.is_file() => (FileState::Installed { bytes: on_disk() }, on_disk(), ""),
+                DirFile::Own(_) => (FileState::Missing, 0, ""),
+                DirFile::Catalogue(f) => {
+                    let state = if let Some(a) = active.get(f.local) {
+                        if a.started.load(Ordering::SeqCst) {
+                            let (done, total) = (a.done.load(Ordering::Relaxed), a.total.load(Ordering::Relaxed));
+                            FileState::Downloading { done, total }
+                        } else {
+                            FileState::Queued
+                        }
+                    } else if catalogue::is_present(dir, f) {
+                        FileState::Installed { bytes: on_disk() }
+                    } else if let Ok(m) = std::fs::metadata(part_path(&path)) {
+                        FileState::Partial { bytes: m.len() }
+                    } else if let Some(p) = hf::cached(&hf.cache, f) {
+                        FileState::InHfCache { bytes: std::fs::metadata(&p).map_or(0, |m| m.len()), path: p }
+                    } else {
+                        FileState::Missing
+                    };
+                    (state, f.size, f.repo)
+                }
             };
             let verified =
                 matches!(state, FileState::Installed { .. }) && seal::is_sealed(&shared.cfg.state_dir, &path);
             ModelFileInfo {
-                name: f.local.into(),
-                repo: f.repo.into(),
-                component: f.component.name(),
-                size: f.size,
+                name: file.local().into(),
+                repo: repo.into(),
+                component: file.component().name(),
+                size,
                 state,
                 verified,
+                own_split: matches!(file, DirFile::Own(_)),
             }
         })
         .collect();
@@ -195,8 +268,28 @@ fn pull(shared: &Arc<Shared>, variant: ModelVariant, pipeline: Pipeline) -> Resu
     }
     let dir = &shared.engine.models_dir();
     std::fs::create_dir_all(dir).map_err(|e| models_err(format!("cannot create {}: {e}", dir.display())))?;
+    let unreadable = |e: std::io::Error| DaemonError::ModelsUnreadable { dir: dir.clone(), reason: e.to_string() };
+    let files = catalogue::needs_in(dir, variant, pipeline).map_err(unreadable)?;
+    // The directory's own Gemma split cannot be completed from the Hub.
+    let lost: Vec<&str> = files
+        .iter()
+        .filter(|f| matches!(f, DirFile::Own(_)) && !dir.join(f.local()).is_file())
+        .map(DirFile::local)
+        .collect();
+    if !lost.is_empty() {
+        return Err(models_err(format!(
+            "{} missing from {}: its {} names its own shard split, which is not on the Hub — put the files back, or delete that index to download the Hub's shards",
+            lost.join(", "),
+            dir.display(),
+            catalogue::GEMMA_INDEX
+        )));
+    }
     let mut out = Vec::new();
-    for f in catalogue::needs(variant, pipeline) {
+    for file in files {
+        let DirFile::Catalogue(f) = file else {
+            out.push(PullFile { name: file.local().into(), action: PullAction::AlreadyInstalled });
+            continue;
+        };
         let action = {
             let mut active = shared.models.active();
             if active.contains_key(f.local) {
@@ -221,10 +314,18 @@ fn start(shared: Arc<Shared>, f: &'static ModelFile, act: Arc<Active>) {
     let models = &shared.models;
     let (rt, slots, client) = (models.rt.clone(), models.slots.clone(), models.client.clone());
     rt.spawn(async move {
-        let _permit = slots.acquire_owned().await;
+        // One stopped while it waits for a slot ends without taking one.
+        let permit = tokio::select! {
+            p = slots.acquire_owned() => Some(p),
+            () = act.until_stopped() => None,
+        };
+        act.started.store(permit.is_some(), Ordering::SeqCst);
         let ctx = download::Ctx { client, hf: shared.cfg.hf.clone(), dir: shared.engine.models_dir() };
         let sh = shared.clone();
-        let res = download::fetch(&ctx, f, &act, &move |ev| emit(&sh, ev)).await;
+        let res = match download::stopped(&act, &part_path(&ctx.dir.join(f.local))) {
+            Some(m) => Err(m.into()),
+            None => download::fetch(&ctx, f, &act, &move |ev| emit(&sh, ev)).await,
+        };
         shared.models.active().remove(f.local);
         match res {
             Ok(done) => {
@@ -233,12 +334,35 @@ fn start(shared: Arc<Shared>, f: &'static ModelFile, act: Arc<Active>) {
                 tracing::info!(file = f.local, bytes = done.bytes, "downloaded and verified");
                 emit(&shared, DownloadEvent::Done { file: f.local.into(), bytes: done.bytes, sha256: done.sha256 });
             }
-            Err(message) => {
-                tracing::warn!(file = f.local, "download failed: {message}");
-                emit(&shared, DownloadEvent::Failed { file: f.local.into(), message });
+            Err(failed) => {
+                if failed.unreachable {
+                    // The files waiting for a slot would try the same host: they fail now, with the same words.
+                    for a in shared.models.active().values().filter(|a| !a.started.load(Ordering::SeqCst)) {
+                        a.stop(Stop::Unreachable(failed.message.clone()));
+                    }
+                }
+                tracing::warn!(file = f.local, "download failed: {}", failed.message);
+                emit(&shared, DownloadEvent::Failed { file: f.local.into(), message: failed.message });
             }
         }
+        // The slot is given back only now: a file queued behind an unreachable host is stopped before it starts.
+        drop(permit);
     });
+}
+
+/// `models cancel`: stops every running or queued download, keeping its partial file; the files stopped.
+fn cancel(shared: &Shared) -> Vec<String> {
+    let active = shared.models.active();
+    let mut files: Vec<String> = active
+        .iter()
+        .map(|(name, a)| {
+            a.stop(Stop::Cancelled);
+            name.to_string()
+        })
+        .collect();
+    files.sort();
+    tracing::info!(files = files.len(), "downloads cancelled");
+    files
 }
 
 /// Whether every file `variant`'s default pipeline needs is present.
@@ -248,21 +372,22 @@ fn installed(dir: &Path, variant: ModelVariant) -> bool {
 
 fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> {
     let dir = &shared.engine.models_dir();
-    let keep: HashSet<&str> = ModelVariant::ALL
-        .into_iter()
-        .filter(|&v| v != variant && installed(dir, v))
-        .flat_map(|v| catalogue::needs(v, v.default_pipeline()))
-        .map(|f| f.local)
-        .collect();
+    let unreadable = |e: std::io::Error| DaemonError::ModelsUnreadable { dir: dir.clone(), reason: e.to_string() };
+    let needs = |v: ModelVariant| catalogue::needs_in(dir, v, v.default_pipeline()).map_err(unreadable);
+    let mut keep: HashSet<String> = HashSet::new();
+    for v in ModelVariant::ALL.into_iter().filter(|&v| v != variant && installed(dir, v)) {
+        keep.extend(needs(v)?.iter().map(|f| f.local().to_string()));
+    }
     let (mut files, mut bytes) = (Vec::new(), 0);
-    for f in catalogue::needs(variant, variant.default_pipeline()) {
-        if keep.contains(f.local) {
+    for f in needs(variant)? {
+        let f = f.local();
+        if keep.contains(f) {
             continue;
         }
-        if let Some(a) = shared.models.active().get(f.local) {
-            a.cancel.store(true, Ordering::SeqCst);
+        if let Some(a) = shared.models.active().get(f) {
+            a.stop(Stop::Removed);
         }
-        let target = dir.join(f.local);
+        let target = dir.join(f);
         for p in [target.clone(), part_path(&target)] {
             // symlink_metadata: a link into a Hugging Face cache is removed, its target is left alone.
             let Ok(meta) = std::fs::symlink_metadata(&p) else { continue };
@@ -282,23 +407,30 @@ fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> 
 
 async fn verify(shared: &Arc<Shared>, variant: Option<ModelVariant>) -> Result<Reply, DaemonError> {
     let dir = shared.engine.models_dir();
-    let files: Vec<&'static ModelFile> = match variant {
-        Some(v) => catalogue::needs(v, v.default_pipeline()),
-        None => catalogue::FILES.iter().filter(|f| dir.join(f.local).is_file()).collect(),
+    let unreadable = |e: std::io::Error| DaemonError::ModelsUnreadable { dir: dir.clone(), reason: e.to_string() };
+    let files = match variant {
+        Some(v) => catalogue::needs_in(&dir, v, v.default_pipeline()).map_err(unreadable)?,
+        None => catalogue::files_in(&dir)
+            .map_err(unreadable)?
+            .into_iter()
+            .filter(|f| dir.join(f.local()).is_file())
+            .collect(),
     };
     let ctx = download::Ctx { client: shared.models.client.clone(), hf: shared.cfg.hf.clone(), dir: dir.clone() };
     let mut results = Vec::new();
-    for f in files {
-        let path = dir.join(f.local);
-        if !path.is_file() {
-            let outcome = if catalogue::is_present(&dir, f) {
-                VerifyOutcome::Unverifiable("not in the catalogue's shard split (the directory's own index)".into())
-            } else {
-                VerifyOutcome::Missing
-            };
-            results.push(VerifyResult { name: f.local.into(), sha256: None, outcome });
-            continue;
-        }
+    for file in files {
+        let path = dir.join(file.local());
+        let f = match file {
+            DirFile::Catalogue(f) if path.is_file() => f,
+            file => {
+                let outcome = match file {
+                    DirFile::Own(_) if path.is_file() => VerifyOutcome::OwnSplit,
+                    _ => VerifyOutcome::Missing,
+                };
+                results.push(VerifyResult { name: file.local().into(), sha256: None, outcome });
+                continue;
+            }
+        };
         let expected = match expected_hash(shared, &ctx, f, &path).await {
             Ok(e) => e,
             Err(reason) => {

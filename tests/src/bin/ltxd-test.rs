@@ -5,6 +5,10 @@ fn main() -> std::process::ExitCode {
     if let Some(q) = std::env::var("LTX_TEST_WRITE_QUOTA").ok().and_then(|v| v.parse().ok()) {
         ltxd::models::set_test_write_quota(q);
     }
+    // Every free-space reading is this: the margin warning of a pull without a nearly full disk.
+    if let Some(b) = std::env::var("LTX_TEST_DISK_FREE").ok().and_then(|v| v.parse().ok()) {
+        ltxd::models::set_test_disk_free(b);
+    }
     // `LTX_TEST_FAULT=<point>:kill` ends the daemon at that step of finishing a job's output (a crash there),
     // `<point>:enospc` fails the step with ENOSPC (points: ltxd::output::set_fault_hook).
     if let Some((point, action)) = std::env::var("LTX_TEST_FAULT").ok().and_then(|v| {

@@ -1,5 +1,8 @@
-//! Helpers the desktop and service suites share: child processes killed at the end, polling, tool checks.
+//! Helpers the suites share: child processes killed at the end, polling, tool checks; the model-download
+//! suites' in [`models`].
 #![allow(dead_code)]
+pub mod models;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
