@@ -4,17 +4,12 @@
 //! by the mean of its residual blocks, `act_post`, `conv_post`, the final activation. With `resblock` "1" it
 //! is LTX-2's HiFi-GAN (LeakyReLU 0.1 before each upsampling, `nn.LeakyReLU()` (slope 0.01) before
 //! `conv_post`, tanh); with "AMP1" a BigVGAN v2 generator (anti-aliased SnakeBeta AMP blocks and `act_post`,
-//! see [`super::bigvgan`]). [`Vocoder`] is what `config.vocoder` builds: LTX-2's HiFi-GAN at 24 kHz, or
-//! LTX-2.3's BigVGAN + bandwidth extension to 48 kHz ([`super::bwe`]).
+//! see [`super::bigvgan`]).
 use mlx_rs::{macros::ModuleParameters, nn, ops, Array, Dtype};
 
-use super::{
-    bigvgan::{Activation1d, AmpBlock1},
-    bwe::VocoderWithBwe,
-};
+use super::bigvgan::{Activation1d, AmpBlock1};
 use crate::{
-    checkpoint::{prefix, Checkpoint, LoadOptions},
-    config::{VocoderConfig, VocoderSection},
+    config::VocoderConfig,
     video_vae::{convolution::Conv, module_enum, Result, VaeError},
 };
 
@@ -207,59 +202,5 @@ impl Generator {
     /// Mel (B, 2, T, mel) -> waveform (B, 2, T·∏rates).
     pub fn forward(&self, mel: &Array) -> Result<Array> {
         Ok(self.forward_channels_last(mel)?.transpose_axes(&[0, 2, 1])?)
-    }
-}
-
-/// The vocoder `config.vocoder` describes (ltx-core `VocoderConfigurator`).
-#[derive(Debug, Clone)]
-pub enum Vocoder {
-    /// LTX-2: one HiFi-GAN generator (keys `vocoder.*`).
-    Plain(Generator),
-    /// LTX-2.3: BigVGAN v2 + bandwidth extension (keys `vocoder.{vocoder,bwe_generator,mel_stft}.*`).
-    WithBwe(Box<VocoderWithBwe>),
-}
-module_enum!(Vocoder { Plain, WithBwe });
-
-impl Vocoder {
-    /// As ltx-core: a flat section must be the HiFi-GAN (`resblock` "1"); a `bwe` section, BigVGAN.
-    pub fn new(section: &VocoderSection) -> Result<Self> {
-        Ok(match section {
-            VocoderSection::Plain(config) if config.resblock == "1" => Self::Plain(Generator::new(config, true)?),
-            VocoderSection::Plain(config) => {
-                return Err(VaeError::Unsupported(format!(
-                    "vocoder resblock `{}` without a `bwe` section",
-                    config.resblock
-                )))
-            }
-            VocoderSection::WithBwe(section) => Self::WithBwe(Box::new(VocoderWithBwe::new(section)?)),
-        })
-    }
-
-    /// Builds from `config.vocoder` and loads `vocoder.*`.
-    pub fn from_checkpoint(checkpoint: &Checkpoint, dtype: Dtype) -> Result<Self> {
-        let mut vocoder = Self::new(&checkpoint.config()?.vocoder()?)?;
-        let options = LoadOptions {
-            dtype: Some(dtype),
-            transposed_conv: &|key: &str| key.split('.').any(|part| part == "ups"),
-            ..Default::default()
-        };
-        checkpoint.load_into(&mut vocoder, prefix::VOCODER, &options)?;
-        Ok(vocoder)
-    }
-
-    /// Sample rate of [`Self::forward`]'s waveform (24 kHz for LTX-2, 48 kHz for LTX-2.3).
-    pub fn sample_rate(&self) -> u32 {
-        match self {
-            Self::Plain(g) => g.sample_rate,
-            Self::WithBwe(v) => v.output_sampling_rate,
-        }
-    }
-
-    /// Mel (B, 2, T, mel) -> waveform (B, 2, samples) in [-1, 1].
-    pub fn forward(&self, mel: &Array) -> Result<Array> {
-        match self {
-            Self::Plain(g) => g.forward(mel),
-            Self::WithBwe(v) => v.forward(mel),
-        }
     }
 }
