@@ -18,6 +18,11 @@ device) from the best-known published configs below, each value tagged with its 
   [M3] the 2.3 checkpoint's `config` metadata as quoted by independent third-party ports/converters
        (at least two agreeing; not read from the file here) -> UNCONFIRMED
   [D]  derived (e.g. from a published file size) -> UNCONFIRMED
+Cross-checks of the resulting manifests against what third parties report of the real files (still
+unconfirmed): the vocoder's 1227 tensors = the tensor count quoted for the 2.3 file's `vocoder.*` group; the
+temporal x2 tree's 261,936,384 bf16 bytes + a quoted 7,608-byte header = the 261,944,000 bytes quoted for
+the (2.5) temporal upscaler file, whose config is the one below; the spatial x2 tree's 497.9 M values = the
+995 MB x2 file.
 
 Dev machine only (never in CI); see engine/goldens/README.md.
 """

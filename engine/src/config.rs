@@ -334,17 +334,7 @@ pub struct BweConfig {
     pub num_mels: u32,
 }
 
-impl VocoderSection {
-    /// The waveform's sample rate: the flat config's `output_sampling_rate`, or the bandwidth extension's.
-    pub fn output_sampling_rate(&self) -> u32 {
-        match self {
-            Self::Plain(c) => c.output_sampling_rate,
-            Self::WithBwe(s) => s.bwe.output_sampling_rate,
-        }
-    }
-}
-
-/// The spatial upscaler's top-level config (ltx-core `LatentUpsamplerConfigurator`).
+/// A latent upscaler's top-level config (ltx-core `LatentUpsamplerConfigurator`): spatial ×2 / ×1.5 or temporal ×2.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UpsamplerConfig {
     #[serde(default = "d::c128")]

@@ -88,10 +88,10 @@ pub struct BlurDownsample {
 }
 
 impl BlurDownsample {
-    fn new(stride: i32) -> Result<Self> {
+    fn new(stride: i32) -> Self {
         let taps = [1.0f32, 4.0, 6.0, 4.0, 1.0];
         let kernel: Vec<f32> = taps.iter().flat_map(|a| taps.iter().map(move |b| a * b / 256.0)).collect();
-        Ok(Self { kernel: Param::new(Array::from_slice(&kernel, &[1, 1, 5, 5])), stride })
+        Self { kernel: Param::new(Array::from_slice(&kernel, &[1, 1, 5, 5])), stride }
     }
 
     /// (N, H, W, C) -> (N, ⌈H/stride⌉, ⌈W/stride⌉, C).
@@ -125,7 +125,7 @@ impl Resampler {
             4.0 => (4, 1),
             other => return Err(VaeError::Unsupported(format!("spatial_scale {other}"))),
         };
-        Ok(Self { conv: Conv::new(mid, num * num * mid, &[3, 3], true)?, blur_down: BlurDownsample::new(den)?, num })
+        Ok(Self { conv: Conv::new(mid, num * num * mid, &[3, 3], true)?, blur_down: BlurDownsample::new(den), num })
     }
 
     fn forward(&self, x: &Array) -> Result<Array> {
