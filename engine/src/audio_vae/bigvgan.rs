@@ -9,7 +9,7 @@ use mlx_rs::{
     Array,
 };
 
-use crate::video_vae::{convolution::Conv, ops::slice_axis, Result, VaeError};
+use crate::video_vae::{convolution::Conv, dims, ops::slice_axis, Result, VaeError};
 
 /// `Activation1d`'s resampling ratio and filter length (ltx-core defaults, the only ones it builds).
 const RATIO: i32 = 2;
@@ -51,9 +51,9 @@ pub fn replicate_pad(x: &Array, left: i32, right: i32) -> Result<Array> {
 }
 
 /// `ratio`× upsampling by a transposed depthwise convolution with `filter`, after replicate-padding `pad`
-/// samples each side, times `ratio`, cropped by (`crop_left`, `crop_right`): ltx-core's `UpSample1d`.
+/// samples each side, times `ratio`, cropped by `crops` (left, right): ltx-core's `UpSample1d`.
 pub fn upsample(x: &Array, filter: &Array, ratio: i32, pad: i32, crops: (i32, i32)) -> Result<Array> {
-    let channels = x.shape()[2];
+    let [_, _, channels] = dims(x, "the signal")?;
     let padded = replicate_pad(x, pad, pad)?;
     let y = ops::conv_transpose1d(&padded, depthwise(filter, channels)?, ratio, 0, 1, 0, channels)?;
     let length = y.shape()[1];
@@ -91,10 +91,11 @@ pub struct DownSample1d {
 
 impl DownSample1d {
     pub fn forward(&self, x: &Array) -> Result<Array> {
+        let [_, _, channels] = dims(x, "the signal")?;
         let even = i32::from(TAPS % 2 == 0);
         let padded = replicate_pad(x, TAPS / 2 - even, TAPS / 2)?;
-        let weight = depthwise(&self.lowpass.filter, x.shape()[2])?;
-        Ok(ops::conv1d(&padded, weight, RATIO, 0, 1, x.shape()[2])?)
+        let weight = depthwise(&self.lowpass.filter, channels)?;
+        Ok(ops::conv1d(&padded, weight, RATIO, 0, 1, channels)?)
     }
 }
 
