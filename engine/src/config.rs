@@ -80,8 +80,20 @@ impl LtxConfig {
         self.section("audio_vae")
     }
 
-    pub fn vocoder(&self) -> Result<VocoderConfig, ConfigError> {
-        self.section("vocoder")
+    /// `config.vocoder`: LTX-2's flat HiFi-GAN config, or (LTX-2.3, a `bwe` key present) the nested
+    /// `vocoder` + `bwe` sections of the BigVGAN v2 vocoder with bandwidth extension, read as ltx-core's
+    /// `VocoderConfigurator` reads them.
+    pub fn vocoder(&self) -> Result<VocoderSection, ConfigError> {
+        let section = self.sections.get("vocoder").ok_or(ConfigError::MissingSection { section: "vocoder" })?;
+        let Some(bwe) = section.get("bwe") else {
+            return Ok(VocoderSection::Plain(parse("vocoder", section.clone())?));
+        };
+        let main = section.get("vocoder").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+        Ok(VocoderSection::WithBwe(BweSection {
+            vocoder: parse("vocoder.vocoder", main)?,
+            bwe_generator: parse("vocoder.bwe", bwe.clone())?,
+            bwe: parse("vocoder.bwe", bwe.clone())?,
+        }))
     }
 }
 
@@ -265,7 +277,8 @@ impl AudioVaeConfig {
     }
 }
 
-/// `config.vocoder` (ltx-core `_vocoder_from_config`; the LTX-2.0 HiFi-GAN, not 2.3's BWE vocoder).
+/// One generator's config (ltx-core `_vocoder_from_config`): LTX-2's HiFi-GAN (`resblock` "1") or a
+/// BigVGAN v2 generator of LTX-2.3 (`resblock` "AMP1", `activation` "snakebeta").
 #[derive(Debug, Clone, Deserialize)]
 pub struct VocoderConfig {
     #[serde(default = "d::resblock_kernels")]
@@ -288,9 +301,40 @@ pub struct VocoderConfig {
     pub use_tanh_at_final: bool,
     #[serde(default = "d::yes")]
     pub use_bias_at_final: bool,
+    /// AMP blocks' activation ("snake" by default in ltx-core; LTX-2.3 uses "snakebeta").
+    #[serde(default = "d::snake")]
+    pub activation: String,
 }
 
-/// The spatial upscaler's top-level config (ltx-core `LatentUpsamplerConfigurator`).
+/// `config.vocoder` as ltx-core's `VocoderConfigurator` dispatches on it.
+#[derive(Debug, Clone)]
+pub enum VocoderSection {
+    /// LTX-2: the flat section is one HiFi-GAN generator.
+    Plain(VocoderConfig),
+    /// LTX-2.3: `vocoder.vocoder` (mel -> waveform at the input rate) and `vocoder.bwe` (the bandwidth
+    /// extension generator and its STFT / rates).
+    WithBwe(BweSection),
+}
+
+#[derive(Debug, Clone)]
+pub struct BweSection {
+    pub vocoder: VocoderConfig,
+    pub bwe_generator: VocoderConfig,
+    pub bwe: BweConfig,
+}
+
+/// The bandwidth extension's own keys of `config.vocoder.bwe` (all required by ltx-core).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BweConfig {
+    pub input_sampling_rate: u32,
+    pub output_sampling_rate: u32,
+    pub hop_length: u32,
+    /// FFT size and window length of the causal STFT.
+    pub n_fft: u32,
+    pub num_mels: u32,
+}
+
+/// A latent upscaler's top-level config (ltx-core `LatentUpsamplerConfigurator`): spatial ×2 / ×1.5 or temporal ×2.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UpsamplerConfig {
     #[serde(default = "d::c128")]
@@ -378,6 +422,9 @@ mod d {
     }
     pub fn one_str() -> String {
         "1".into()
+    }
+    pub fn snake() -> String {
+        "snake".into()
     }
     pub fn ch_mult() -> Vec<u32> {
         vec![1, 2, 4]

@@ -4,13 +4,14 @@
 //! the real loader (`audio_vae.` / `vocoder.` prefixes, ConvTranspose1d layout conversion).
 //! Error measure `max|got - want| / max|want|`, tolerance 1e-4 (f32 goldens).
 mod backend;
+mod parity;
 
 use std::path::PathBuf;
 
 use ltx_engine::{
     audio_vae::{decode_audio, AudioDecoder, Vocoder},
     checkpoint::Checkpoint,
-    config::VocoderConfig,
+    config::{VocoderConfig, VocoderSection},
 };
 use mlx_rs::{ops, Array, Dtype};
 
@@ -75,8 +76,11 @@ fn decode_audio_matches_ltx_core() {
 fn production_vocoder_upsamples_240x_to_24khz() {
     let config: VocoderConfig = serde_json::from_str("{}").unwrap();
     assert_eq!(config.upsample_rates.iter().product::<u32>(), 240);
-    let vocoder = Vocoder::new(&config).unwrap();
-    assert_eq!(vocoder.sample_rate, 24_000);
-    let amp: VocoderConfig = serde_json::from_str(r#"{"resblock": "AMP1"}"#).unwrap();
-    assert!(Vocoder::new(&amp).is_err(), "the 2.3 BigVGAN vocoder is not this port");
+    let vocoder = Vocoder::new(&VocoderSection::Plain(config)).unwrap();
+    assert_eq!(vocoder.sample_rate(), 24_000);
+    let amp: VocoderConfig = serde_json::from_str(r#"{"resblock": "AMP1", "activation": "snakebeta"}"#).unwrap();
+    assert!(Vocoder::new(&VocoderSection::Plain(amp)).is_err(), "as in ltx-core, BigVGAN only with a `bwe` section");
 }
+
+#[path = "audio_vae/ltx23.rs"]
+mod ltx23;

@@ -4,7 +4,7 @@ use std::{collections::HashMap, path::Path};
 
 use ltx_engine::{
     checkpoint::{Header, LoadError},
-    config::{ConfigError, UpsamplerConfig},
+    config::{ConfigError, UpsamplerConfig, VocoderSection},
     Checkpoint, LoadOptions,
 };
 use mlx_rs::{
@@ -127,7 +127,7 @@ fn config_sections_parse_into_typed_configs() {
     assert!(audio.ddconfig().attn_resolutions.is_empty());
     assert_eq!(audio.mel_bins(), Some(64));
     assert_eq!(audio.mel_hop_length(), 160);
-    let voc = cfg.vocoder().unwrap();
+    let VocoderSection::Plain(voc) = cfg.vocoder().unwrap() else { panic!("LTX-2's flat vocoder section") };
     assert_eq!(voc.upsample_rates, vec![2, 2]);
     assert_eq!(voc.output_sampling_rate, 24_000, "ltx-core default");
     assert_eq!(voc.resblock, "1");

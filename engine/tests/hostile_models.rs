@@ -1,7 +1,7 @@
 //! A crafted checkpoint (its `config` metadata, its tensors' ranks) or an edge-case request is refused with an
 //! error, never a panic: the daemon's worker survives a panic, but the job should say what was wrong.
 use ltx_engine::audio_vae::{AudioDecoder, Vocoder};
-use ltx_engine::config::{parse, AudioVaeConfig, VocoderConfig};
+use ltx_engine::config::{parse, AudioVaeConfig, VocoderConfig, VocoderSection};
 use ltx_engine::media::Audio;
 use ltx_engine::pipeline::latents::AudioLayout;
 use ltx_engine::transformer::config::TransformerConfig;
@@ -44,7 +44,9 @@ fn tensors_of_the_wrong_rank_or_zero_sizes_are_errors() {
 
 #[test]
 fn crafted_configs_are_refused() {
-    let vocoder = |v: serde_json::Value| parse::<VocoderConfig>("vocoder", v).map(|c| Vocoder::new(&c).is_ok());
+    let vocoder = |v: serde_json::Value| {
+        parse::<VocoderConfig>("vocoder", v).map(|c| Vocoder::new(&VocoderSection::Plain(c)).is_ok())
+    };
     assert!(vocoder(json!({})).unwrap());
     for bad in [
         json!({ "upsample_rates": [], "upsample_kernel_sizes": [] }),

@@ -297,3 +297,51 @@ fn decoded_latents_stream_into_an_mp4() {
     assert_eq!(stream(&info, "audio")["channels"], 2);
     xerror_decode(&path);
 }
+
+/// LTX-2.3's vocoder (BigVGAN v2 + bandwidth extension) reports 48 kHz and the MP4 carries that rate: the
+/// tiny 2.3 vocoder's waveform muxed at `Vocoder::sample_rate`, read back from ffprobe and from the `mp4a`
+/// sample entry (16.16 sample rate) and the AudioSpecificConfig (sampling frequency index 3 = 48 kHz).
+#[test]
+fn bwe_vocoder_audio_is_muxed_at_48khz() {
+    use ltx_engine::{audio_vae::Vocoder, checkpoint::Checkpoint};
+    use mlx_rs::{random, Array, Dtype};
+    std::env::set_var("OPENBLAS_NUM_THREADS", "1");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let ck = Checkpoint::open(fixtures.join("audio_vae/tiny_vocoder23.safetensors")).unwrap();
+    let vocoder = Vocoder::from_checkpoint(&ck, Dtype::Float32).unwrap();
+    assert_eq!(vocoder.sample_rate(), 48_000);
+    // 200 mel frames -> 2000 samples at 16 kHz -> 6000 at 48 kHz = 0.125 s = 3 frames at 24 fps.
+    let mel = random::normal::<f32>(&[1, 2, 200, 64], None, None, &random::key(3).unwrap()).unwrap();
+    let wave = vocoder.forward(&mel.subtract(Array::from_f32(2.0)).unwrap()).unwrap();
+    assert_eq!(wave.shape(), &[1, 2, 6000]);
+    let wave = wave.contiguous().unwrap();
+    wave.eval().unwrap();
+    let audio = Audio::from_planar(wave.as_slice::<f32>(), 2, vocoder.sample_rate()).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("48k.mp4");
+    let mut writer = Mp4Writer::new(VideoSettings { width: W, height: H, fps: FPS, bitrate: None }).unwrap();
+    writer.push_frames(&pattern()[..3 * (W * H * 3) as usize]).unwrap();
+    let summary = writer.finish(&path, Some(&audio)).unwrap();
+    assert_eq!(summary.frames, 3);
+    let info = probe(&path);
+    let a = stream(&info, "audio");
+    assert_eq!(
+        (a["codec_name"].as_str(), a["sample_rate"].as_str(), &a["channels"]),
+        (Some("aac"), Some("48000"), &2.into())
+    );
+    assert!((seconds(&a["duration"]) - 0.125).abs() <= 1024.0 / 48_000.0 + 1e-3, "{}", a["duration"]);
+    xerror_decode(&path);
+
+    let bytes = std::fs::read(&path).unwrap();
+    let stsd: [&[u8; 4]; 6] = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"];
+    let mp4a = find_path(&bytes, &[&stsd[..], &[b"mp4a"]].concat()).expect("mp4a sample entry").pop().unwrap();
+    let rate = u32::from_be_bytes(bytes[mp4a.start + 32..mp4a.start + 36].try_into().unwrap()) >> 16;
+    assert_eq!(rate, 48_000, "mp4a sample rate");
+    let esds = find_path(&bytes, &[&stsd[..], &[b"mp4a", b"esds"]].concat()).expect("mp4a esds").pop().unwrap();
+    let es = &bytes[esds.start + 12..esds.end];
+    let dsi = es.windows(2).position(|w| w[0] == 0x05).expect("DecoderSpecificInfo");
+    let mut asc = es[dsi + 1..].iter().skip_while(|b| **b & 0x80 != 0).skip(1);
+    let (b0, b1) = (*asc.next().unwrap(), *asc.next().unwrap());
+    assert_eq!(((b0 & 0x07) << 1) | (b1 >> 7), 3, "AudioSpecificConfig sampling frequency index (48 kHz)");
+}

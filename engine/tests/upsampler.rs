@@ -3,6 +3,7 @@
 //! loaded from its own file through the real loader, normalised with the tiny video VAE's statistics.
 //! Error measure `max|got - want| / max|want|`, tolerance 1e-4 (f32 goldens).
 mod backend;
+mod parity;
 
 use std::path::PathBuf;
 
@@ -39,7 +40,19 @@ fn upsampler_matches_ltx_core() {
 
 #[test]
 fn upsampler_rejects_other_layouts() {
-    let config: ltx_engine::config::UpsamplerConfig =
-        serde_json::from_str(r#"{"mid_channels": 32, "temporal_upsample": true, "spatial_upsample": false}"#).unwrap();
-    assert!(LatentUpsampler::new(&config).is_err());
+    let config = |json: &str| -> ltx_engine::config::UpsamplerConfig { serde_json::from_str(json).unwrap() };
+    for other in [
+        // the spatio-temporal ×2, the plain pixel shuffle, an unknown rational scale, 2-D convolutions
+        r#"{"mid_channels": 32, "temporal_upsample": true, "spatial_upsample": true, "rational_resampler": true}"#,
+        r#"{"mid_channels": 32, "rational_resampler": false}"#,
+        r#"{"mid_channels": 32, "rational_resampler": true, "spatial_scale": 3.0}"#,
+        r#"{"mid_channels": 32, "rational_resampler": true, "dims": 2}"#,
+    ] {
+        assert!(LatentUpsampler::new(&config(other)).is_err(), "{other}");
+    }
+    let temporal = r#"{"mid_channels": 32, "temporal_upsample": true, "spatial_upsample": false}"#;
+    assert!(LatentUpsampler::new(&config(temporal)).is_ok(), "LTX-2.3's temporal ×2");
 }
+
+#[path = "upsampler/ltx23.rs"]
+mod ltx23;

@@ -5,6 +5,7 @@
 //! Error measure: `rel = max|got - want| / max|want|`. Tolerances: decoder 1e-3 (golden stored as f16,
 //! whose rounding is ~5e-4 relative), encoder 1e-4 (f32 golden), tiled decode 1e-3 (f16 golden).
 mod backend;
+mod parity;
 
 use std::path::PathBuf;
 
@@ -156,3 +157,6 @@ fn tile_size_follows_the_memory_budget() {
     assert!(small.spatial.unwrap().0 < large.spatial.unwrap().0, "{small:?} vs {large:?}");
     assert_eq!(TilingConfig::for_budget(&[1, 128, 2, 2, 2], 128, 2, 32 << 30), None);
 }
+
+#[path = "video_vae/ltx23.rs"]
+mod ltx23;

@@ -200,7 +200,7 @@ fn decode_and_write(
         let samples = wave
             .try_as_slice::<f32>()
             .map_err(|e| EngineError::failed(FailureCode::DecodeFailed, format!("waveform not readable: {e:?}")))?;
-        let a = Audio::from_planar(samples, channels, vocoder.sample_rate).fail(FailureCode::DecodeFailed)?;
+        let a = Audio::from_planar(samples, channels, vocoder.sample_rate()).fail(FailureCode::DecodeFailed)?;
         laps.lap("decode_audio", timings);
         Some(a)
     } else {

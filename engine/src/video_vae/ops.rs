@@ -85,12 +85,17 @@ pub struct PerChannelStatistics {
 }
 
 impl PerChannelStatistics {
+    /// The tensors under `<prefix>per_channel_statistics.`: the means, then the standard deviations, each
+    /// (latent channels,).
+    pub const NAMES: [&'static str; 2] = ["mean-of-means", "std-of-means"];
+
     /// Reads `<prefix>per_channel_statistics.{mean-of-means,std-of-means}`.
     pub fn load(checkpoint: &Checkpoint, prefix: &str, dtype: Dtype) -> Result<Self> {
         let read = |name: &str| -> Result<Array> {
             Ok(checkpoint.tensor(&format!("{prefix}per_channel_statistics.{name}"))?.as_dtype(dtype)?)
         };
-        Ok(Self { mean: read("mean-of-means")?, std: read("std-of-means")? })
+        let [mean, std] = Self::NAMES;
+        Ok(Self { mean: read(mean)?, std: read(std)? })
     }
 
     /// x * std + mean over the last axis.

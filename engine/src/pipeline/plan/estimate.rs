@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{
     checkpoint::Header,
+    config::{VocoderConfig, VocoderSection},
     device::Backend,
     job::EngineError,
     pipeline::{latents::AudioLayout, models::ModelSet},
@@ -197,22 +198,37 @@ pub struct ModelDims {
     pub upscaler_mid: Option<u64>,
 }
 
+/// The widest activation (samples × channels) a vocoder holds per mel frame: each upsampling multiplies the
+/// length and halves the channels; BigVGAN's anti-aliased activations double the length inside them; the
+/// bandwidth extension's generator runs on hop-long frames of the first generator's output.
+fn vocoder_width(section: &VocoderSection) -> u64 {
+    let generator = |g: &VocoderConfig, frames: u64| {
+        let mut channels = g.upsample_initial_channel as u64;
+        let (mut length, mut widest) = (1u64, channels);
+        for &r in &g.upsample_rates {
+            (length, channels) = (length.saturating_mul(r as u64), (channels / 2).max(1));
+            widest = widest.max(length.saturating_mul(channels));
+        }
+        let inner = if g.resblock == "AMP1" { 2 } else { 1 };
+        widest.saturating_mul(inner).saturating_mul(frames)
+    };
+    match section {
+        VocoderSection::Plain(g) => generator(g, 1),
+        VocoderSection::WithBwe(s) => {
+            let samples = s.vocoder.upsample_rates.iter().fold(1u64, |n, &r| n.saturating_mul(r as u64));
+            let frames = samples.div_ceil(s.bwe.hop_length.max(1) as u64);
+            generator(&s.vocoder, 1).max(generator(&s.bwe_generator, frames))
+        }
+    }
+}
+
 impl ModelDims {
     pub fn new(c: &Configs) -> Self {
         let t = &c.transformer;
         let dd = c.audio_vae.ddconfig();
         let mel_per_latent = 1u64.checked_shl(dd.ch_mult.len().saturating_sub(1) as u32).unwrap_or(u64::MAX);
         let widest = dd.ch_mult.iter().copied().max().map_or(0, u64::from);
-        // HiFi-GAN: each upsampling multiplies the length and halves the channels.
-        let vocoder_width = c.vocoder.as_ref().map(|voc| {
-            let mut channels = voc.upsample_initial_channel as u64;
-            let (mut length, mut widest) = (1u64, channels);
-            for &r in &voc.upsample_rates {
-                (length, channels) = (length.saturating_mul(r as u64), (channels / 2).max(1));
-                widest = widest.max(length.saturating_mul(channels));
-            }
-            widest / mel_per_latent.max(1)
-        });
+        let vocoder_width = c.vocoder.as_ref().map(|voc| vocoder_width(voc) / mel_per_latent.max(1));
         Self {
             gemma_hidden: c.gemma.hidden_size as u64,
             gemma_intermediate: c.gemma.intermediate_size as u64,
@@ -356,7 +372,7 @@ mod tests {
             transformer: TransformerConfig::from_value(root["transformer"].clone()).unwrap(),
             vae: parse("vae", json!({})).unwrap(),
             audio_vae: parse("audio_vae", json!({})).unwrap(),
-            vocoder: Some(parse("vocoder", json!({})).unwrap()),
+            vocoder: Some(VocoderSection::Plain(parse("vocoder", json!({})).unwrap())),
             upscaler: Some(parse("upsampler", json!({"mid_channels": 512})).unwrap()),
         }
     }
@@ -389,6 +405,15 @@ mod tests {
         let c = Configs { vocoder: None, upscaler: None, ..ltx2() };
         let d = ModelDims::new(&c);
         assert_eq!((d.vocoder_width, d.upscaler_mid), (None, None));
+        // LTX-2.3: BigVGAN 1536 channels ×5·2⁵ (widest 3840 per mel frame, ×2 inside the anti-aliased
+        // activations); the wider extension generator, 512 channels ×6·5·2³ (widest 3840, ×2) on 2 hop-80
+        // frames per mel frame.
+        let meta: Value =
+            serde_json::from_str(include_str!("../../../tests/fixtures/audio_vae/ltx23_vocoder_config.json")).unwrap();
+        let meta = [("config".to_string(), meta.to_string())].into_iter().collect();
+        let vocoder = crate::config::LtxConfig::from_metadata(&meta).unwrap().vocoder().unwrap();
+        let d = ModelDims::new(&Configs { vocoder: Some(vocoder), ..ltx2() });
+        assert_eq!(d.vocoder_width, Some(3840 * 2 * 2 / 4));
     }
 
     #[test]

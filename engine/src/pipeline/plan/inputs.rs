@@ -10,7 +10,7 @@ use ltx_protocol::FailureCode;
 use super::JobShape;
 use crate::{
     checkpoint::Header,
-    config::{AudioVaeConfig, UpsamplerConfig, VaeConfig, VocoderConfig},
+    config::{AudioVaeConfig, UpsamplerConfig, VaeConfig, VocoderSection},
     job::EngineError,
     pipeline::{models::ModelSet, Fail},
     text::gemma::{self, GemmaConfig},
@@ -25,7 +25,7 @@ pub struct Configs {
     pub vae: VaeConfig,
     pub audio_vae: AudioVaeConfig,
     /// Audio jobs only.
-    pub vocoder: Option<VocoderConfig>,
+    pub vocoder: Option<VocoderSection>,
     /// Two-stage jobs only.
     pub upscaler: Option<UpsamplerConfig>,
 }
