@@ -8,7 +8,7 @@
 //! - [`cli`]: the clap types of every command;
 //! - [`commands`]: `main` and the dispatch of each command;
 //! - [`request`]: the generation request built from `ltxctl submit`'s arguments;
-//! - [`print`]: JSON and plain-text output;
+//! - [`print`]: plain-text output; [`json`]: the JSON document of each command (`docs/json.md`);
 //! - [`daemon`]: reaching, starting and stopping the daemon (`ltxctl daemon …` and the tray);
 //! - [`platform`]: the socket path, the `ltxd` binary, opening files;
 //! - [`follow`]: following a job until it ends (`submit --wait`, `follow`);
@@ -20,6 +20,9 @@ pub mod daemon;
 pub mod doctor;
 pub mod exit;
 pub mod follow;
+pub mod json;
+#[cfg(test)]
+mod json_docs;
 pub mod models;
 pub mod platform;
 pub mod print;

@@ -1,11 +1,14 @@
-//! What `ltxctl` prints: JSON for `--json`, and the plain-text form of each reply.
+//! What `ltxctl` prints: the plain-text form of each reply (`--json`'s documents are [`crate::json`]'s).
 use ltx_protocol::{ComponentStatus, DaemonStatus, JobId, JobRecord, QueueInfo};
 
-pub fn print_json<T: serde::Serialize + ?Sized>(v: &T) {
-    match serde_json::to_string(v) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("ltxctl: cannot print JSON: {e}"),
-    }
+/// Writes one line to stdout.
+pub fn line(s: &str) {
+    println!("{s}");
+}
+
+/// Prints a JSON document (`crate::json`) on one line, `"schema"` added.
+pub fn json(doc: serde_json::Value) {
+    line(&ltx_protocol::json::document(doc).to_string());
 }
 
 /// `s` cut to `n` characters, an ellipsis marking the cut.

@@ -19,7 +19,7 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
     };
     let output = match &a.output {
         Some(p) if p.is_relative() => {
-            Some(std::env::current_dir().map_err(|e| Failure(EXIT_FAILED, e.to_string()))?.join(p))
+            Some(std::env::current_dir().map_err(|e| Failure::new(EXIT_FAILED, e.to_string()))?.join(p))
         }
         other => other.clone(),
     };
@@ -52,7 +52,7 @@ mod tests {
     }
 
     fn ok(args: &[&str]) -> GenerationRequest {
-        build(args).unwrap_or_else(|Failure(_, m)| panic!("{args:?}: {m}"))
+        build(args).unwrap_or_else(|f| panic!("{args:?}: {}", f.message))
     }
 
     #[test]
@@ -68,7 +68,9 @@ mod tests {
         assert_eq!(r.output, Some(std::env::current_dir().unwrap().join("out.mp4")));
         assert_eq!((r.seed, r.guidance.map(|g| g.stg)), (Some(5), Some(Some(0.0))));
         // The same validation as the daemon's, before anything is sent.
-        let Err(Failure(code, msg)) = build(&["--variant", "distilled", "--steps", "3"]) else { panic!("accepted") };
+        let Err(Failure { exit: code, message: msg, .. }) = build(&["--variant", "distilled", "--steps", "3"]) else {
+            panic!("accepted")
+        };
         assert_eq!(code, EXIT_INVALID);
         assert!(msg.contains("fixed 8-step schedule"), "{msg}");
     }

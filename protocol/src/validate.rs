@@ -54,6 +54,31 @@ pub enum ValidationError {
     KeepAliveTooLong { seconds: u64, max: u64 },
 }
 
+impl ValidationError {
+    /// The stable machine spelling of this refusal: the `"reason"` of an `invalid_request` error (`docs/json.md`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::PromptEmpty => "prompt_empty",
+            Self::PromptTooLong { .. } => "prompt_too_long",
+            Self::Frames { .. } => "frames",
+            Self::NotMultiple { .. } => "not_multiple",
+            Self::OutOfRange { .. } => "out_of_range",
+            Self::ImageUnreadable { .. } => "image_unreadable",
+            Self::ImageTooLarge { .. } => "image_too_large",
+            Self::ImageFormat { .. } => "image_format",
+            Self::OutputNotAbsolute(_) => "output_not_absolute",
+            Self::OutputExtension(_) => "output_extension",
+            Self::OutputExists(_) => "output_exists",
+            Self::OutputNotWritable { .. } => "output_not_writable",
+            Self::Pipeline { .. } => "pipeline",
+            Self::ImageTooSmall { .. } => "image_too_small",
+            Self::ImageHeader { .. } => "image_header",
+            Self::OutputNul(_) => "output_nul",
+            Self::KeepAliveTooLong { .. } => "keep_alive_too_long",
+        }
+    }
+}
+
 /// Whether [`validate`] may touch the file system (the fuzzer and pure checks use `Skip`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsCheck {
