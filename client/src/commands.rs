@@ -151,7 +151,10 @@ pub async fn run(cli: Cli) -> Res {
         Cmd::Doctor => doctor::run(&socket, json).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "ltxctl", &mut std::io::stdout());
+            // Written whole through `print`, so `| head -1` does not panic inside clap_complete.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ltxctl", &mut script);
+            print::bytes(&script);
             Ok(EXIT_OK)
         }
         Cmd::Service { action } => service::command(action, &socket, json).await,

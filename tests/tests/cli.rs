@@ -354,3 +354,69 @@ fn a_daemon_that_never_answers_times_out_with_a_clear_message() {
     assert!(err.contains("did not answer the connection and handshake within 10 s"), "{err}");
     assert!(took >= Duration::from_secs(10) && took < Duration::from_secs(14), "{took:?}");
 }
+
+/// A stdout whose reader is gone: the write end of a pipe whose read end is already closed.
+fn closed_pipe() -> Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: `pipe` fills both descriptors, each then owned once.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(reader);
+    writer.into()
+}
+
+/// Ended by itself (not a signal, not a panic's 101), with 0 and nothing on stderr.
+fn assert_quiet(o: &Output, what: &str) {
+    assert_eq!(o.status.code(), Some(0), "{what}: {o:?}");
+    assert_eq!(stderr(o), "", "{what}");
+}
+
+/// `ltxctl history | head -1` and the like: the reader goes before ltxctl writes (deterministically: the pipe's
+/// read end is closed from the start), and once while a followed job still sends events.
+#[test]
+fn a_reader_closing_stdout_early_ends_the_command_quietly() {
+    let d = Daemon::start(bins!());
+    for p in ["one steps=1", "two steps=1"] {
+        assert!(d.ctl(&["submit", p, "--size", "256x256", "--frames", "9", "--wait"]).status.success());
+    }
+    assert!(d.ctl(&["load", "--variant", "dev"]).status.success());
+    let commands = [
+        &["history"][..],
+        &["--json", "history"],
+        &["completions", "zsh"],
+        &["queue"],
+        &["status"],
+        &["show", "1"],
+        &["ps"],
+        &["--help"],
+        &["follow", "1"],
+    ];
+    for args in commands {
+        let o = d.ctl_cmd(args).stdout(closed_pipe()).stderr(Stdio::piped()).output().unwrap();
+        assert_quiet(&o, &args.join(" "));
+    }
+    // As typed in a shell: the first line, and ltxctl's own exit status 0.
+    for args in ["history", "completions zsh", "--json history"] {
+        let line = format!(
+            "{} --socket {} {args} | head -1; exit ${{PIPESTATUS[0]}}",
+            d.bins.ctl.display(),
+            d.socket.display()
+        );
+        let o = std::process::Command::new("bash").args(["-c", &line]).env("HOME", d.dir.path()).output().unwrap();
+        assert_quiet(&o, &line);
+        assert_eq!(stdout(&o).lines().count(), 1, "{line}: {o:?}");
+    }
+    // `ltxctl --json follow 7 | head -1`: the reader takes one line and goes; the job's next events find it gone.
+    let gate = d.gate("g");
+    let o = d.ctl(&["submit", &format!("held gate={}", gate.display()), "--size", "256x256", "--frames", "9"]);
+    let id = stdout(&o).trim().to_string();
+    let mut follower =
+        d.ctl_cmd(&["--json", "follow", &id]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follower.stdout.take().unwrap()));
+    assert!(lines.next().unwrap().unwrap().contains(&id));
+    drop(lines);
+    open_gate(&gate);
+    let o = follower.wait_with_output().unwrap();
+    assert_quiet(&o, "--json follow");
+}
