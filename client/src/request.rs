@@ -28,7 +28,8 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
     req.steps = a.steps.unwrap_or(req.steps);
     req.guidance_scale = a.guidance.unwrap_or(req.guidance_scale);
     req.seed = a.seed;
-    req.image = a.image.as_deref().map(|p| validate::load_image(p, a.strength)).transpose()?;
+    let strength = a.strength.unwrap_or(rules::IMAGE_STRENGTH);
+    req.image = a.image.as_deref().map(|p| validate::load_image(p, strength)).transpose()?;
     req.audio = !a.no_audio;
     req.output = output;
     req.front = a.front;
@@ -73,5 +74,9 @@ mod tests {
         };
         assert_eq!(code, EXIT_INVALID);
         assert!(msg.contains("fixed 8-step schedule"), "{msg}");
+        // A strength means nothing without the image it applies to.
+        let e = Cli::try_parse_from(["ltxctl", "submit", "a fox", "--strength", "0.5"]).expect_err("accepted");
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(e.to_string().contains("--image"), "{e}");
     }
 }

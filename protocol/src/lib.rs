@@ -43,7 +43,7 @@ pub use rules::{Defaults, Generation};
 pub use validate::{validate, FsCheck, ValidRequest, ValidationError};
 
 /// Bumped on every incompatible wire change (bincode is not self-describing: any change is incompatible).
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 /// Version of the crates, reported in the handshake and output sidecars.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -64,7 +64,7 @@ fn exit_codes() {
     // 4: invalid request, caught before sending (same validation as the daemon).
     let o = d.ctl(&["submit", "x", "--frames", "10"]);
     assert_eq!(o.status.code(), Some(4), "{o:?}");
-    assert!(stderr(&o).contains("frames must be 8k+1"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("frames must be 8k+1 from 9 to 257"), "{}", stderr(&o));
     let o = d.ctl(&["submit", "x", "--image", "/nonexistent.png"]);
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("cannot read the image /nonexistent.png"));
@@ -419,4 +419,43 @@ fn a_reader_closing_stdout_early_ends_the_command_quietly() {
     open_gate(&gate);
     let o = follower.wait_with_output().unwrap();
     assert_quiet(&o, "--json follow");
+}
+
+/// What `submit` refuses is said with the range the rule table gives the pipeline and the nearest values it
+/// takes; `--help` says the same ranges; `--strength` needs `--image`; `-o` into a missing directory is refused
+/// and the directory is not made.
+#[test]
+fn validation_messages_come_from_the_rule_table_with_the_nearest_values() {
+    let d = Daemon::start(bins!());
+    let refused = |args: &[&str], want: &str| {
+        let o = d.ctl(&[&["submit", "a fox"], args].concat());
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {o:?}");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("8k+1; got") && !stderr(&o).contains("panicked"), "{}", stderr(&o));
+    };
+    let frames = "frames must be 8k+1 from 9 to 257 (9, 17, …, 257); got";
+    refused(&["--frames", "2001"], &format!("{frames} 2001 (nearest: 257)"));
+    refused(&["--frames", "1"], &format!("{frames} 1 (nearest: 9)"));
+    refused(&["--frames", "96"], &format!("{frames} 96 (nearest: 89 or 97)"));
+    refused(
+        &["--size", "288x512"],
+        "width must be a multiple of 64 from 64 to 2048 for the distilled pipeline; got 288 (nearest: 256 or 320)",
+    );
+    refused(&["--strength", "0.5"], "--image");
+    let missing = d.dir.path().join("no/such/dir");
+    refused(
+        &["-o", missing.join("x.mp4").to_str().unwrap()],
+        &format!("output directory {} does not exist", missing.display()),
+    );
+    assert!(!d.dir.path().join("no").exists(), "the missing directory was created");
+    // The same 288 is a size one-stage takes (÷32), and the help says which pipeline takes which.
+    let o =
+        d.ctl(&["submit", "a fox", "--pipeline", "one-stage", "--size", "288x512", "--frames", "9", "--steps", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let help = stdout(&d.ctl(&["submit", "--help"]));
+    for text in ["multiples of 64 for distilled, two-stage, of 32 for one-stage, from 64 to 2048", "8k+1 from 9 to 257"]
+    {
+        assert!(help.contains(text), "{text:?} not in {help}");
+    }
+    assert!(help.contains("--strength") && help.contains("1 to 60"), "{help}");
 }
