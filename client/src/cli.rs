@@ -78,13 +78,11 @@ pub struct SubmitArgs {
     pub variant: Option<ModelVariant>,
     #[arg(long, value_parser = pipeline_arg(), help = pipelines_help())]
     pub pipeline: Option<Pipeline>,
-    /// WIDTHxHEIGHT, multiples of 32 (64 for the two-stage pipelines).
-    #[arg(long, default_value_t = Size(defaults().width, defaults().height))]
+    #[arg(long, default_value_t = Size(defaults().width, defaults().height), help = ltx_protocol::rules::size_help())]
     pub size: Size,
-    /// 8k+1 frames.
-    #[arg(long, default_value_t = defaults().frames)]
+    #[arg(long, default_value_t = defaults().frames, help = ltx_protocol::rules::frames_help())]
     pub frames: u32,
-    #[arg(long, default_value_t = defaults().fps)]
+    #[arg(long, default_value_t = defaults().fps, help = ltx_protocol::rules::fps_help())]
     pub fps: u32,
     #[arg(long, help = ltx_protocol::rules::steps_help())]
     pub steps: Option<u32>,
@@ -116,8 +114,10 @@ pub struct SubmitArgs {
     /// First-frame image (PNG/JPEG/WebP); its bytes are sent to the daemon.
     #[arg(long)]
     pub image: Option<PathBuf>,
-    #[arg(long, default_value_t = 1.0)]
-    pub strength: f32,
+    #[arg(long, requires = "image", help = format!(
+        "How closely the first frame keeps --image, 0 to 1 (default {}: exactly)", ltx_protocol::rules::IMAGE_STRENGTH
+    ))]
+    pub strength: Option<f32>,
     #[arg(long)]
     pub no_audio: bool,
     /// Output .mp4 file or directory (default: the daemon's outputs dir).
@@ -290,6 +290,9 @@ mod tests {
             "guidance scale (default 3; 1 turns it off)",
             "[default: 768x512]",
             "[default: 97]",
+            "multiples of 64 for distilled, two-stage, of 32 for one-stage, from 64 to 2048",
+            "8k+1 from 9 to 257",
+            "1 to 60 (default 24)",
         ] {
             assert!(help.contains(text), "{text:?} not in:\n{help}");
         }

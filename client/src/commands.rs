@@ -2,8 +2,8 @@
 use crate::cli::{Cli, Cmd, DaemonCmd};
 use crate::daemon::{self, connect, Daemon, Started, Stopped};
 use crate::exit::{Failure, Res, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
-use crate::print::{self, print_json};
-use crate::{doctor, follow, models, platform, request, service};
+use crate::print;
+use crate::{doctor, follow, json, models, platform, request, service};
 use clap::Parser;
 use ltx_protocol::paths::Os;
 use std::path::Path;
@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
+    let json = cli.json;
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -24,17 +28,38 @@ pub fn main() -> ExitCode {
     rt.shutdown_timeout(Duration::from_millis(100));
     match res {
         Ok(code) => ExitCode::from(code),
-        Err(Failure(code, msg)) => {
-            eprintln!("ltxctl: {msg}");
-            ExitCode::from(code)
-        }
+        Err(f) => fail(&f, json),
     }
 }
 
-/// Prints `value` as JSON, or in its plain form.
-fn show<T: serde::Serialize + ?Sized>(json: bool, value: &T, plain: impl FnOnce(&T)) {
+/// Says why on stderr; under `--json` the error document goes to stdout too, where scripts read.
+fn fail(f: &Failure, json: bool) -> ExitCode {
+    eprintln!("ltxctl: {}", f.message);
     if json {
-        print_json(value)
+        print::json(f.json());
+    }
+    ExitCode::from(f.exit)
+}
+
+/// `--help` and `--version` (exit 0), or a command line clap refused: an invalid request (exit 4, not clap's 2,
+/// which is "cancelled" here), with its error document under `--json`.
+fn usage(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if !e.use_stderr() {
+        return ExitCode::from(EXIT_OK);
+    }
+    let json = std::env::args_os().take_while(|a| a != "--").any(|a| a == "--json");
+    if json {
+        let message = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+        print::json(Failure { exit: EXIT_INVALID, code: "usage", reason: None, message }.json());
+    }
+    ExitCode::from(EXIT_INVALID)
+}
+
+/// Prints `value`'s JSON document (`doc`), or its plain form.
+fn show<T: ?Sized>(json: bool, value: &T, doc: impl FnOnce(&T) -> serde_json::Value, plain: impl FnOnce(&T)) {
+    if json {
+        print::json(doc(value))
     } else {
         plain(value)
     }
@@ -48,7 +73,7 @@ pub async fn run(cli: Cli) -> Res {
             let req = request::build_request(&a)?;
             let mut c = connect(&socket).await?;
             let s = c.submit(req).await?;
-            show(json, &s, |s| println!("{}", s.job));
+            show(json, &s, json::submitted, |s| print::line(&s.job.to_string()));
             if !a.wait {
                 return Ok(EXIT_OK);
             }
@@ -56,11 +81,11 @@ pub async fn run(cli: Cli) -> Res {
         }
         Cmd::Follow { id } => follow::follow(connect(&socket).await?, &socket, id, json).await,
         Cmd::Status | Cmd::Daemon { action: DaemonCmd::Status } => {
-            show(json, &connect(&socket).await?.status().await?, print::status);
+            show(json, &connect(&socket).await?.status().await?, ltx_protocol::json::status_json, print::status);
             Ok(EXIT_OK)
         }
         Cmd::Queue => {
-            show(json, &connect(&socket).await?.queue().await?, print::queue);
+            show(json, &connect(&socket).await?.queue().await?, ltx_protocol::json::queue_json, print::queue);
             Ok(EXIT_OK)
         }
         Cmd::Cancel { id, all } => {
@@ -69,7 +94,7 @@ pub async fn run(cli: Cli) -> Res {
                 (Some(job), _) => c.cancel(job).await?,
                 (None, _) => c.cancel_all().await?,
             };
-            show(json, &jobs[..], print::cancelled);
+            show(json, &jobs[..], json::cancelled, print::cancelled);
             Ok(EXIT_OK)
         }
         c @ (Cmd::Pause | Cmd::Resume) => {
@@ -80,37 +105,40 @@ pub async fn run(cli: Cli) -> Res {
             } else {
                 c.resume().await?
             }
-            show(json, &serde_json::json!({ "paused": pause }), |_| print::paused(pause));
+            show(json, &pause, |p| json::paused(*p), |p| print::paused(*p));
             Ok(EXIT_OK)
         }
         Cmd::History { limit } => {
-            show(json, &connect(&socket).await?.history(limit).await?[..], print::history);
+            show(json, &connect(&socket).await?.history(limit).await?[..], json::history, print::history);
             Ok(EXIT_OK)
         }
         Cmd::Show { id } => {
-            show(json, &connect(&socket).await?.job(id).await?, print::job);
+            show(json, &connect(&socket).await?.job(id).await?, ltx_protocol::json::job_json, print::job);
             Ok(EXIT_OK)
         }
         Cmd::Open { id } => {
             let r = connect(&socket).await?.job(id).await?;
             let Some(out) = r.output.filter(|p| p.exists()) else {
-                return Err(Failure(EXIT_INVALID, format!("job {id} has no video ({})", r.state.name())));
+                return Err(Failure::new(EXIT_INVALID, format!("job {id} has no video ({})", r.state.name())));
             };
             run_program(&platform::open_command(Os::current(), &out))?;
+            if json {
+                print::json(json::opened(id, &out));
+            }
             Ok(EXIT_OK)
         }
         Cmd::Ps => {
-            show(json, &connect(&socket).await?.ps().await?[..], print::components);
+            show(json, &connect(&socket).await?.ps().await?[..], json::ps, print::components);
             Ok(EXIT_OK)
         }
         Cmd::Load { variant, keep_alive } => {
             connect(&socket).await?.load(variant, keep_alive).await?;
-            println!("{} loaded", variant.name());
+            show(json, &variant, |v| json::loaded(*v, keep_alive), |v| print::line(&format!("{} loaded", v.name())));
             Ok(EXIT_OK)
         }
         Cmd::Unload { variant } => {
             connect(&socket).await?.unload(variant).await?;
-            println!("unloaded");
+            show(json, &variant, |v| json::unloaded(*v), |_| print::line("unloaded"));
             Ok(EXIT_OK)
         }
         Cmd::Daemon { action: DaemonCmd::Start } => daemon_start(&socket, cli.socket.is_some(), json).await,
@@ -123,7 +151,10 @@ pub async fn run(cli: Cli) -> Res {
         Cmd::Doctor => doctor::run(&socket, json).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "ltxctl", &mut std::io::stdout());
+            // Written whole through `print`, so `| head -1` does not panic inside clap_complete.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ltxctl", &mut script);
+            print::bytes(&script);
             Ok(EXIT_OK)
         }
         Cmd::Service { action } => service::command(action, &socket, json).await,
@@ -131,13 +162,13 @@ pub async fn run(cli: Cli) -> Res {
 }
 
 fn run_program(cmd: &[String]) -> Result<(), Failure> {
-    let (prog, args) = cmd.split_first().ok_or_else(|| Failure(EXIT_FAILED, "empty command".into()))?;
+    let (prog, args) = cmd.split_first().ok_or_else(|| Failure::new(EXIT_FAILED, "empty command"))?;
     let status = std::process::Command::new(prog)
         .args(args)
         .status()
-        .map_err(|e| Failure(EXIT_FAILED, format!("cannot run {prog}: {e}")))?;
+        .map_err(|e| Failure::new(EXIT_FAILED, format!("cannot run {prog}: {e}")))?;
     if !status.success() {
-        return Err(Failure(EXIT_FAILED, format!("`{}` failed ({status})", cmd.join(" "))));
+        return Err(Failure::new(EXIT_FAILED, format!("`{}` failed ({status})", cmd.join(" "))));
     }
     Ok(())
 }
@@ -146,7 +177,7 @@ fn run_program(cmd: &[String]) -> Result<(), Failure> {
 async fn daemon_start(socket: &Path, explicit_socket: bool, json: bool) -> Res {
     let (state, pid, msg) = match daemon::start(&Daemon::new(socket.to_path_buf(), explicit_socket)).await? {
         Started::AlreadyRunning { daemon_version } => {
-            ("already-running", None, format!("ltxd {daemon_version} is already running at {}", socket.display()))
+            ("already_running", None, format!("ltxd {daemon_version} is already running at {}", socket.display()))
         }
         Started::Started { pid, by_service: false } => {
             ("started", Some(pid), format!("ltxd started (pid {pid}) at {}", socket.display()))
@@ -155,7 +186,7 @@ async fn daemon_start(socket: &Path, explicit_socket: bool, json: bool) -> Res {
             ("started", Some(pid), format!("ltxd started by the service manager (pid {pid}) at {}", socket.display()))
         }
     };
-    show(json, &serde_json::json!({ "state": state, "socket": socket, "pid": pid }), |_| println!("{msg}"));
+    show(json, &msg, |_| json::daemon_started(state, socket, pid), |m| print::line(m));
     Ok(EXIT_OK)
 }
 
@@ -168,10 +199,9 @@ async fn daemon_stop(socket: &Path, explicit_socket: bool, json: bool) -> Res {
     }
     let (state, msg, pid, interrupted) = match daemon::stop(&d).await? {
         Stopped::Stopped { pid, interrupted } => ("stopped", "ltxd stopped", pid, interrupted),
-        Stopped::NotRunning => ("not-running", "ltxd is not running", None, None),
+        Stopped::NotRunning => ("not_running", "ltxd is not running", None, None),
     };
-    let value = serde_json::json!({ "state": state, "pid": pid, "interrupted": interrupted });
-    show(json, &value, |_| println!("{msg}"));
+    show(json, msg, |_| json::daemon_stopped(state, pid, interrupted), print::line);
     Ok(EXIT_OK)
 }
 

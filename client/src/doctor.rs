@@ -1,29 +1,48 @@
 //! `ltxctl doctor`: checks the installation and prints each problem with its fix.
 use crate::daemon::{connect, Daemon};
 use crate::exit::{Res, EXIT_FAILED, EXIT_OK};
-use crate::print::print_json;
 use ltx_protocol::catalogue;
 use ltx_protocol::models::{human_bytes, FileState, ModelsInfo};
 use ltx_protocol::paths::{self, Env, Os};
 use ltx_protocol::sysmem;
 use ltx_protocol::DaemonStatus;
-use serde::Serialize;
 use std::path::Path;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Ok,
     Warn,
     Fail,
 }
 
-#[derive(Debug, Clone, Serialize)]
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Warn => "warn",
+            Self::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Check {
     pub check: &'static str,
     pub status: Level,
     pub detail: String,
     pub fix: Option<String>,
+}
+
+/// `--json doctor`'s document: each check with its level (`ok`, `warn`, `fail`) and fix (`docs/json.md`).
+pub fn document(checks: &[Check]) -> serde_json::Value {
+    let checks: Vec<_> = checks
+        .iter()
+        .map(|c| {
+            let Check { check, status, detail, fix } = c;
+            serde_json::json!({ "check": check, "status": status.name(), "detail": detail, "fix": fix })
+        })
+        .collect();
+    serde_json::json!({ "checks": checks })
 }
 
 fn check(check: &'static str, status: Level, detail: impl Into<String>, fix: Option<String>) -> Check {
@@ -36,7 +55,7 @@ const RECOMMENDED_MEMORY: u64 = 32 << 30;
 pub async fn run(socket: &Path, json: bool) -> Res {
     let checks = checks(socket).await;
     if json {
-        print_json(&checks);
+        crate::print::json(document(&checks));
     } else {
         for c in &checks {
             let tag = match c.status {

@@ -12,8 +12,39 @@ pub const EXIT_INVALID: u8 = 4;
 /// The command that restarts the daemon, through the service manager when one runs it.
 pub const RESTART_COMMAND: &str = "ltxctl daemon stop && ltxctl daemon start";
 
-/// A command's failure: the message for a person and the exit code.
-pub struct Failure(pub u8, pub String);
+/// A command's failure: the exit code, the stable machine code (`--json`'s error object, `docs/json.md`) and the
+/// message for a person.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: u8,
+    pub code: &'static str,
+    /// For an invalid request: the validation refusal's code.
+    pub reason: Option<&'static str>,
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure of ltxctl itself, its code following its exit code.
+    pub fn new(exit: u8, message: impl Into<String>) -> Self {
+        Failure { exit, code: exit_code_name(exit), reason: None, message: message.into() }
+    }
+
+    /// `--json`'s document of this failure: the error object and the exit code (`docs/json.md`).
+    pub fn json(&self) -> serde_json::Value {
+        let error = ltx_protocol::json::error_json(self.code, self.reason, &self.message);
+        serde_json::json!({ "error": error, "exit": self.exit })
+    }
+}
+
+/// The code of a failure that has no more specific one.
+fn exit_code_name(exit: u8) -> &'static str {
+    match exit {
+        EXIT_CANCELLED => "cancelled",
+        EXIT_UNAVAILABLE => "unavailable",
+        EXIT_INVALID => "invalid_request",
+        _ => "failed",
+    }
+}
 
 pub type Res = Result<u8, Failure>;
 
@@ -40,7 +71,8 @@ impl From<ClientError> for Failure {
             }
             e => e.to_string(),
         };
-        Failure(code, msg)
+        let reason = if let ClientError::Daemon(d) = &e { d.reason() } else { None };
+        Failure { exit: code, code: e.code(), reason, message: msg }
     }
 }
 
@@ -62,7 +94,28 @@ fn version_mismatch(client: u32, daemon: u32, daemon_version: &str) -> String {
 
 impl From<ValidationError> for Failure {
     fn from(e: ValidationError) -> Self {
-        Failure(EXIT_INVALID, format!("invalid request: {e}"))
+        Failure {
+            exit: EXIT_INVALID,
+            code: "invalid_request",
+            reason: Some(e.code()),
+            message: format!("invalid request: {e}"),
+        }
+    }
+}
+
+impl ControlError {
+    /// The stable machine spelling of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Spawn { .. } => "daemon_spawn",
+            Self::ExitedAtStart(_) => "daemon_exited",
+            Self::NotUp | Self::ServiceNotUp => "daemon_not_up",
+            Self::StartFailed(_) => "service_start_failed",
+            Self::StopFailed(_) => "service_stop_failed",
+            Self::StillRunning => "daemon_still_running",
+            Self::Signal { .. } => "daemon_signal",
+            Self::Client(e) => e.code(),
+        }
     }
 }
 
@@ -70,8 +123,10 @@ impl From<ControlError> for Failure {
     fn from(e: ControlError) -> Self {
         match e {
             ControlError::Client(e) => e.into(),
-            e @ (ControlError::StillRunning | ControlError::StopFailed(_)) => Failure(EXIT_FAILED, e.to_string()),
-            e => Failure(EXIT_UNAVAILABLE, e.to_string()),
+            e @ (ControlError::StillRunning | ControlError::StopFailed(_)) => {
+                Failure { code: e.code(), ..Failure::new(EXIT_FAILED, e.to_string()) }
+            }
+            e => Failure { code: e.code(), ..Failure::new(EXIT_UNAVAILABLE, e.to_string()) },
         }
     }
 }
@@ -87,7 +142,7 @@ mod tests {
             daemon: PROTOCOL_VERSION - 1,
             daemon_version: "0.0.1".into(),
         });
-        let Failure(code, msg) = older.into();
+        let Failure { exit: code, message: msg, .. } = older.into();
         assert_eq!(code, EXIT_UNAVAILABLE);
         assert!(msg.contains(&format!("ltxd 0.0.1 speaks protocol v{}", PROTOCOL_VERSION - 1)), "{msg}");
         assert!(msg.contains(&format!("ltxctl {VERSION} speaks protocol v{PROTOCOL_VERSION}")), "{msg}");
@@ -97,18 +152,34 @@ mod tests {
             daemon: PROTOCOL_VERSION + 1,
             daemon_version: "9.0.0".into(),
         });
-        let Failure(_, msg) = newer.into();
+        let Failure { message: msg, .. } = newer.into();
         assert!(msg.contains("newer: update ltxctl"), "{msg}");
+    }
+
+    #[test]
+    fn failures_carry_a_stable_code() {
+        let invalid = ClientError::Daemon(DaemonError::Invalid(ValidationError::PromptEmpty));
+        let f = Failure::from(invalid);
+        assert_eq!((f.exit, f.code, f.reason), (EXIT_INVALID, "invalid_request", Some("prompt_empty")));
+        let j = f.json();
+        assert_eq!(j["exit"], 4);
+        assert_eq!(j["error"]["code"], "invalid_request");
+        assert_eq!(j["error"]["reason"], "prompt_empty");
+        let f = Failure::from(ValidationError::PromptEmpty);
+        assert_eq!((f.code, f.reason), ("invalid_request", Some("prompt_empty")));
+        assert_eq!(Failure::new(EXIT_FAILED, "x").code, "failed");
+        assert_eq!(Failure::from(ClientError::Closed).code, "closed");
     }
 
     #[test]
     fn daemon_control_errors_exit_unavailable_or_failed() {
         let spawn = ControlError::Spawn { bin: "/no/ltxd".into(), source: std::io::ErrorKind::NotFound.into() };
-        let Failure(code, msg) = spawn.into();
+        let Failure { exit: code, message: msg, code: name, .. } = spawn.into();
+        assert_eq!(name, "daemon_spawn");
         assert_eq!(code, EXIT_UNAVAILABLE);
         assert!(msg.starts_with("cannot start /no/ltxd"), "{msg}");
-        assert_eq!(Failure::from(ControlError::NotUp).0, EXIT_UNAVAILABLE);
-        assert_eq!(Failure::from(ControlError::StillRunning).0, EXIT_FAILED);
-        assert_eq!(Failure::from(ControlError::Client(ClientError::Closed)).0, EXIT_FAILED);
+        assert_eq!(Failure::from(ControlError::NotUp).exit, EXIT_UNAVAILABLE);
+        assert_eq!(Failure::from(ControlError::StillRunning).exit, EXIT_FAILED);
+        assert_eq!(Failure::from(ControlError::Client(ClientError::Closed)).exit, EXIT_FAILED);
     }
 }

@@ -1,9 +1,8 @@
 //! Following a job until it ends — `ltxctl submit --wait` and `ltxctl follow` both call [`follow`]: an indicatif
-//! bar on a terminal, plain lines otherwise, NDJSON with `--json`; Ctrl-C asks whether to cancel the job or detach
-//! (detach without asking when not interactive).
+//! bar on a terminal, plain lines otherwise, one JSON event a line with `--json`; Ctrl-C asks whether to cancel
+//! the job or detach (detach without asking when not interactive).
 use crate::daemon::connect;
 use crate::exit::{Failure, Res, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK};
-use crate::print::print_json;
 use indicatif::{ProgressBar, ProgressStyle};
 use ltx_protocol::client::{Client, ClientError};
 use ltx_protocol::{Event, EventKind, JobId};
@@ -53,7 +52,7 @@ impl View {
 
     fn show(&self, ev: &Event) {
         match self {
-            View::Json => print_json(ev),
+            View::Json => crate::print::json(ltx_protocol::json::event_json(ev)),
             View::Plain(job) => {
                 if let Some(line) = Self::describe(&ev.kind) {
                     println!("job {job}: {line}");
@@ -126,7 +125,7 @@ fn ask(job: JobId) -> bool {
 pub async fn follow(c: Client, socket: &Path, job: JobId, json: bool) -> Res {
     // Registered before anything is shown, so a Ctrl-C from then on is never the default "kill".
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| Failure(EXIT_FAILED, format!("cannot handle Ctrl-C: {e}")))?;
+        .map_err(|e| Failure::new(EXIT_FAILED, format!("cannot handle Ctrl-C: {e}")))?;
     let mut events = c.subscribe(Some(job), false).await?;
     let view = View::new(job, json);
     let interactive = !json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();

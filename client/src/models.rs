@@ -2,7 +2,7 @@
 use crate::cli::ModelsCmd;
 use crate::daemon::connect;
 use crate::exit::{Failure, Res, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
-use crate::print::print_json;
+use crate::{json, print};
 use ltx_protocol::catalogue;
 use ltx_protocol::client::{ClientError, ModelsDir, Removed};
 use ltx_protocol::models::*;
@@ -117,7 +117,7 @@ pub async fn run(cmd: ModelsCmd, socket: &Path, json: bool) -> Res {
 async fn cancel(socket: &Path, json: bool) -> Res {
     let files = connect(socket).await?.models_cancel().await?;
     if json {
-        print_json(&serde_json::json!({ "cancelled": files }));
+        print::json(json::models_cancelled(&files));
     } else if files.is_empty() {
         println!("no download is running");
     } else {
@@ -133,19 +133,7 @@ async fn list(socket: &Path, json: bool) -> Res {
     let info = list_info(socket).await?;
     let summary = variant_summary(&info);
     if json {
-        let variants: Vec<_> = summary
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "variant": s.variant.name(), "ready": s.missing.is_empty(), "missing": s.missing,
-                    "missing_bytes": s.bytes, "downloading": s.downloading,
-                })
-            })
-            .collect();
-        print_json(&serde_json::json!({
-            "dir": info.dir, "disk_free": info.disk_free, "hf_cache": info.hf_cache,
-            "variants": variants, "files": info.files,
-        }));
+        print::json(json::models_list(&info, &summary));
         return Ok(EXIT_OK);
     }
     let free = info.disk_free.map_or("unknown".into(), human_bytes);
@@ -190,11 +178,11 @@ async fn list(socket: &Path, json: bool) -> Res {
 
 fn confirm(question: &str) -> Result<bool, Failure> {
     if !std::io::stdin().is_terminal() {
-        return Err(Failure(EXIT_INVALID, format!("{question} — pass -y to confirm without a terminal")));
+        return Err(Failure::new(EXIT_INVALID, format!("{question} — pass -y to confirm without a terminal")));
     }
     eprint!("{question} [y/N] ");
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).map_err(|e| Failure(EXIT_FAILED, e.to_string()))?;
+    std::io::stdin().read_line(&mut answer).map_err(|e| Failure::new(EXIT_FAILED, e.to_string()))?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
@@ -225,7 +213,7 @@ async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: boo
     let mut events = connect(socket).await?.subscribe(None, false).await?;
     let files = events.models_pull(variant, Some(pipeline)).await?;
     if json {
-        print_json(&serde_json::json!({ "variant": variant.name(), "pipeline": pipeline.name(), "files": files }));
+        print::json(json::models_pull(variant, pipeline, &files));
     }
     let mut waiting: Vec<String> = Vec::new();
     for f in &files {
@@ -270,7 +258,7 @@ async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: boo
     }
     view.finish();
     if !failed.is_empty() {
-        return Err(Failure(EXIT_FAILED, format!("download failed:\n  {}", failures(&failed).join("\n  "))));
+        return Err(Failure::new(EXIT_FAILED, format!("download failed:\n  {}", failures(&failed).join("\n  "))));
     }
     if !json {
         println!("{what} is installed and verified");
@@ -340,7 +328,8 @@ impl Progress {
 
     fn show(&mut self, ev: &DownloadEvent) {
         if self.json {
-            return print_json(ev);
+            let ev = ltx_protocol::Event { job: MODEL_EVENTS, kind: EventKind::Download(ev.clone()) };
+            return print::json(ltx_protocol::json::event_json(&ev));
         }
         if let Some(b) = &self.bars {
             let Some(bar) = b.bars.get(ev.file()) else { return };
@@ -395,7 +384,7 @@ async fn remove(socket: &Path, variant: ModelVariant, yes: bool, json: bool) -> 
     }
     let Removed { files, bytes } = connect(socket).await?.models_remove(variant).await?;
     if json {
-        print_json(&serde_json::json!({ "removed": files, "bytes": bytes }));
+        print::json(json::models_removed(&files, bytes));
     } else if files.is_empty() {
         println!("nothing of {} to remove (files shared with another installed variant are kept)", variant.name());
     } else {
@@ -414,7 +403,7 @@ async fn verify(socket: &Path, variant: Option<ModelVariant>, json: bool) -> Res
     let results = connect(socket).await?.models_verify(variant).await?;
     let bad = results.iter().filter(|r| !matches!(r.outcome, VerifyOutcome::Ok | VerifyOutcome::OwnSplit)).count();
     if json {
-        print_json(&results);
+        print::json(json::models_verified(&results));
     } else {
         if results.is_empty() {
             println!("no model files installed");
@@ -440,14 +429,14 @@ async fn verify(socket: &Path, variant: Option<ModelVariant>, json: bool) -> Res
 async fn dir(socket: &Path, path: Option<PathBuf>, json: bool) -> Res {
     let path = match path {
         Some(p) if p.is_relative() => {
-            Some(std::env::current_dir().map_err(|e| Failure(EXIT_FAILED, e.to_string()))?.join(p))
+            Some(std::env::current_dir().map_err(|e| Failure::new(EXIT_FAILED, e.to_string()))?.join(p))
         }
         p => p,
     };
     let set = path.is_some();
     let ModelsDir { path, configured, restart_needed } = connect(socket).await?.models_dir(path).await?;
     if json {
-        print_json(&serde_json::json!({ "dir": path, "configured": configured, "restart_needed": restart_needed }));
+        print::json(json::models_dir(&path, &configured, restart_needed));
     } else if restart_needed {
         // The config file names another directory than the running daemon's (edited by hand).
         println!(

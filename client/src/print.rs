@@ -1,11 +1,42 @@
-//! What `ltxctl` prints: JSON for `--json`, and the plain-text form of each reply.
+//! What `ltxctl` prints: the plain-text form of each reply (`--json`'s documents are [`crate::json`]'s), and the
+//! one way anything reaches stdout or stderr ([`line`], [`note`]; the crate's `println!` and `eprintln!`).
+use crate::exit::{EXIT_FAILED, EXIT_OK};
 use ltx_protocol::{ComponentStatus, DaemonStatus, JobId, JobRecord, QueueInfo};
+use std::io::Write;
 
-pub fn print_json<T: serde::Serialize + ?Sized>(v: &T) {
-    match serde_json::to_string(v) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("ltxctl: cannot print JSON: {e}"),
+/// Writes `s` and a newline to stdout (line-buffered: written at once). When the reader has gone (`| head -1`),
+/// ltxctl ends at once and quietly with exit 0 — it had what it wanted, and a job ltxctl follows keeps running;
+/// any other write error ends it with exit 1 and the reason on stderr.
+pub fn line(s: &str) {
+    bytes(format!("{s}\n").as_bytes());
+}
+
+/// Writes `b` to stdout, as [`line`].
+pub fn bytes(b: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(b).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(EXIT_OK.into());
+        }
+        note(&format!("ltxctl: cannot write to stdout: {e}"));
+        std::process::exit(EXIT_FAILED.into());
     }
+}
+
+/// Writes `s` and a newline to stderr; a stderr that cannot be written is ignored (there is nowhere to say so).
+pub fn note(s: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{s}");
+}
+
+/// A question on stderr, without a newline.
+pub fn prompt(s: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(s.as_bytes()).and_then(|()| err.flush());
+}
+
+/// Prints a JSON document (`crate::json`) on one line, `"schema"` added.
+pub fn json(doc: serde_json::Value) {
+    line(&ltx_protocol::json::document(doc).to_string());
 }
 
 /// `s` cut to `n` characters, an ellipsis marking the cut.

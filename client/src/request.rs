@@ -19,7 +19,7 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
     };
     let output = match &a.output {
         Some(p) if p.is_relative() => {
-            Some(std::env::current_dir().map_err(|e| Failure(EXIT_FAILED, e.to_string()))?.join(p))
+            Some(std::env::current_dir().map_err(|e| Failure::new(EXIT_FAILED, e.to_string()))?.join(p))
         }
         other => other.clone(),
     };
@@ -28,7 +28,8 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
     req.steps = a.steps.unwrap_or(req.steps);
     req.guidance_scale = a.guidance.unwrap_or(req.guidance_scale);
     req.seed = a.seed;
-    req.image = a.image.as_deref().map(|p| validate::load_image(p, a.strength)).transpose()?;
+    let strength = a.strength.unwrap_or(rules::IMAGE_STRENGTH);
+    req.image = a.image.as_deref().map(|p| validate::load_image(p, strength)).transpose()?;
     req.audio = !a.no_audio;
     req.output = output;
     req.front = a.front;
@@ -52,7 +53,7 @@ mod tests {
     }
 
     fn ok(args: &[&str]) -> GenerationRequest {
-        build(args).unwrap_or_else(|Failure(_, m)| panic!("{args:?}: {m}"))
+        build(args).unwrap_or_else(|f| panic!("{args:?}: {}", f.message))
     }
 
     #[test]
@@ -68,8 +69,14 @@ mod tests {
         assert_eq!(r.output, Some(std::env::current_dir().unwrap().join("out.mp4")));
         assert_eq!((r.seed, r.guidance.map(|g| g.stg)), (Some(5), Some(Some(0.0))));
         // The same validation as the daemon's, before anything is sent.
-        let Err(Failure(code, msg)) = build(&["--variant", "distilled", "--steps", "3"]) else { panic!("accepted") };
+        let Err(Failure { exit: code, message: msg, .. }) = build(&["--variant", "distilled", "--steps", "3"]) else {
+            panic!("accepted")
+        };
         assert_eq!(code, EXIT_INVALID);
         assert!(msg.contains("fixed 8-step schedule"), "{msg}");
+        // A strength means nothing without the image it applies to.
+        let e = Cli::try_parse_from(["ltxctl", "submit", "a fox", "--strength", "0.5"]).expect_err("accepted");
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(e.to_string().contains("--image"), "{e}");
     }
 }

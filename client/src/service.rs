@@ -2,7 +2,7 @@
 use crate::cli::ServiceCmd;
 use crate::daemon::{connect, wait_down};
 use crate::exit::{Failure, Res, EXIT_FAILED, EXIT_OK};
-use crate::print::print_json;
+use crate::{json, print};
 use ltx_protocol::paths::Os;
 use std::path::{Path, PathBuf};
 
@@ -24,12 +24,12 @@ fn mlx_runtime(ltxd: &Path) -> Option<PathBuf> {
 }
 
 fn fail(e: ltx_service::ServiceError) -> Failure {
-    Failure(EXIT_FAILED, e.to_string())
+    Failure::new(EXIT_FAILED, e.to_string())
 }
 
 fn report(changes: &[String], none: &str, json: bool) {
     if json {
-        print_json(&serde_json::json!({ "changed": changes }));
+        print::json(json::service_changes(changes));
     } else if changes.is_empty() {
         println!("{none}");
     } else {
@@ -48,7 +48,7 @@ pub async fn command(action: ServiceCmd, socket: &Path, json: bool) -> Res {
                 None => std::env::current_exe()
                     .ok()
                     .and_then(|p| p.parent().map(Path::to_path_buf))
-                    .ok_or_else(|| Failure(EXIT_FAILED, "cannot find this executable's folder".into()))?,
+                    .ok_or_else(|| Failure::new(EXIT_FAILED, "cannot find this executable's folder"))?,
             };
             let runtime = mlx_runtime(&bin_dir.join("ltxd"));
             let sources = ltx_service::Sources { bin_dir, runtime, version: ltx_protocol::VERSION.into() };
@@ -60,7 +60,7 @@ pub async fn command(action: ServiceCmd, socket: &Path, json: bool) -> Res {
                     let pid = c.status().await.map_or("?".into(), |s| s.pid.to_string());
                     c.shutdown().await?;
                     if !wait_down(socket, std::time::Duration::from_secs(30)).await {
-                        return Err(Failure(EXIT_FAILED, "the running ltxd did not stop within 30 s".into()));
+                        return Err(Failure::new(EXIT_FAILED, "the running ltxd did not stop within 30 s"));
                     }
                     changes.push(format!("stopped the ltxd started outside the service (pid {pid})"));
                 }
@@ -79,7 +79,7 @@ pub async fn command(action: ServiceCmd, socket: &Path, json: bool) -> Res {
         ServiceCmd::Status => {
             let s = ltx_service::manage::status(&l, &mut sys).map_err(fail)?;
             if json {
-                print_json(&s);
+                print::json(json::service_status(&s));
             } else {
                 let yes = |b: bool| if b { "yes" } else { "no" };
                 println!("installed:  {}", yes(s.installed));

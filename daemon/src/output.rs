@@ -217,28 +217,19 @@ pub fn place(
     Ok(Placement { sidecar: dir.join(&json), dir, temp: tmp_name, video })
 }
 
-/// The sidecar of `rec`'s output `output`: the request (image bytes left out), seed, times, versions.
+/// The sidecar of `rec`'s output `output`: the completed job as `ltxctl --json show` prints it, with the versions
+/// that made it ([`ltx_protocol::json::sidecar_json`], `docs/json.md`).
 pub fn sidecar(rec: &JobRecord, output: &Path, finished_ms: u64, timings: &[(String, u64)]) -> io::Result<Vec<u8>> {
-    let mut request = rec.request.clone();
-    if let Some(img) = request.image.as_mut() {
-        img.bytes.clear();
-    }
-    let value = serde_json::json!({
-        "job": rec.id,
-        "output": output,
-        "prompt": request.prompt,
-        "seed": rec.seed,
-        "variant": request.variant.name(),
-        "pipeline": request.pipeline.name(),
-        "request": request,
-        "created_ms": rec.created_ms,
-        "started_ms": rec.started_ms,
-        "finished_ms": finished_ms,
-        "timings_ms": timings.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-        "daemon_version": ltx_protocol::VERSION,
-        "protocol_version": ltx_protocol::PROTOCOL_VERSION,
-    });
-    serde_json::to_vec_pretty(&value).map_err(io::Error::other)
+    let done = JobRecord {
+        state: ltx_protocol::JobState::Completed,
+        finished_ms: Some(finished_ms),
+        output: Some(output.to_path_buf()),
+        error_code: None,
+        message: None,
+        timings: timings.to_vec(),
+        ..rec.clone()
+    };
+    serde_json::to_vec_pretty(&ltx_protocol::json::sidecar_json(&done)).map_err(io::Error::other)
 }
 
 #[cfg(test)]

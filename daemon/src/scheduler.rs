@@ -62,10 +62,17 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
     let target =
         output::target(rec.request.output.as_deref(), &cfg.outputs_dir, rec.created_ms, &rec.request.prompt, rec.seed);
     let tmp = output::temp_for(&target, &output::instance_tag(&cfg.state_dir), id);
-    let result = match target.parent().map(std::fs::create_dir_all) {
-        Some(Err(e)) => Err(EngineError::failed(
+    // ltxd creates its own outputs folder only; a job's `-o` directory was there at submit (`validate`).
+    let dir = target.parent().unwrap_or(&cfg.outputs_dir);
+    let made = match rec.request.output {
+        None => std::fs::create_dir_all(dir),
+        Some(_) if dir.is_dir() => Ok(()),
+        Some(_) => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "it no longer exists")),
+    };
+    let result = match made {
+        Err(e) => Err(EngineError::failed(
             FailureCode::OutputDir,
-            format!("cannot create the output directory for {}: {e}", target.display()),
+            format!("cannot use the output directory {}: {e}", dir.display()),
         )),
         // The stored row is a file's contents: the one validation again, before the engine sees it.
         _ => match ltx_protocol::validate(rec.request.clone(), FsCheck::Skip) {

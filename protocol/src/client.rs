@@ -45,6 +45,20 @@ pub enum ClientError {
     Timeout { what: String, after: Duration },
 }
 
+impl ClientError {
+    /// The stable machine spelling of this error; a daemon's refusal keeps its own ([`DaemonError::code`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unavailable { .. } => "unavailable",
+            Self::Daemon(e) => e.code(),
+            Self::Frame(_) => "bad_frame",
+            Self::Closed => "closed",
+            Self::Unexpected(_) => "unexpected_reply",
+            Self::Timeout { .. } => "timeout",
+        }
+    }
+}
+
 /// How long the connection and the handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 

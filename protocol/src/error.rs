@@ -44,3 +44,36 @@ pub enum DaemonError {
     #[error("{0}")]
     InsufficientMemory(String),
 }
+
+impl DaemonError {
+    /// The stable machine spelling of this error: the `"code"` of a JSON error object (`docs/json.md`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::VersionMismatch { .. } => "version_mismatch",
+            Self::HandshakeRequired => "handshake_required",
+            Self::BadFrame(_) => "bad_frame",
+            Self::Invalid(_) => "invalid_request",
+            Self::Busy { .. } => "queue_full",
+            Self::NotFound(_) => "not_found",
+            Self::NotCancellable { .. } => "not_cancellable",
+            Self::PermissionDenied { .. } => "permission_denied",
+            Self::ShuttingDown => "shutting_down",
+            Self::Engine(_) => "engine",
+            Self::Internal(_) => "internal",
+            Self::ModelsMissing(_) => "models_missing",
+            Self::Models(_) => "models",
+            Self::TooManyConnections { .. } => "too_many_connections",
+            Self::EngineBusy { .. } => "engine_busy",
+            Self::ModelsUnreadable { .. } => "models_unreadable",
+            Self::InsufficientMemory(_) => "insufficient_memory",
+        }
+    }
+
+    /// For an invalid request, the validation refusal's code ([`ValidationError::code`]).
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid(v) => Some(v.code()),
+            _ => None,
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The data types `ltxd`, its clients and the engine share, and the product's rules:
 //!
 //! - [`job`] (requests, records, failure codes), [`message`] (handshake, requests, replies), [`error`],
-//!   [`event`], [`models`] (model listings and downloads);
+//!   [`event`], [`models`] (model listings and downloads), [`json`] (the JSON views ltxctl prints, `docs/json.md`);
 //! - [`rules`] (generations, variants, pipelines and their defaults), [`catalogue`] (model files, what a
 //!   pipeline needs, the missing-files refusal), [`validate`] (the one validation, giving [`ValidRequest`]);
 //! - [`paths`] (socket, config, state and log paths per platform); [`fsutil`] (every file write: no link
@@ -22,6 +22,7 @@ pub mod frame;
 pub mod fsutil;
 mod image_size;
 pub mod job;
+pub mod json;
 pub mod message;
 pub mod models;
 pub mod part;

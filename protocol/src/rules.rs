@@ -1,5 +1,6 @@
 //! The product's rules, each stated once: the model generations and their variants, which pipeline a variant
-//! runs, and every pipeline's defaults and requirements. The validation ([`crate::validate`]), the model
+//! runs, and every pipeline's defaults and requirements — among them the sizes, frame counts and ranges a
+//! generation × pipeline takes ([`Limits`]). The validation ([`crate::validate`]), the model
 //! catalogue ([`crate::catalogue`]), the engine, the daemon, `ltxctl` and the tray all read these tables; a new
 //! generation is a row in [`GENERATIONS`], its variants rows in [`VARIANTS`], its files rows in
 //! [`crate::catalogue::FILES`].
@@ -37,6 +38,25 @@ pub struct GuidanceDefaults {
     pub modality: f32,
 }
 
+/// What a generation's models take: the shape of a video (from the VAEs' compression and the upscaler) and the
+/// ranges of the sampling settings. A pipeline's [`Limits`] follow from these.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShapeRules {
+    /// Pixels per latent cell along each side (the video VAE's spatial compression).
+    pub spatial_compression: u32,
+    /// Frames per latent frame after the first: frame counts are k × this + 1.
+    pub temporal_compression: u32,
+    /// The latent upscaler's factor: a two-stage pipeline renders stage 1 at 1/this of the size.
+    pub upscale: u32,
+    pub min_side: u32,
+    pub max_side: u32,
+    pub min_frames: u32,
+    pub max_frames: u32,
+    pub max_fps: u32,
+    pub max_steps: u32,
+    pub max_guidance: f32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GenerationRules {
     pub generation: Generation,
@@ -46,6 +66,7 @@ pub struct GenerationRules {
     /// A checkpoint's `model_version` metadata starts with this (ltx-pipelines' `detect_params`); empty: the
     /// generation of files that carry none.
     pub model_version_prefix: &'static str,
+    pub shape: ShapeRules,
     /// Stage-1 steps of the guided pipelines when none are asked for.
     pub guided_steps: u32,
     /// The length of the distilled stage-1 sigma schedule (fixed).
@@ -90,6 +111,18 @@ pub const GENERATIONS: &[GenerationRules] = &[
         name: "LTX-2 (19B)",
         id: "ltx-2",
         model_version_prefix: "",
+        shape: ShapeRules {
+            spatial_compression: 32,
+            temporal_compression: 8,
+            upscale: 2,
+            min_side: 64,
+            max_side: 2048,
+            min_frames: 9,
+            max_frames: 257,
+            max_fps: 60,
+            max_steps: 100,
+            max_guidance: 20.0,
+        },
         guided_steps: 40,
         distilled_steps: 8,
         guidance: GuidanceDefaults {
@@ -110,6 +143,18 @@ pub const GENERATIONS: &[GenerationRules] = &[
         name: "LTX-2.3 (22B)",
         id: "ltx-2.3",
         model_version_prefix: "2.3",
+        shape: ShapeRules {
+            spatial_compression: 32,
+            temporal_compression: 8,
+            upscale: 2,
+            min_side: 64,
+            max_side: 2048,
+            min_frames: 9,
+            max_frames: 257,
+            max_fps: 60,
+            max_steps: 100,
+            max_guidance: 20.0,
+        },
         guided_steps: 30,
         distilled_steps: 8,
         guidance: GuidanceDefaults {
@@ -242,13 +287,9 @@ impl Pipeline {
     pub fn guided(self) -> bool {
         self.rules().weights == Weights::Dev
     }
-    /// Width and height must be multiples of this (the two-stage flows render stage 1 at half size).
-    pub fn size_multiple(self) -> u32 {
-        if self.rules().two_stage {
-            64
-        } else {
-            32
-        }
+    /// The sizes, frame counts and ranges this pipeline takes on `variant`'s generation.
+    pub fn limits(self, variant: ModelVariant) -> Limits {
+        Limits::new(variant.generation(), self.rules().two_stage)
     }
     /// Whether it runs `variant`'s weights.
     pub fn runs(self, variant: ModelVariant) -> bool {
@@ -264,6 +305,87 @@ impl Pipeline {
         }
     }
 }
+
+/// The values `min`, `min + step`, … up to `max` (which is on the progression): a pipeline's sides, its frame
+/// counts. Made by [`Progression::from`] or [`Progression::multiples`], which keep `step` ≥ 1 and `max` ≥ `min`
+/// on it (the methods rely on both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progression {
+    pub min: u32,
+    pub max: u32,
+    pub step: u32,
+}
+
+impl Progression {
+    /// The progression from the first multiple of `step` at or above `from` … up to `to` (`step` ≥ 1).
+    pub fn multiples(step: u32, from: u32, to: u32) -> Self {
+        let step = step.max(1);
+        Self::from(from.div_ceil(step) * step, step, to)
+    }
+
+    /// `min`, `min + step`, … up to `to`.
+    pub fn from(min: u32, step: u32, to: u32) -> Self {
+        let step = step.max(1);
+        Self { min, max: min + to.saturating_sub(min) / step * step, step }
+    }
+
+    pub fn contains(&self, v: u32) -> bool {
+        (self.min..=self.max).contains(&v) && (v - self.min) % self.step == 0
+    }
+
+    /// The largest value at or below `v`.
+    pub fn floor(&self, v: u32) -> Option<u32> {
+        (v >= self.min).then(|| self.min + (v.min(self.max) - self.min) / self.step * self.step)
+    }
+
+    /// The smallest value at or above `v`.
+    pub fn ceil(&self, v: u32) -> Option<u32> {
+        (v <= self.max).then(|| self.min + v.saturating_sub(self.min).div_ceil(self.step) * self.step)
+    }
+
+    /// `v` itself when it is one, else the one or two values around it: what to suggest instead.
+    pub fn nearest(&self, v: u32) -> Vec<u32> {
+        let mut out: Vec<u32> = [self.floor(v), self.ceil(v)].into_iter().flatten().collect();
+        out.dedup();
+        out
+    }
+
+    /// `256 or 320`.
+    pub fn suggest(&self, v: u32) -> String {
+        self.nearest(v).iter().map(u32::to_string).collect::<Vec<_>>().join(" or ")
+    }
+}
+
+/// What one generation × pipeline takes: width and height, frame counts, and the ranges of fps, steps and the
+/// guidance scales. [`crate::validate`] checks requests against it; `ltxctl`'s help and the tray's presets
+/// read it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Width and height: multiples of the VAE's compression (× the upscaler's factor for two-stage pipelines).
+    pub sides: Progression,
+    /// Frame counts: k × the VAE's temporal compression + 1.
+    pub frames: Progression,
+    pub max_fps: u32,
+    pub max_steps: u32,
+    pub max_guidance: f32,
+}
+
+impl Limits {
+    pub fn new(g: &GenerationRules, two_stage: bool) -> Self {
+        let s = g.shape;
+        let multiple = s.spatial_compression * if two_stage { s.upscale } else { 1 };
+        Self {
+            sides: Progression::multiples(multiple, s.min_side, s.max_side),
+            frames: Progression::from(s.min_frames, s.temporal_compression, s.max_frames),
+            max_fps: s.max_fps,
+            max_steps: s.max_steps,
+            max_guidance: s.max_guidance,
+        }
+    }
+}
+
+/// The first-frame strength when none is given: the first frame is the image.
+pub const IMAGE_STRENGTH: f32 = 1.0;
 
 /// A pipeline's request defaults on one variant.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -304,6 +426,63 @@ pub fn refusal(variant: ModelVariant, pipeline: Pipeline, steps: u32, guidance_s
         return Some(format!("runs without guidance (scale {}); got {guidance_scale}", d.guidance_scale));
     }
     None
+}
+
+/// The pipelines of `g` by the size multiple they take: `[(64, "distilled, two-stage"), (32, "one-stage")]`.
+fn multiples(g: &GenerationRules) -> Vec<(Progression, String)> {
+    let mut out: Vec<(Progression, Vec<&str>)> = Vec::new();
+    for p in PIPELINES {
+        let sides = Limits::new(g, p.two_stage).sides;
+        match out.iter_mut().find(|(s, _)| *s == sides) {
+            Some((_, names)) => names.push(p.name),
+            None => out.push((sides, vec![p.name])),
+        }
+    }
+    out.into_iter().map(|(s, names)| (s, names.join(", "))).collect()
+}
+
+/// `--size`'s help, from the table: each generation's multiples per pipeline and the range.
+pub fn size_help() -> String {
+    let lines: Vec<_> = GENERATIONS
+        .iter()
+        .map(|g| {
+            let m = multiples(g);
+            let each: Vec<_> = m.iter().map(|(s, names)| format!("of {} for {names}", s.step)).collect();
+            let (lo, hi) = (g.shape.min_side, g.shape.max_side);
+            format!("{}: multiples {}, from {lo} to {hi}", g.name, each.join(", "))
+        })
+        .collect();
+    format!("WIDTHxHEIGHT. {}", lines.join("; "))
+}
+
+/// `--frames`'s help, from the table.
+pub fn frames_help() -> String {
+    let lines: Vec<_> = GENERATIONS
+        .iter()
+        .map(|g| {
+            let f = Limits::new(g, false).frames;
+            let secs = g.frames as f32 / g.fps as f32;
+            format!(
+                "{}: {}k+1 from {} to {} ({}, {}, …, {}; {} is {secs:.0} s at {} fps)",
+                g.name,
+                f.step,
+                f.min,
+                f.max,
+                f.min,
+                f.min + f.step,
+                f.max,
+                g.frames,
+                g.fps
+            )
+        })
+        .collect();
+    format!("Frames. {}", lines.join("; "))
+}
+
+/// `--fps`'s help, from the table.
+pub fn fps_help() -> String {
+    let g = GENERATIONS[0];
+    format!("Frames per second of the video, 1 to {} (default {})", g.shape.max_fps, g.fps)
 }
 
 /// `--steps`'s help, from the table.
@@ -361,5 +540,32 @@ mod tests {
             (a.guided_steps, a.guidance.stg_blocks, b.guided_steps, b.guidance.stg_blocks),
             (40, &[29][..], 30, &[28][..])
         );
+    }
+
+    #[test]
+    fn limits_per_generation_and_pipeline() {
+        let distilled = Pipeline::Distilled.limits(ModelVariant::Distilled);
+        assert_eq!(distilled.sides, Progression { min: 64, max: 2048, step: 64 });
+        assert_eq!(Pipeline::OneStage.limits(ModelVariant::Dev).sides, Progression { min: 64, max: 2048, step: 32 });
+        assert_eq!(distilled.frames, Progression { min: 9, max: 257, step: 8 });
+        for g in GENERATIONS {
+            let f = Limits::new(g, false).frames;
+            assert_eq!((f.min % f.step, f.max % f.step), (1, 1), "{}: frames are k·step+1", g.name);
+            assert!(f.contains(g.frames) && Limits::new(g, true).sides.contains(g.width), "{}", g.name);
+        }
+        let f = distilled.frames;
+        assert_eq!(
+            (f.suggest(2001), f.suggest(1), f.suggest(96), f.suggest(97)),
+            ("257".into(), "9".into(), "89 or 97".into(), "97".into())
+        );
+        assert_eq!((f.contains(1), f.contains(9), f.contains(257), f.contains(265)), (false, true, true, false));
+        let s = distilled.sides;
+        assert_eq!(
+            (s.suggest(288), s.suggest(30), s.suggest(4096), s.suggest(2047)),
+            ("256 or 320".into(), "64".into(), "2048".into(), "1984 or 2048".into())
+        );
+        assert_eq!(Progression::multiples(48, 64, 2048), Progression { min: 96, max: 2016, step: 48 });
+        assert!(size_help().contains("multiples of 64 for distilled, two-stage, of 32 for one-stage, from 64 to 2048"));
+        assert!(frames_help().contains("8k+1 from 9 to 257 (9, 17, …, 257; 97 is 4 s at 24 fps)"), "{}", frames_help());
     }
 }

@@ -1,16 +1,12 @@
-//! The one validation function shared by `ltxctl` (before sending) and `ltxd` (before accepting).
+//! The one validation function shared by `ltxctl` (before sending) and `ltxd` (before accepting). Sizes, frame
+//! counts and the ranges of fps, steps and guidance are the generation × pipeline's ([`rules::Limits`]); the
+//! limits here are the product's own, whatever the model.
 use crate::job::{GenerationRequest, ImageInput, KeepAlive};
-use crate::rules;
+use crate::rules::{self, Progression};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const MAX_PROMPT_CHARS: usize = 4000;
-pub const MIN_SIDE: u32 = 64;
-pub const MAX_SIDE: u32 = 2048;
-pub const MAX_FRAMES: u32 = 257;
-pub const MAX_FPS: u32 = 60;
-pub const MAX_STEPS: u32 = 100;
-pub const MAX_GUIDANCE: f32 = 20.0;
 pub const MAX_IMAGE_BYTES: usize = 8 << 20;
 pub const MAX_STG_BLOCKS: usize = 64;
 /// The smallest first-frame image side the image-to-video path takes.
@@ -22,10 +18,18 @@ pub enum ValidationError {
     PromptEmpty,
     #[error("the {field} is {len} characters long; the limit is {max}")]
     PromptTooLong { field: String, len: usize, max: usize },
-    #[error("frames must be 8k+1 (9, 17, …, 97, …, {max}); got {frames}")]
-    Frames { frames: u32, max: u32 },
-    #[error("{field} must be a multiple of {multiple} for the {pipeline} pipeline; got {value}")]
-    NotMultiple { field: String, value: u32, multiple: u32, pipeline: String },
+    #[error(
+        "frames must be {step}k+1 from {min} to {max} ({min}, {}, …, {max}); got {frames} (nearest: {})",
+        min.saturating_add(*step),
+        Progression::from(*min, *step, *max).suggest(*frames)
+    )]
+    Frames { frames: u32, min: u32, max: u32, step: u32 },
+    #[error(
+        "{field} must be a multiple of {multiple} from {min} to {max} for the {pipeline} pipeline; got {value} \
+         (nearest: {})",
+        Progression::from(*min, *multiple, *max).suggest(*value)
+    )]
+    Size { field: String, value: u32, multiple: u32, min: u32, max: u32, pipeline: String },
     #[error("{field} must be between {min} and {max}; got {value}")]
     OutOfRange { field: String, value: String, min: String, max: String },
     #[error("cannot read the image {path}: {reason}")]
@@ -42,6 +46,8 @@ pub enum ValidationError {
     OutputExists(PathBuf),
     #[error("the output directory {path} is not writable: {reason}")]
     OutputNotWritable { path: PathBuf, reason: String },
+    #[error("the output directory {0} does not exist: create it first, or leave -o out for the outputs folder")]
+    OutputDirMissing(PathBuf),
     #[error("the {pipeline} pipeline {requirement}")]
     Pipeline { pipeline: String, requirement: String },
     #[error("the image {name} is {width}x{height} pixels; each side must be at least {min}")]
@@ -52,6 +58,32 @@ pub enum ValidationError {
     OutputNul(PathBuf),
     #[error("the keep-alive of {seconds}s is longer than the limit of {max}s (1 year); use -1 to keep forever")]
     KeepAliveTooLong { seconds: u64, max: u64 },
+}
+
+impl ValidationError {
+    /// The stable machine spelling of this refusal: the `"reason"` of an `invalid_request` error (`docs/json.md`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::PromptEmpty => "prompt_empty",
+            Self::PromptTooLong { .. } => "prompt_too_long",
+            Self::Frames { .. } => "frames",
+            Self::Size { .. } => "size",
+            Self::OutOfRange { .. } => "out_of_range",
+            Self::ImageUnreadable { .. } => "image_unreadable",
+            Self::ImageTooLarge { .. } => "image_too_large",
+            Self::ImageFormat { .. } => "image_format",
+            Self::OutputNotAbsolute(_) => "output_not_absolute",
+            Self::OutputExtension(_) => "output_extension",
+            Self::OutputExists(_) => "output_exists",
+            Self::OutputNotWritable { .. } => "output_not_writable",
+            Self::OutputDirMissing(_) => "output_dir_missing",
+            Self::Pipeline { .. } => "pipeline",
+            Self::ImageTooSmall { .. } => "image_too_small",
+            Self::ImageHeader { .. } => "image_header",
+            Self::OutputNul(_) => "output_nul",
+            Self::KeepAliveTooLong { .. } => "keep_alive_too_long",
+        }
+    }
 }
 
 /// Whether [`validate`] may touch the file system (the fuzzer and pure checks use `Skip`).
@@ -116,25 +148,28 @@ fn check(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationError> {
             return Err(ValidationError::PromptTooLong { field: field.into(), len, max: MAX_PROMPT_CHARS });
         }
     }
-    let multiple = req.pipeline.size_multiple();
+    let limits = req.pipeline.limits(req.variant);
+    let sides = limits.sides;
     for (field, value) in [("width", req.width), ("height", req.height)] {
-        range(field, value, MIN_SIDE, MAX_SIDE)?;
-        if value % multiple != 0 {
-            return Err(ValidationError::NotMultiple {
+        if !sides.contains(value) {
+            return Err(ValidationError::Size {
                 field: field.into(),
                 value,
-                multiple,
+                multiple: sides.step,
+                min: sides.min,
+                max: sides.max,
                 pipeline: req.pipeline.name().into(),
             });
         }
     }
-    if req.frames < 9 || req.frames > MAX_FRAMES || (req.frames - 1) % 8 != 0 {
-        return Err(ValidationError::Frames { frames: req.frames, max: MAX_FRAMES });
+    let f = limits.frames;
+    if !f.contains(req.frames) {
+        return Err(ValidationError::Frames { frames: req.frames, min: f.min, max: f.max, step: f.step });
     }
-    range("fps", req.fps, 1, MAX_FPS)?;
-    range("steps", req.steps, 1, MAX_STEPS)?;
-    range("guidance scale", req.guidance_scale, 0.0, MAX_GUIDANCE)?;
-    check_pipeline(req)?;
+    range("fps", req.fps, 1, limits.max_fps)?;
+    range("steps", req.steps, 1, limits.max_steps)?;
+    range("guidance scale", req.guidance_scale, 0.0, limits.max_guidance)?;
+    check_pipeline(req, &limits)?;
     if let Some(img) = &req.image {
         check_image(img)?;
     }
@@ -157,7 +192,7 @@ fn check(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationError> {
 }
 
 /// Which variants and settings each pipeline takes ([`crate::rules::refusal`]), and the guidance overrides.
-fn check_pipeline(req: &GenerationRequest) -> Result<(), ValidationError> {
+fn check_pipeline(req: &GenerationRequest, limits: &rules::Limits) -> Result<(), ValidationError> {
     let fail =
         |requirement: String| Err(ValidationError::Pipeline { pipeline: req.pipeline.name().into(), requirement });
     if let Some(requirement) = rules::refusal(req.variant, req.pipeline, req.steps, req.guidance_scale) {
@@ -166,7 +201,7 @@ fn check_pipeline(req: &GenerationRequest) -> Result<(), ValidationError> {
     if let Some(g) = &req.guidance {
         for (field, v) in [("audio guidance", g.audio_cfg), ("STG scale", g.stg), ("modality guidance", g.modality)] {
             if let Some(v) = v {
-                range(field, v, 0.0, MAX_GUIDANCE)?;
+                range(field, v, 0.0, limits.max_guidance)?;
             }
         }
         if let Some(r) = g.rescale {
@@ -241,17 +276,17 @@ fn check_output(out: &Path) -> Result<(), ValidationError> {
         }
         out.parent().unwrap_or(Path::new("/"))
     };
+    // ltxd creates only its own outputs folder: a mistyped `-o` directory is refused, not made.
+    if !dir.is_dir() {
+        return Err(ValidationError::OutputDirMissing(dir.into()));
+    }
     probe_writable(dir).map_err(|reason| ValidationError::OutputNotWritable { path: dir.into(), reason })
 }
 
-/// Checks that `dir` (or its nearest existing ancestor, which the daemon would create it under) is writable.
-pub fn probe_writable(dir: &Path) -> Result<(), String> {
-    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(Path::new("/"));
-    if !existing.is_dir() {
-        return Err(format!("{} is not a directory", existing.display()));
-    }
+/// Checks that the directory `dir` is writable.
+fn probe_writable(dir: &Path) -> Result<(), String> {
     // A fresh temporary file (never through a link), removed again when dropped.
-    let dir = crate::fsutil::Dir::open(existing).map_err(|e| e.to_string())?;
+    let dir = crate::fsutil::Dir::open(dir).map_err(|e| e.to_string())?;
     dir.temp(".ltx-probe.").map(drop).map_err(|e| e.to_string())
 }
 
@@ -337,18 +372,30 @@ mod tests {
         assert_eq!(bad(|r| r.prompt = " ".into()), ValidationError::PromptEmpty);
         assert!(matches!(bad(|r| r.prompt = "x".repeat(4001)), ValidationError::PromptTooLong { .. }));
         assert!(matches!(bad(|r| r.negative_prompt = Some("x".repeat(4001))), ValidationError::PromptTooLong { .. }));
-        assert!(matches!(bad(|r| r.frames = 96), ValidationError::Frames { .. }));
-        assert!(matches!(bad(|r| r.frames = 1), ValidationError::Frames { .. }));
+        let e = bad(|r| r.frames = 96).to_string();
+        assert_eq!(e, "frames must be 8k+1 from 9 to 257 (9, 17, …, 257); got 96 (nearest: 89 or 97)");
+        assert!(bad(|r| r.frames = 1).to_string().ends_with("got 1 (nearest: 9)"));
+        assert!(bad(|r| r.frames = 2001).to_string().ends_with("got 2001 (nearest: 257)"));
         assert!(matches!(bad(|r| r.frames = 265), ValidationError::Frames { .. }));
-        assert!(matches!(bad(|r| r.width = 100), ValidationError::NotMultiple { .. }));
-        assert!(matches!(bad(|r| r.height = 4096), ValidationError::OutOfRange { .. }));
+        // A daemon's refusal is read back from its bytes: any numbers in it display without a panic.
+        let odd = ValidationError::Frames { frames: u32::MAX, min: u32::MAX, max: 0, step: 0 };
+        assert!(odd.to_string().contains("got 4294967295"), "{odd}");
+        let odd =
+            ValidationError::Size { field: "w".into(), value: 7, multiple: 0, min: 9, max: 1, pipeline: "p".into() };
+        assert!(odd.to_string().ends_with("got 7 (nearest: 9)"), "{odd}");
+        let e = bad(|r| r.width = 288).to_string();
+        assert_eq!(
+            e,
+            "width must be a multiple of 64 from 64 to 2048 for the distilled pipeline; got 288 (nearest: 256 or 320)"
+        );
+        assert!(bad(|r| r.height = 4096).to_string().ends_with("got 4096 (nearest: 2048)"));
         let e = bad(|r| {
             r.pipeline = Pipeline::TwoStage;
             r.width = 736
         });
         assert!(e.to_string().contains("multiple of 64"), "{e}");
         let e = bad(|r| r.width = 736);
-        assert!(e.to_string().contains("multiple of 64 for the distilled pipeline"), "{e}");
+        assert!(e.to_string().contains("for the distilled pipeline; got 736 (nearest: 704 or 768)"), "{e}");
         assert!(matches!(bad(|r| r.fps = 0), ValidationError::OutOfRange { .. }));
         assert!(matches!(bad(|r| r.steps = 101), ValidationError::OutOfRange { .. }));
         assert!(matches!(bad(|r| r.guidance_scale = f32::NAN), ValidationError::OutOfRange { .. }));
@@ -363,8 +410,11 @@ mod tests {
         std::fs::write(dir.path().join("x.mp4"), b"").unwrap();
         assert!(matches!(bad(|r| r.output = Some(dir.path().join("x.mp4"))), ValidationError::OutputExists(_)));
         let mut ok = GenerationRequest::new("a cat");
-        ok.output = Some(dir.path().join("new/sub/y.mp4"));
+        ok.output = Some(dir.path().join("y.mp4"));
         assert!(check(&ok, FsCheck::Probe).is_ok());
+        let missing = dir.path().join("new/sub");
+        assert_eq!(bad(|r| r.output = Some(missing.join("y.mp4"))), ValidationError::OutputDirMissing(missing));
+        assert!(!dir.path().join("new").exists());
         assert!(matches!(
             load_image(&dir.path().join("missing.png"), 1.0),
             Err(ValidationError::ImageUnreadable { .. })

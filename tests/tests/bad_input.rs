@@ -120,9 +120,12 @@ async fn every_invalid_field_is_a_typed_error() {
         ("prompt is empty", Box::new(|r| r.prompt = "  ".into())),
         ("prompt is 4001", Box::new(|r| r.prompt = "x".repeat(4001))),
         ("negative prompt", Box::new(|r| r.negative_prompt = Some("x".repeat(5000)))),
-        ("width must be a multiple of 64 for the distilled pipeline", Box::new(|r| r.width = 250)),
         (
-            "width must be a multiple of 32 for the one-stage pipeline",
+            "width must be a multiple of 64 from 64 to 2048 for the distilled pipeline; got 250 (nearest: 192 or 256)",
+            Box::new(|r| r.width = 250),
+        ),
+        (
+            "width must be a multiple of 32 from 64 to 2048 for the one-stage pipeline; got 250 (nearest: 224 or 256)",
             Box::new(|r| {
                 (r.pipeline, r.variant, r.steps, r.width) = (Pipeline::OneStage, ModelVariant::Dev, 40, 250);
             }),
@@ -133,16 +136,24 @@ async fn every_invalid_field_is_a_typed_error() {
         ),
         ("fixed 8-step schedule", Box::new(|r| r.steps = 20)),
         ("runs the dev weights", Box::new(|r| r.pipeline = Pipeline::OneStage)),
-        ("height must be between", Box::new(|r| r.height = 4096)),
         (
-            "multiple of 64 for the two-stage",
+            "height must be a multiple of 64 from 64 to 2048 for the distilled pipeline; got 4096 (nearest: 2048)",
+            Box::new(|r| r.height = 4096),
+        ),
+        (
+            "for the two-stage pipeline; got 288 (nearest: 256 or 320)",
             Box::new(|r| {
                 r.pipeline = Pipeline::TwoStage;
                 r.width = 288
             }),
         ),
-        ("frames must be 8k+1", Box::new(|r| r.frames = 10)),
-        ("frames must be 8k+1", Box::new(|r| r.frames = 1025)),
+        ("frames must be 8k+1 from 9 to 257 (9, 17, …, 257); got 10 (nearest: 9 or 17)", Box::new(|r| r.frames = 10)),
+        ("got 1025 (nearest: 257)", Box::new(|r| r.frames = 1025)),
+        ("got 1 (nearest: 9)", Box::new(|r| r.frames = 1)),
+        (
+            "output directory /nonexistent/dir does not exist",
+            Box::new(|r| r.output = Some("/nonexistent/dir/x.mp4".into())),
+        ),
         ("fps must be between", Box::new(|r| r.fps = 0)),
         ("steps must be between", Box::new(|r| r.steps = 0)),
         ("guidance scale", Box::new(|r| r.guidance_scale = f32::INFINITY)),
@@ -163,7 +174,7 @@ async fn every_invalid_field_is_a_typed_error() {
             let p = outdir.join("taken.mp4");
             Box::new(move |r| r.output = Some(p.clone()))
         }),
-        ("not writable", Box::new(|r| r.output = Some("/proc/ltx/out.mp4".into()))),
+        ("not writable", Box::new(|r| r.output = Some("/proc/out.mp4".into()))),
         // No visible character: NULs, control characters, zero-width spaces.
         ("the prompt is empty", Box::new(|r| r.prompt = "\0\0\u{7}\u{1b}".into())),
         ("the prompt is empty", Box::new(|r| r.prompt = "\u{200b}\u{feff} \0".into())),
@@ -197,6 +208,7 @@ async fn every_invalid_field_is_a_typed_error() {
     ));
     let Reply::Queue(q) = c.request(Request::Queue).await.unwrap() else { panic!() };
     assert!(q.pending.is_empty() && q.running.is_none(), "nothing invalid was queued");
+    assert!(!std::path::Path::new("/nonexistent").exists(), "a refused output directory was created");
 }
 
 #[tokio::test]

@@ -160,7 +160,7 @@ fn job_state(d: &Daemon, id: u64) -> serde_json::Value {
 fn wait_state(d: &Daemon, id: u64, state: &str) -> serde_json::Value {
     wait_until(&format!("job {id} to be {state}"), Duration::from_secs(30), || {
         let j = job_state(d, id);
-        (j["state"].as_str().map(str::to_lowercase).as_deref() == Some(state)).then_some(j)
+        (j["state"].as_str() == Some(state)).then_some(j)
     })
 }
 
@@ -418,7 +418,8 @@ fn tray_menu_over_dbus_drives_a_real_daemon() {
     desk.xdotool(&["key", "Return"]);
     wait_until("the typed job", Duration::from_secs(30), || {
         let h: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "history"]).stdout).ok()?;
-        h.as_array()?
+        h["jobs"]
+            .as_array()?
             .iter()
             .any(|r| r["request"]["prompt"] == "a heron from the tray steps=1" && r["request"]["width"] == 768)
             .then_some(())

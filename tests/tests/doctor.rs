@@ -17,7 +17,7 @@ type Row = (String, String, String, String);
 fn checks(d: &Daemon) -> (Option<i32>, Vec<Row>) {
     let o = doctor(d, true);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {o:?}"));
-    let rows = v
+    let rows = v["checks"]
         .as_array()
         .unwrap()
         .iter()

@@ -89,7 +89,7 @@ async fn links_planted_at_the_temporary_names_are_never_followed() {
     assert!(meta.is_file(), "the output is a file, not a link");
     assert!(std::fs::read_to_string(output).unwrap().starts_with("ltx test video: job 1"));
     let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(shared.join("x.json")).unwrap()).unwrap();
-    assert_eq!(sidecar["job"], job);
+    assert_eq!(sidecar["id"], job);
     assert_eq!((mode(output), mode(&shared.join("x.json"))), (0o644, 0o644));
     // Only the planted links are left among the hidden names.
     assert_eq!(hidden(&shared), [".x.json.part", ".x.mp4.1.part"]);
@@ -117,7 +117,7 @@ async fn a_crash_after_the_video_is_placed_completes_the_job_at_the_next_start()
         assert!(std::fs::read_to_string(&output).unwrap().contains("seed 5"), "{point}");
         let sidecar: serde_json::Value =
             serde_json::from_slice(&std::fs::read(output.with_extension("json")).unwrap()).expect("sidecar");
-        assert_eq!((sidecar["job"].as_u64(), sidecar["seed"].as_u64()), (Some(rec.id), Some(5)), "{point}");
+        assert_eq!((sidecar["id"].as_u64(), sidecar["seed"].as_u64()), (Some(rec.id), Some(5)), "{point}");
         assert_eq!(hidden(&d.outputs()), Vec::<String>::new(), "crash at {point}: temporary files left");
         assert_eq!(names(&d.outputs()).len(), 2, "{point}: {:?}", names(&d.outputs()));
     }

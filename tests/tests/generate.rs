@@ -17,10 +17,11 @@ fn shipped_pipeline_generates_a_video_with_the_tiny_model() {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "{o:?}\n{}", d.stderr());
     let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("NDJSON")).collect();
-    let done = &events.last().expect("events")["kind"]["Completed"];
+    let done = events.last().expect("events");
+    assert_eq!(done["event"], "completed", "{done}");
     let video = PathBuf::from(done["output"].as_str().expect("output path"));
     assert_eq!(done["seed"].as_u64(), Some(3));
-    assert!(events.iter().any(|e| e["kind"]["Step"].is_object()), "no step progress: {out}");
+    assert!(events.iter().any(|e| e["event"] == "step"), "no step progress: {out}");
 
     let bytes = std::fs::read(&video).expect("the video");
     assert_eq!(&bytes[4..8], b"ftyp", "not an MP4");
@@ -45,7 +46,8 @@ fn submit(d: &Daemon, args: &[&str]) -> (Vec<serde_json::Value>, Option<PathBuf>
     let o = d.ctl(&[&["--json", "submit"], args, &["--wait"]].concat());
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let events: Vec<serde_json::Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let video = events.last().and_then(|e| e["kind"]["Completed"]["output"].as_str()).map(PathBuf::from);
+    let video =
+        events.last().filter(|e| e["event"] == "completed").and_then(|e| e["output"].as_str()).map(PathBuf::from);
     (events, video, o.status.code().unwrap_or(-1))
 }
 
@@ -65,8 +67,8 @@ fn last_steps(events: &[serde_json::Value]) -> [Option<String>; 2] {
         events
             .iter()
             .rev()
-            .filter_map(|e| e["kind"]["Step"].as_object())
-            .find(|s| s["stage"]["Denoising"].as_u64() == Some(stage))
+            .filter(|e| e["event"] == "step" && e["stage"] == "denoising")
+            .find(|s| s["denoising_stage"].as_u64() == Some(stage))
             .map(|s| format!("{}/{}", s["step"], s["total"]))
     })
 }
@@ -95,7 +97,7 @@ fn every_pipeline_variant_and_image_to_video_through_the_daemon() {
         let want: Vec<String> = ["video,9"].into_iter().chain(audio.then_some("audio,9")).map(str::to_string).collect();
         assert_eq!(streams(&video), want, "{extra:?}");
         assert_eq!(last_steps(&events), steps.map(|s| s.map(str::to_string)), "{extra:?}");
-        let image_stage = events.iter().any(|e| e["kind"]["Stage"] == "EncodingImage");
+        let image_stage = events.iter().any(|e| e["event"] == "stage" && e["stage"] == "encoding_image");
         assert_eq!(image_stage, extra.contains(&png), "{extra:?}");
     }
     // A pipeline given weights it does not run: refused before queueing, with the fix in the message.
@@ -129,18 +131,18 @@ fn seeds_reproduce_and_cancel_stops_mid_denoise() {
     let mut cancelled_at = None;
     for line in lines.map_while(Result::ok) {
         let e: serde_json::Value = serde_json::from_str(&line).expect("NDJSON");
-        if cancelled_at.is_none() && e["kind"]["Step"]["stage"]["Denoising"].as_u64() == Some(1) {
-            cancelled_at = e["kind"]["Step"]["step"].as_u64();
+        if cancelled_at.is_none() && e["event"] == "step" && e["denoising_stage"].as_u64() == Some(1) {
+            cancelled_at = e["step"].as_u64();
             assert_eq!(d.ctl(&["cancel", &job.to_string()]).status.code(), Some(0));
         }
-        if e["kind"] == "Cancelled" {
+        if e["event"] == "cancelled" {
             break;
         }
     }
     assert_eq!(child.wait().expect("follow exits").code(), Some(2), "follow reports the cancel");
     let shown = d.ctl(&["--json", "show", &job.to_string()]);
     let rec: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
-    assert_eq!(rec["state"], "Cancelled", "{rec}");
+    assert_eq!(rec["state"], "cancelled", "{rec}");
     assert!(cancelled_at.expect("a step was reported") < 40, "stopped before the end");
 }
 

@@ -29,8 +29,9 @@ async fn submit_events_completed_with_output_and_sidecar() {
     assert!(std::fs::read_to_string(output).unwrap().contains("seed 42"));
     let sidecar: serde_json::Value =
         serde_json::from_slice(&std::fs::read(output.with_extension("json")).unwrap()).unwrap();
-    assert_eq!(sidecar["seed"], 42);
-    assert_eq!(sidecar["variant"], "distilled");
+    assert_eq!((&sidecar["schema"], &sidecar["id"], &sidecar["seed"]), (&1.into(), &job.into(), &42.into()));
+    assert_eq!((&sidecar["state"], &sidecar["request"]["variant"]), (&"completed".into(), &"distilled".into()));
+    assert_eq!(sidecar["output"].as_str(), output.to_str());
     assert_eq!(sidecar["daemon_version"], ltx_protocol::VERSION);
     assert_eq!(sidecar["request"]["frames"], 9);
     assert!(sidecar["timings_ms"]["total"].is_u64());
@@ -271,12 +272,13 @@ fn a_database_from_before_versioning_migrates_and_shows_its_jobs() {
     d.wait_ready();
     let o = d.ctl(&["--json", "history", "--limit", "10"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
-    let jobs: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let history: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let jobs = history["jobs"].as_array().unwrap();
     let by_id = |id: u64| jobs.iter().find(|j| j["id"] == id).unwrap_or_else(|| panic!("job {id} in {jobs:?}"));
-    assert_eq!(by_id(1)["state"], "Completed");
-    assert!(by_id(1)["timings"].as_array().is_some_and(|t| !t.is_empty()), "{}", by_id(1));
-    assert_eq!((by_id(2)["state"].as_str(), by_id(2)["error_code"].as_str()), (Some("Failed"), Some("model_missing")));
-    assert_eq!(by_id(3)["state"], "Cancelled");
+    assert_eq!(by_id(1)["state"], "completed");
+    assert!(by_id(1)["timings_ms"].as_object().is_some_and(|t| !t.is_empty()), "{}", by_id(1));
+    assert_eq!((by_id(2)["state"].as_str(), by_id(2)["error_code"].as_str()), (Some("failed"), Some("model_missing")));
+    assert_eq!(by_id(3)["state"], "cancelled");
     let show = d.ctl(&["show", "1"]);
     assert!(String::from_utf8_lossy(&show.stdout).contains("timings:"), "{show:?}");
 }

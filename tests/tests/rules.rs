@@ -18,7 +18,7 @@ fn recorded(d: &Daemon, args: &[&str]) -> serde_json::Value {
 }
 
 fn assert_defaults(got: &serde_json::Value, want: &GenerationRequest, what: &str) {
-    let want = serde_json::to_value(want).expect("json");
+    let want = ltx_protocol::json::request_json(want);
     for field in ["variant", "pipeline", "width", "height", "frames", "fps", "steps", "guidance_scale", "guidance"] {
         assert_eq!(got[field], want[field], "{what}: {field}");
     }

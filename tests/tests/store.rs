@@ -50,12 +50,12 @@ async fn unreadable_rows_are_failed_corrupt_record_and_everything_else_goes_on()
     let pending: Vec<_> = queue["pending"].as_array().unwrap().iter().map(|j| j["id"].as_u64().unwrap()).collect();
     assert!(!pending.contains(&bad_json), "{queue}");
     let history = json(&d.ctl(&["--json", "history", "--limit", "10"]));
-    let by_id = |id: u64| history.as_array().unwrap().iter().find(|j| j["id"] == id).cloned();
+    let by_id = |id: u64| history["jobs"].as_array().unwrap().iter().find(|j| j["id"] == id).cloned();
     for (id, what) in
         [(bad_json, "request: EOF while parsing"), (bad_state, "unknown state \"exploded\""), (done, "result: ")]
     {
         let j = by_id(id).unwrap_or_else(|| panic!("job {id} not in {history}"));
-        assert_eq!((j["state"].as_str(), j["error_code"].as_str()), (Some("Failed"), Some("corrupt_record")), "{j}");
+        assert_eq!((j["state"].as_str(), j["error_code"].as_str()), (Some("failed"), Some("corrupt_record")), "{j}");
         let message = j["message"].as_str().unwrap();
         assert!(message.starts_with("the stored job cannot be read: ") && message.contains(what), "{message}");
     }

@@ -84,9 +84,26 @@ impl Prefs {
     }
 }
 
+/// Size presets: the menu offers those the chosen pipeline takes ([`Prefs::sizes`]).
 pub const SIZES: [(u32, u32); 4] = [(768, 512), (512, 768), (1024, 576), (1280, 704)];
-/// Frame counts (8k+1) and their length at 24 fps.
-pub const DURATIONS: [(u32, &str); 4] = [(49, "2 s"), (97, "4 s"), (121, "5 s"), (241, "10 s")];
+/// Length presets in seconds: each is offered as a frame count the pipeline takes ([`Prefs::durations`]).
+pub const SECONDS: [u32; 4] = [2, 4, 5, 10];
+
+impl Prefs {
+    /// The size presets the pipeline takes on this variant's generation ([`ltx_protocol::rules::Limits`]).
+    pub fn sizes(&self) -> Vec<(u32, u32)> {
+        let sides = self.pipeline.limits(self.variant).sides;
+        SIZES.into_iter().filter(|(w, h)| sides.contains(*w) && sides.contains(*h)).collect()
+    }
+
+    /// The length presets as (frames, label): the first frame count the pipeline takes at or after each length,
+    /// at the generation's fps ([`ltx_protocol::rules::Limits`]).
+    pub fn durations(&self) -> Vec<(u32, String)> {
+        let frames = self.pipeline.limits(self.variant).frames;
+        let fps = self.variant.generation().fps;
+        SECONDS.iter().filter_map(|s| Some((frames.ceil(s * fps)?, format!("{s} s")))).collect()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IconState {
@@ -275,9 +292,13 @@ pub fn menu(s: &State, p: &Prefs) -> Vec<Node> {
         ModelVariant::ALL.into_iter().map(|v| check(Action::Variant(v).id(), v.name(), p.variant == v)).collect();
     let pipelines =
         Pipeline::ALL.into_iter().map(|x| check(Action::Pipeline(x).id(), x.name(), p.pipeline == x)).collect();
-    let sizes =
-        SIZES.into_iter().map(|(w, h)| check(Action::Size(w, h).id(), format!("{w}×{h}"), p.size == (w, h))).collect();
-    let durations = DURATIONS
+    let sizes = p
+        .sizes()
+        .into_iter()
+        .map(|(w, h)| check(Action::Size(w, h).id(), format!("{w}×{h}"), p.size == (w, h)))
+        .collect();
+    let durations = p
+        .durations()
         .into_iter()
         .map(|(n, label)| check(Action::Frames(n).id(), format!("{label} ({n} frames)"), p.frames == n))
         .collect();
@@ -450,7 +471,7 @@ pub fn request(p: &Prefs, prompt: &str) -> ltx_protocol::GenerationRequest {
 
 /// `distilled, 768×512, 4 s` — shown in the dialog.
 pub fn summary(p: &Prefs) -> String {
-    let secs = DURATIONS.iter().find(|d| d.0 == p.frames).map_or(format!("{} frames", p.frames), |d| d.1.to_string());
+    let secs = p.durations().into_iter().find(|d| d.0 == p.frames).map_or(format!("{} frames", p.frames), |d| d.1);
     format!("{} / {}, {}×{}, {secs}", p.variant.name(), p.pipeline.name(), p.size.0, p.size.1)
 }
 
@@ -462,8 +483,10 @@ mod request_tests {
     fn presets_make_valid_requests() {
         for v in ModelVariant::ALL {
             for pl in Pipeline::ALL {
-                for size in SIZES {
-                    for (frames, _) in DURATIONS {
+                let mut p = Prefs::default();
+                p.set_pipeline(pl);
+                for size in p.sizes() {
+                    for (frames, _) in p.durations() {
                         // Either order of choosing gives a request the daemon accepts.
                         let mut p = Prefs { size, frames, ..Prefs::default() };
                         p.set_variant(v);
@@ -485,6 +508,11 @@ mod request_tests {
             }
         }
         assert_eq!(summary(&Prefs::default()), "distilled / distilled, 768×512, 4 s");
+        // The presets are what the rule table takes: 8k+1 frames at 24 fps, sides ÷64 for distilled.
+        let p = Prefs::default();
+        let frames: Vec<_> = p.durations().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(frames, [49, 97, 121, 241]);
+        assert_eq!(p.sizes(), SIZES);
     }
 
     #[test]

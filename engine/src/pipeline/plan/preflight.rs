@@ -46,19 +46,21 @@ pub fn preflight(models: &ModelSet, job: &JobShape, o: &PlanOptions) -> Result<P
 fn refusal(models: &ModelSet, job: &JobShape, o: &PlanOptions, e: &Estimate, low: u64) -> String {
     let gb = |b: u64| b as f64 / GB;
     let mut ways = Vec::new();
-    // The largest size of the same aspect (multiples of 64) that fits with the sequential plan.
+    // The sizes and frame counts the pipeline takes (the rule table's).
+    let limits = ltx_protocol::rules::Limits::new(models.variant.generation(), job.two_stage);
     let fits =
         |j: &JobShape| estimate(models, j, &PlanOptions { low_memory: true, ..*o }).map(|e| e.low_memory() <= o.budget);
+    // The largest size of about the same aspect that fits with the sequential plan.
     let smaller = (1..8).map(|k| 8 - k).find_map(|k| {
-        let (w, h) = ((job.width as u64 * k / 8) / 64 * 64, (job.height as u64 * k / 8) / 64 * 64);
-        let j = JobShape { width: w as u32, height: h as u32, ..*job };
-        (w >= 64 && h >= 64 && fits(&j).unwrap_or(false)).then_some(j)
+        let side = |v: u32| limits.sides.floor((u64::from(v) * k / 8) as u32);
+        let j = JobShape { width: side(job.width)?, height: side(job.height)?, ..*job };
+        fits(&j).unwrap_or(false).then_some(j)
     });
     if let Some(j) = smaller {
         ways.push(format!("a smaller size ({}x{})", j.width, j.height));
     }
-    if job.frames > 9 {
-        let j = JobShape { frames: 9.max((job.frames / 2) / 8 * 8 + 1), ..*job };
+    if let Some(frames) = limits.frames.ceil(job.frames / 2).filter(|f| *f < job.frames) {
+        let j = JobShape { frames, ..*job };
         if fits(&j).unwrap_or(false) {
             ways.push(format!("fewer frames ({})", j.frames));
         }
