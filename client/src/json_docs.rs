@@ -74,6 +74,7 @@ fn file(state: FileState) -> ModelFileInfo {
         size: 43_000_000_000,
         state,
         verified: true,
+        own_split: false,
     }
 }
 
@@ -134,6 +135,7 @@ fn goldens() -> Vec<(&'static str, Value)> {
             })),
         ),
         ("file missing", view::model_file_json(&file(FileState::Missing))),
+        ("file queued", view::model_file_json(&file(FileState::Queued))),
         (
             "pull already_installed",
             view::pull_file_json(&PullFile { name: f.clone(), action: PullAction::AlreadyInstalled }),
@@ -171,6 +173,10 @@ fn goldens() -> Vec<(&'static str, Value)> {
                 sha256: None,
                 outcome: VerifyOutcome::Unverifiable("offline".into()),
             }),
+        ),
+        (
+            "verify own_split",
+            view::verify_json(&VerifyResult { name: f.clone(), sha256: None, outcome: VerifyOutcome::OwnSplit }),
         ),
         ("event queued", event(EventKind::Queued { position: 2 })),
         ("event started", event(EventKind::Started)),
@@ -231,7 +237,18 @@ fn goldens() -> Vec<(&'static str, Value)> {
         ("open", document(opened(12, Path::new("/home/me/clip.mp4")))),
         ("daemon start", document(daemon_started("started", Path::new("/run/user/1000/ltx/ltxd.sock"), Some(4242)))),
         ("daemon stop", document(daemon_stopped("stopped", Some(4242), Some(12)))),
-        ("models list", document(models_list(&info, &[(ModelVariant::Dev, vec![f.clone()], 43_000_000_000)]))),
+        (
+            "models list",
+            document(models_list(
+                &info,
+                &[crate::models::VariantState {
+                    variant: ModelVariant::Dev,
+                    missing: vec![f.clone()],
+                    bytes: 43_000_000_000,
+                    downloading: 0,
+                }],
+            )),
+        ),
         ("models pull", document(models_pull(ModelVariant::Distilled, Pipeline::Distilled, &[]))),
         ("models rm", document(models_removed(std::slice::from_ref(&f), 43_000_000_000))),
         ("models verify", document(models_verified(&[]))),
