@@ -60,7 +60,7 @@ pub fn daemon_stopped(state: &str, pid: Option<u32>, interrupted: Option<JobId>)
 }
 
 /// `models list`: per variant whether it is ready (or what is missing), per file its state.
-pub fn models_list(info: &ModelsInfo, summary: &[crate::models::VariantState]) -> Value {
+pub fn models_list(info: &ModelsInfo, summary: &[ltx_protocol::models::VariantState]) -> Value {
     let ModelsInfo { dir, disk_free, hf_cache, files } = info;
     let variants: Vec<_> = summary
         .iter()

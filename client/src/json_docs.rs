@@ -241,7 +241,7 @@ fn goldens() -> Vec<(&'static str, Value)> {
             "models list",
             document(models_list(
                 &info,
-                &[crate::models::VariantState {
+                &[ltx_protocol::models::VariantState {
                     variant: ModelVariant::Dev,
                     missing: vec![f.clone()],
                     bytes: 43_000_000_000,

@@ -40,17 +40,6 @@ fn state_text(i: &ModelFileInfo) -> String {
     }
 }
 
-/// What a variant (default pipeline) still lacks.
-pub struct VariantState {
-    pub variant: ModelVariant,
-    /// The files not installed.
-    pub missing: Vec<String>,
-    /// Bytes still to fetch for them.
-    pub bytes: u64,
-    /// How many of them are downloading or queued now.
-    pub downloading: usize,
-}
-
 /// Per variant (default pipeline): what is left to fetch.
 pub fn variant_summary(info: &ModelsInfo) -> Vec<VariantState> {
     ModelVariant::ALL

@@ -158,3 +158,15 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     }
 }
+
+/// What a variant (default pipeline) still lacks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantState {
+    pub variant: crate::ModelVariant,
+    /// The files not installed.
+    pub missing: Vec<String>,
+    /// Bytes still to fetch for them.
+    pub bytes: u64,
+    /// How many of them are downloading or queued now.
+    pub downloading: usize,
+}
