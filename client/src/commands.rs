@@ -205,7 +205,8 @@ async fn open(socket: &Path, id: Option<JobId>, json: bool) -> Res {
         |v| json::opened(r.id, v, opened.is_ok()),
         |v| {
             if opened.is_err() {
-                print::line(&v.to_string_lossy())
+                // The path's own bytes: a name that is not UTF-8 still opens from what is printed.
+                print::bytes(&[std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()), b"\n"].concat())
             }
         },
     );
