@@ -8,7 +8,8 @@ use std::path::PathBuf;
     name = "ltxctl",
     version,
     about = "Control the ltxd video generation daemon",
-    after_help = "Exit codes: 0 done, 1 failed, 2 cancelled, 3 daemon unavailable, 4 busy or invalid request"
+    after_help = "Exit codes: 0 done, 1 failed, 2 cancelled, 3 daemon unavailable, 4 busy or invalid request, \
+                  5 detached (the job keeps running)"
 )]
 pub struct Cli {
     /// Daemon socket (default: $LTX_SOCKET, the config file, or the platform default).
@@ -71,6 +72,7 @@ fn pipelines_help() -> String {
 pub struct SubmitArgs {
     /// What the video shows.
     pub prompt: String,
+    /// What the video must not show (guided pipelines; default: the generation's negative prompt).
     #[arg(long)]
     pub negative: Option<String>,
     /// Model weights (default: the pipeline's, e.g. dev for one-stage and two-stage).
@@ -118,6 +120,7 @@ pub struct SubmitArgs {
         "How closely the first frame keeps --image, 0 to 1 (default {}: exactly)", ltx_protocol::rules::IMAGE_STRENGTH
     ))]
     pub strength: Option<f32>,
+    /// Generate the video without its soundtrack (skips the audio decode).
     #[arg(long)]
     pub no_audio: bool,
     /// Output .mp4 file or directory (default: the daemon's outputs dir).
@@ -145,44 +148,54 @@ pub enum Cmd {
     Status,
     /// The running and pending jobs.
     Queue,
-    /// Cancel a job (running: at the next step) or all jobs.
+    /// Cancel a job (running: at the next step) or, with --all, every running and pending job.
+    #[command(group = clap::ArgGroup::new("which").required(true).args(["id", "all"]))]
     Cancel {
-        #[arg(required_unless_present = "all")]
+        /// The job to cancel.
         id: Option<JobId>,
-        #[arg(long, conflicts_with = "id")]
+        /// Cancel the running job and every pending one.
+        #[arg(long)]
         all: bool,
     },
     /// Finish the current job, then hold the queue.
     Pause,
+    /// Run the queue again after `pause`.
     Resume,
-    /// Finished jobs, newest first.
+    /// Finished jobs (completed, failed, cancelled, interrupted), newest first.
     History {
-        #[arg(long, default_value_t = 20)]
+        /// How many jobs to list.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_HISTORY)))]
         limit: u32,
     },
     /// Details of one job.
     Show {
-        id: JobId,
+        /// The job (default: the running job, else the one that finished last).
+        id: Option<JobId>,
     },
     /// Follow a job's progress until it ends.
     Follow {
+        /// The job to follow.
         id: JobId,
     },
-    /// Open a finished job's video.
+    /// Open a finished job's video (printing its path when nothing can open it).
     Open {
-        id: JobId,
+        /// The job (default: the last one that made a video).
+        id: Option<JobId>,
     },
     /// Loaded model components and when they expire.
     Ps,
     /// Load a model and keep it warm.
     Load {
+        /// The weights to load.
         #[arg(long, value_parser = variant_arg(), default_value = ModelVariant::ALL[0].name())]
         variant: ModelVariant,
+        /// How long it stays loaded: 30s, 5m, 2h, 0 (unload after use), -1 (forever); default: the config's.
         #[arg(long, value_parser = KeepAlive::parse, allow_hyphen_values = true)]
         keep_alive: Option<KeepAlive>,
     },
     /// Unload a model (all when no variant is given).
     Unload {
+        /// The weights to unload (default: everything loaded).
         #[arg(long, value_parser = variant_arg())]
         variant: Option<ModelVariant>,
     },
@@ -193,6 +206,7 @@ pub enum Cmd {
     },
     /// Print a shell completion script.
     Completions {
+        /// The shell to complete for.
         shell: clap_complete::Shell,
     },
     /// Model files: list, pull, rm, verify, dir.
@@ -217,6 +231,7 @@ pub enum DaemonCmd {
     Stop,
     /// Stop ltxd if it runs, then start it.
     Restart,
+    /// Whether ltxd runs, and its state (as `ltxctl status`).
     Status,
 }
 
@@ -226,6 +241,7 @@ pub enum ModelsCmd {
     List,
     /// Download what a variant needs (asks first, with the total size). Runs in the daemon: Ctrl-C detaches.
     Pull {
+        /// The weights to download.
         #[arg(value_parser = variant_arg())]
         variant: ModelVariant,
         /// The pipeline to fetch for (default: the variant's, e.g. two-stage for dev).
@@ -237,18 +253,24 @@ pub enum ModelsCmd {
     },
     /// Delete a variant's files (shared files stay while another installed variant needs them).
     Rm {
+        /// The weights whose files to delete.
         #[arg(value_parser = variant_arg())]
         variant: ModelVariant,
+        /// Do not ask for confirmation.
         #[arg(short = 'y', long)]
         yes: bool,
     },
     /// Re-hash installed files against the sha256 the Hub publishes (one variant's files, or all installed).
     Verify {
+        /// The weights whose files to check (default: every installed file).
         #[arg(value_parser = variant_arg())]
         variant: Option<ModelVariant>,
     },
     /// Show the models directory, or switch to another (saved in the config file; jobs after this use it).
-    Dir { path: Option<PathBuf> },
+    Dir {
+        /// The directory to switch to.
+        path: Option<PathBuf>,
+    },
     /// Stop every running or queued download (partial files are kept: `models pull` resumes them).
     Cancel,
 }
@@ -297,6 +319,28 @@ mod tests {
             assert!(help.contains(text), "{text:?} not in:\n{help}");
         }
         assert_eq!("640X384".parse::<Size>(), Ok(Size(640, 384)));
+    }
+
+    /// Every subcommand and every option of every subcommand says what it is for.
+    #[test]
+    fn every_command_and_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments().filter(|a| !matches!(a.get_id().as_str(), "help" | "version")) {
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "ltxctl", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
         assert!("640".parse::<Size>().is_err());
     }
 }

@@ -5,7 +5,8 @@ use crate::exit::{Failure, Res, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
 use crate::print;
 use crate::{doctor, follow, json, models, platform, request, service};
 use clap::Parser;
-use ltx_protocol::paths::Os;
+use ltx_protocol::client::Client;
+use ltx_protocol::{JobId, JobRecord, JobState};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -100,12 +101,13 @@ pub async fn run(cli: Cli) -> Res {
         c @ (Cmd::Pause | Cmd::Resume) => {
             let pause = matches!(c, Cmd::Pause);
             let mut c = connect(&socket).await?;
-            if pause {
-                c.pause().await?
-            } else {
-                c.resume().await?
+            let was = c.status().await?.paused;
+            match (pause, was) {
+                (true, false) => c.pause().await?,
+                (false, true) => c.resume().await?,
+                _ => {}
             }
-            show(json, &pause, |p| json::paused(*p), |p| print::paused(*p));
+            show(json, &(pause, was), |(p, w)| json::paused(*p, *w), |(p, w)| print::paused(*p, *w));
             Ok(EXIT_OK)
         }
         Cmd::History { limit } => {
@@ -113,20 +115,15 @@ pub async fn run(cli: Cli) -> Res {
             Ok(EXIT_OK)
         }
         Cmd::Show { id } => {
-            show(json, &connect(&socket).await?.job(id).await?, ltx_protocol::json::job_json, print::job);
-            Ok(EXIT_OK)
-        }
-        Cmd::Open { id } => {
-            let r = connect(&socket).await?.job(id).await?;
-            let Some(out) = r.output.filter(|p| p.exists()) else {
-                return Err(Failure::new(EXIT_INVALID, format!("job {id} has no video ({})", r.state.name())));
+            let mut c = connect(&socket).await?;
+            let id = match id {
+                Some(id) => id,
+                None => last_job(&mut c).await?,
             };
-            run_program(&platform::open_command(Os::current(), &out))?;
-            if json {
-                print::json(json::opened(id, &out));
-            }
+            show(json, &c.job(id).await?, ltx_protocol::json::job_json, print::job);
             Ok(EXIT_OK)
         }
+        Cmd::Open { id } => open(&socket, id, json).await,
         Cmd::Ps => {
             show(json, &connect(&socket).await?.ps().await?[..], json::ps, print::components);
             Ok(EXIT_OK)
@@ -161,16 +158,59 @@ pub async fn run(cli: Cli) -> Res {
     }
 }
 
-fn run_program(cmd: &[String]) -> Result<(), Failure> {
-    let (prog, args) = cmd.split_first().ok_or_else(|| Failure::new(EXIT_FAILED, "empty command"))?;
-    let status = std::process::Command::new(prog)
-        .args(args)
-        .status()
-        .map_err(|e| Failure::new(EXIT_FAILED, format!("cannot run {prog}: {e}")))?;
-    if !status.success() {
-        return Err(Failure::new(EXIT_FAILED, format!("`{}` failed ({status})", cmd.join(" "))));
+/// No such job: exit 4, code `not_found`.
+fn not_found(message: String) -> Failure {
+    Failure { code: "not_found", ..Failure::new(EXIT_INVALID, message) }
+}
+
+/// The job `show` means without an id: the running one, else the one that finished last, else the newest pending.
+async fn last_job(c: &mut Client) -> Result<JobId, Failure> {
+    let q = c.queue().await?;
+    if let Some(r) = q.running {
+        return Ok(r.id);
     }
-    Ok(())
+    if let Some(r) = c.history(1).await?.first() {
+        return Ok(r.id);
+    }
+    q.pending.last().map(|r| r.id).ok_or_else(|| not_found("there are no jobs yet".into()))
+}
+
+/// How far back `open` without an id looks for a video.
+const OPEN_LOOKBACK: u32 = 100;
+
+/// `ltxctl open [ID]`: the job's video (default: the newest finished one with a video) in the default
+/// application; where nothing can open it, its path on stdout (the reason on stderr).
+async fn open(socket: &Path, id: Option<JobId>, json: bool) -> Res {
+    let mut c = connect(socket).await?;
+    let has_video = |r: &JobRecord| r.output.as_ref().is_some_and(|p| p.exists());
+    let r = match id {
+        Some(id) => c.job(id).await?,
+        None => c
+            .history(OPEN_LOOKBACK)
+            .await?
+            .into_iter()
+            .find(|r| r.state == JobState::Completed && has_video(r))
+            .ok_or_else(|| not_found(format!("none of the last {OPEN_LOOKBACK} finished jobs has a video")))?,
+    };
+    let Some(video) = r.output.clone().filter(|_| has_video(&r)) else {
+        return Err(Failure::new(EXIT_INVALID, format!("job {} has no video ({})", r.id, r.state.name())));
+    };
+    let opened = platform::open(&video);
+    if let Err(why) = &opened {
+        eprintln!("ltxctl: {why}; the video is at the path printed");
+    }
+    show(
+        json,
+        &video,
+        |v| json::opened(r.id, v, opened.is_ok()),
+        |v| {
+            if opened.is_err() {
+                // The path's own bytes: a name that is not UTF-8 still opens from what is printed.
+                print::bytes(&[std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()), b"\n"].concat())
+            }
+        },
+    );
+    Ok(EXIT_OK)
 }
 
 /// `ltxctl daemon start`: [`daemon::start`], said in words or JSON.

@@ -8,6 +8,8 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_CANCELLED: u8 = 2;
 pub const EXIT_UNAVAILABLE: u8 = 3;
 pub const EXIT_INVALID: u8 = 4;
+/// Following stopped before the job ended (Ctrl-C, detach): the job keeps running.
+pub const EXIT_DETACHED: u8 = 5;
 
 /// The command that restarts the daemon, through the service manager when one runs it.
 pub const RESTART_COMMAND: &str = "ltxctl daemon stop && ltxctl daemon start";

@@ -2,7 +2,7 @@
 //! bar on a terminal, plain lines otherwise, one JSON event a line with `--json`; Ctrl-C asks whether to cancel
 //! the job or detach (detach without asking when not interactive).
 use crate::daemon::connect;
-use crate::exit::{Failure, Res, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK};
+use crate::exit::{Failure, Res, EXIT_CANCELLED, EXIT_DETACHED, EXIT_FAILED, EXIT_OK};
 use indicatif::{ProgressBar, ProgressStyle};
 use ltx_protocol::client::{Client, ClientError};
 use ltx_protocol::{Event, EventKind, JobId};
@@ -148,7 +148,7 @@ pub async fn follow(c: Client, socket: &Path, job: JobId, json: bool) -> Res {
             _ = sigint.recv() => {
                 if !interactive {
                     view.note(&format!("detached; job {job} keeps running (`ltxctl follow {job}` to watch it again)"));
-                    return Ok(EXIT_OK);
+                    return Ok(EXIT_DETACHED);
                 }
                 if answer.is_none() {
                     if let View::Bar(b) = &view { b.suspend(|| {}) }
@@ -159,7 +159,7 @@ pub async fn follow(c: Client, socket: &Path, job: JobId, json: bool) -> Res {
                 answer = None;
                 if !cancel {
                     view.note(&format!("detached; job {job} keeps running (`ltxctl follow {job}` to watch it again)"));
-                    return Ok(EXIT_OK);
+                    return Ok(EXIT_DETACHED);
                 }
                 view.note(&format!("cancelling job {job} at the next step…"));
                 connect(socket).await?.cancel(job).await?;

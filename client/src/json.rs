@@ -19,9 +19,10 @@ pub fn cancelled(jobs: &[JobId]) -> Value {
     json!({ "cancelled": jobs })
 }
 
-/// `pause` / `resume`: whether the queue holds now.
-pub fn paused(paused: bool) -> Value {
-    json!({ "paused": paused })
+/// `pause` / `resume`: whether the queue holds now, and whether it did before (`resume` of a queue that was not
+/// paused changes nothing).
+pub fn paused(paused: bool, was_paused: bool) -> Value {
+    json!({ "paused": paused, "was_paused": was_paused })
 }
 
 /// `history`: finished jobs, newest first.
@@ -44,9 +45,9 @@ pub fn unloaded(variant: Option<ModelVariant>) -> Value {
     json!({ "unloaded": variant.map(ModelVariant::name) })
 }
 
-/// `open`: the video opened.
-pub fn opened(job: JobId, video: &Path) -> Value {
-    json!({ "job": job, "video": path_json(video) })
+/// `open`: the video, and whether an application opened it (else the path is all there is).
+pub fn opened(job: JobId, video: &Path, opened: bool) -> Value {
+    json!({ "job": job, "video": path_json(video), "opened": opened })
 }
 
 /// `daemon start`: `started` or `already_running`.

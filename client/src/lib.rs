@@ -2,8 +2,8 @@
 //! speak to the daemon through the typed client of the protocol crate ([`ltx_protocol::client::Client`]), and
 //! start or stop it through [`daemon`].
 //!
-//! Exit codes of `ltxctl`: 0 done, 1 failed, 2 cancelled, 3 daemon unavailable, 4 busy or invalid request
-//! ([`exit`]).
+//! Exit codes of `ltxctl`: 0 done, 1 failed, 2 cancelled, 3 daemon unavailable, 4 busy or invalid request,
+//! 5 detached ([`exit`]).
 //!
 //! - [`cli`]: the clap types of every command;
 //! - [`commands`]: `main` and the dispatch of each command;
@@ -55,5 +55,5 @@ pub mod tray;
 
 pub use cli::Cli;
 pub use commands::{main, run};
-pub use exit::{Failure, Res, EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
+pub use exit::{Failure, Res, EXIT_CANCELLED, EXIT_DETACHED, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE};
 pub use platform::socket_path;

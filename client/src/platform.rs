@@ -1,6 +1,7 @@
 //! Platform plumbing as plain functions (type-checked for macOS here): which socket, which `ltxd`, how to open a
 //! file.
 use ltx_protocol::paths::{self, Env, Os};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// Socket: flag, `$LTX_SOCKET`, `socket` in the config file, platform default.
@@ -38,15 +39,28 @@ pub fn daemon_binary(env: &Env, current_exe: Option<&Path>, installed: &Path) ->
 }
 
 /// The command that opens a file with the user's default application.
-pub fn open_command(os: Os, file: &Path) -> Vec<String> {
+pub fn open_command(os: Os, file: &Path) -> Vec<OsString> {
     let prog = if os == Os::Mac { "open" } else { "xdg-open" };
-    vec![prog.into(), file.display().to_string()]
+    vec![prog.into(), file.as_os_str().to_owned()]
+}
+
+/// Opens `file` with the user's default application; why not, when the opener is missing or fails.
+pub fn open(file: &Path) -> Result<(), String> {
+    let cmd = open_command(Os::current(), file);
+    let status = std::process::Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", cmd[0].to_string_lossy()))?;
+    if !status.success() {
+        return Err(format!("{} failed ({status})", cmd[0].to_string_lossy()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::OsString;
 
     #[test]
     fn daemon_binary_and_open_command() {

@@ -1,6 +1,7 @@
 //! What `ltxctl` prints: the plain-text form of each reply (`--json`'s documents are [`crate::json`]'s), and the
 //! one way anything reaches stdout or stderr ([`line`], [`note`]; the crate's `println!` and `eprintln!`).
 use crate::exit::{EXIT_FAILED, EXIT_OK};
+use ltx_protocol::models::human_bytes;
 use ltx_protocol::{ComponentStatus, DaemonStatus, JobId, JobRecord, QueueInfo};
 use std::io::Write;
 
@@ -48,10 +49,55 @@ fn short(s: &str, n: usize) -> String {
     }
 }
 
-/// One job per line: id, state, prompt, output (or message).
-pub fn job_line(r: &JobRecord) -> String {
-    let out = r.output.as_ref().map(|p| p.display().to_string()).or(r.message.clone()).unwrap_or_default();
-    format!("{:>6}  {:<11}  {:<40}  {}", r.id, r.state.name(), short(&r.request.prompt, 40), out)
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How long ago the Unix time `ms` was: `12 s ago`, `3 min ago`, `5 h ago`, `2 d ago`.
+fn ago(ms: u64, now: u64) -> String {
+    let s = now.saturating_sub(ms) / 1000;
+    match s {
+        0..=59 => format!("{s} s ago"),
+        60..=3599 => format!("{} min ago", s / 60),
+        3600..=86_399 => format!("{} h ago", s / 3600),
+        _ => format!("{} d ago", s / 86_400),
+    }
+}
+
+/// `768x512×97`: the size and the frame count.
+fn shape(r: &JobRecord) -> String {
+    format!("{}x{}×{}", r.request.width, r.request.height, r.request.frames)
+}
+
+/// Rows under a header, each column as wide as its widest cell (the last one as it is).
+fn table(header: &[&str], rows: &[Vec<String>]) {
+    let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..header.len()).map(width).collect();
+    let line = |cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        let padded: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(c, s)| if c == last { s.to_string() } else { format!("{s:<w$}", w = widths[c]) })
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+/// How far a job in the queue is: the running job's last step, a pending job's place.
+fn progress(q: &QueueInfo, r: &JobRecord) -> String {
+    if q.running.as_ref().is_some_and(|x| x.id == r.id) {
+        return q.progress.as_ref().map_or("starting".into(), |p| {
+            let eta = p.eta_ms.map(|e| format!(", {} left", ltx_service::desktop::duration(e))).unwrap_or_default();
+            format!("{} {}/{}{eta}", p.stage, p.step, p.total)
+        });
+    }
+    let place = q.pending.iter().position(|p| p.id == r.id).map_or(0, |i| i + 1);
+    format!("#{place} in line")
 }
 
 pub fn status(s: &DaemonStatus) {
@@ -75,16 +121,26 @@ pub fn status(s: &DaemonStatus) {
     }
 }
 
+/// `ltxctl queue`: the running job and the pending ones, with their progress.
 pub fn queue(q: &QueueInfo) {
     if q.paused {
         println!("queue paused (`ltxctl resume` to continue)");
     }
     if q.running.is_none() && q.pending.is_empty() {
         println!("queue empty");
+        return;
     }
-    for r in q.running.iter().chain(&q.pending) {
-        println!("{}", job_line(r));
-    }
+    let now = now_ms();
+    let rows: Vec<Vec<String>> = q
+        .running
+        .iter()
+        .chain(&q.pending)
+        .map(|r| {
+            let prompt = short(&r.request.prompt, 40);
+            vec![r.id.to_string(), r.state.name().into(), ago(r.created_ms, now), shape(r), progress(q, r), prompt]
+        })
+        .collect();
+    table(&["ID", "STATE", "SUBMITTED", "SIZE", "PROGRESS", "PROMPT"], &rows);
 }
 
 pub fn cancelled(jobs: &[JobId]) {
@@ -95,23 +151,52 @@ pub fn cancelled(jobs: &[JobId]) {
     }
 }
 
-pub fn paused(pause: bool) {
-    if pause {
-        println!("queue paused: the current job finishes, then the queue holds");
-    } else {
-        println!("queue resumed");
-    }
+/// `pause` / `resume`, and what they found.
+pub fn paused(pause: bool, was_paused: bool) {
+    println!(
+        "{}",
+        match (pause, was_paused) {
+            (true, false) => "queue paused: the current job finishes, then the queue holds",
+            (true, true) => "the queue was already paused (`ltxctl resume` runs it again)",
+            (false, true) => "queue resumed",
+            (false, false) => "the queue is not paused: nothing to resume",
+        }
+    );
 }
 
+/// `ltxctl history`: finished jobs, newest first, with their times and output (or why they failed).
 pub fn history(h: &[JobRecord]) {
-    h.iter().for_each(|r| println!("{}", job_line(r)));
+    if h.is_empty() {
+        println!("no finished jobs");
+        return;
+    }
+    let now = now_ms();
+    let rows: Vec<Vec<String>> = h
+        .iter()
+        .map(|r| {
+            let finished = r.finished_ms.map_or("-".into(), |t| ago(t, now));
+            let took = match (r.started_ms, r.finished_ms) {
+                (Some(s), Some(f)) => ltx_service::desktop::duration(f.saturating_sub(s)),
+                _ => "-".into(),
+            };
+            let out = r.output.as_ref().map(|p| p.display().to_string()).or(r.message.clone()).unwrap_or_default();
+            let (state, created, prompt) =
+                (r.state.name().into(), ago(r.created_ms, now), short(&r.request.prompt, 30));
+            vec![r.id.to_string(), state, created, finished, took, shape(r), prompt, out]
+        })
+        .collect();
+    table(&["ID", "STATE", "SUBMITTED", "FINISHED", "TOOK", "SIZE", "PROMPT", "OUTPUT"], &rows);
 }
 
 /// `ltxctl show`: one job in detail.
 pub fn job(r: &JobRecord) {
     let q = &r.request;
+    let now = now_ms();
     println!("job {}: {}", r.id, r.state.name());
     println!("prompt:   {}", q.prompt);
+    let started = r.started_ms.map(|t| format!(", started {}", ago(t, now))).unwrap_or_default();
+    let finished = r.finished_ms.map(|t| format!(", finished {}", ago(t, now))).unwrap_or_default();
+    println!("times:    submitted {}{started}{finished}", ago(r.created_ms, now));
     println!("model:    {} / {} pipeline", q.variant.name(), q.pipeline.name());
     println!(
         "video:    {}x{}, {} frames @ {} fps, {} steps, guidance {}, seed {}",
@@ -135,17 +220,30 @@ pub fn components(comps: &[ComponentStatus]) {
         println!("no models loaded");
         return;
     }
-    println!("{:<24} {:<14} {:>10}  UNTIL", "NAME", "VARIANT", "SIZE");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    for c in comps {
-        let until = c.expires_ms.map_or("forever".into(), |t| format!("{}s from now", t.saturating_sub(now) / 1000));
-        println!("{:<24} {:<14} {:>8}MB  {until}", c.name, c.variant.name(), c.bytes >> 20);
-    }
+    let now = now_ms();
+    let rows: Vec<Vec<String>> = comps
+        .iter()
+        .map(|c| {
+            let unloads = c.expires_ms.map_or("never (kept loaded)".into(), |t| {
+                format!("in {}", ltx_service::desktop::duration(t.saturating_sub(now)))
+            });
+            vec![c.name.to_string(), c.variant.name().into(), human_bytes(c.bytes), unloads]
+        })
+        .collect();
+    table(&["NAME", "VARIANT", "SIZE", "UNLOADS"], &rows);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages() {
+        let now = 10 * 86_400_000;
+        let ages = [0, 59_000, 60_000, 3_599_000, 3_600_000, 86_400_000].map(|d| ago(now - d, now));
+        assert_eq!(ages, ["0 s ago", "59 s ago", "1 min ago", "59 min ago", "1 h ago", "1 d ago"]);
+        assert_eq!(ago(now + 5000, now), "0 s ago", "a clock behind the daemon's");
+    }
 
     #[test]
     fn short_cuts_with_an_ellipsis() {

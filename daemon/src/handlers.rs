@@ -25,14 +25,12 @@ pub(crate) async fn handle(
         Request::Queue => {
             let paused = shared.queue().paused;
             let capacity = shared.cfg.queue_size;
+            let sh = shared.clone();
             shared
                 .db(move |s| {
-                    Ok(Reply::Queue(Box::new(QueueInfo {
-                        paused,
-                        capacity,
-                        running: s.running()?,
-                        pending: s.pending()?,
-                    })))
+                    let running = s.running()?;
+                    let progress = running.as_ref().and_then(|r| sh.progress(r.id));
+                    Ok(Reply::Queue(Box::new(QueueInfo { paused, capacity, running, progress, pending: s.pending()? })))
                 })
                 .await
         }
@@ -47,7 +45,9 @@ pub(crate) async fn handle(
             tracing::info!("queue resumed");
             Ok(Reply::Ok)
         }
-        Request::History { limit } => shared.db(move |s| Ok(Reply::History(s.history(limit.clamp(1, 1000))?))).await,
+        Request::History { limit } => {
+            shared.db(move |s| Ok(Reply::History(s.history(limit.clamp(1, ltx_protocol::MAX_HISTORY))?))).await
+        }
         Request::Job { job } => match shared.db(move |s| s.get(job)).await {
             Ok(Some(r)) => Ok(Reply::Job(Box::new(r))),
             Ok(None) => Err(DaemonError::NotFound(job)),

@@ -3,7 +3,7 @@
 //! through the methods here.
 use crate::{config::Config, engine, models, notify, store, store::Store};
 use ltx_engine::job::CancelToken;
-use ltx_protocol::{frame, Event, JobId, ServerMsg};
+use ltx_protocol::{frame, Event, EventKind, JobId, Progress, ServerMsg};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     store: Arc<Mutex<Store>>,
     events: broadcast::Sender<Broadcast>,
     queue: Mutex<Queue>,
+    /// The last step event of a job (`ltxctl queue`'s progress; only the running job's is read).
+    progress: Mutex<Option<(JobId, Progress)>>,
     /// Wakes the scheduler (new job, resume, cancel of the running job, shutdown).
     wake: Notify,
     shutting_down: AtomicBool,
@@ -44,6 +46,7 @@ impl Shared {
             store,
             events: broadcast::channel(4096).0,
             queue: Mutex::default(),
+            progress: Mutex::default(),
             wake: Notify::new(),
             shutting_down: AtomicBool::new(false),
             shutdown: tokio::sync::watch::channel(false).0,
@@ -57,12 +60,22 @@ impl Shared {
 
     pub fn emit(&self, event: Event) {
         self.desktop.on_event(&event);
+        if let EventKind::Step { stage, step, total, eta_ms, .. } = &event.kind {
+            let p = Progress { stage: stage.clone(), step: *step, total: *total, eta_ms: *eta_ms };
+            *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Some((event.job, p));
+        }
         match frame::encode(&ServerMsg::Event(event.clone())) {
             Ok(bytes) => {
                 let _ = self.events.send(Arc::new((event, bytes)));
             }
             Err(e) => tracing::error!("cannot encode event: {e}"),
         }
+    }
+
+    /// Job `job`'s last step, if it reported one.
+    pub fn progress(&self, job: JobId) -> Option<Progress> {
+        let last = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref().filter(|(id, _)| *id == job).map(|(_, p)| p.clone())
     }
 
     /// Runs a store operation off the async threads (SQLite fsyncs on commit).

@@ -7,7 +7,7 @@
 //! Each view destructures its type completely: a field added to a wire type does not build until it has its JSON.
 use crate::event::{Event, EventKind, Stage};
 use crate::job::{GenerationRequest, Guidance, ImageInput, JobRecord, KeepAlive};
-use crate::message::{ComponentStatus, DaemonStatus, QueueInfo};
+use crate::message::{ComponentStatus, DaemonStatus, Progress, QueueInfo};
 use crate::models::{DownloadEvent, FileState, ModelFileInfo, PullAction, PullFile, VerifyOutcome, VerifyResult};
 use serde_json::{json, Map, Value};
 use std::path::Path;
@@ -245,15 +245,25 @@ pub fn job_json(r: &JobRecord) -> Value {
     })
 }
 
-/// The running job and the pending ones in the order they run.
+/// The running job, how far it is, and the pending ones in the order they run.
 pub fn queue_json(q: &QueueInfo) -> Value {
-    let QueueInfo { paused, capacity, running, pending } = q;
+    let QueueInfo { paused, capacity, running, progress, pending } = q;
     json!({
         "paused": paused,
         "capacity": capacity,
         "running": running.as_ref().map(job_json),
+        "progress": progress.as_ref().map(progress_json),
         "pending": pending.iter().map(job_json).collect::<Vec<_>>(),
     })
+}
+
+/// A running job's last step: the stage as in a step event, `step` of `total`, `eta_ms`.
+pub fn progress_json(p: &Progress) -> Value {
+    let Progress { stage, step, total, eta_ms } = p;
+    let mut m = Map::new();
+    stage_fields(stage, &mut m);
+    extend(&mut m, json!({ "step": step, "total": total, "eta_ms": eta_ms }));
+    Value::Object(m)
 }
 
 /// The daemon's state (`ltxctl status`).

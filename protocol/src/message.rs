@@ -53,6 +53,7 @@ pub enum Request {
     Queue,
     Pause,
     Resume,
+    /// Finished jobs, newest first: at most `limit` (1 to [`MAX_HISTORY`]; the daemon clamps).
     History {
         limit: u32,
     },
@@ -131,12 +132,26 @@ pub enum Reply {
     },
 }
 
+/// The most jobs one `History` request returns.
+pub const MAX_HISTORY: u32 = 1000;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueInfo {
     pub paused: bool,
     pub capacity: u32,
     pub running: Option<JobRecord>,
+    /// How far the running job is: its last step (`None` before its first).
+    pub progress: Option<Progress>,
     pub pending: Vec<JobRecord>,
+}
+
+/// A running job's last step event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub stage: crate::Stage,
+    pub step: u32,
+    pub total: u32,
+    pub eta_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -127,7 +127,8 @@ fn ctrl_c_without_a_terminal_detaches_and_the_job_continues() {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(follower.id() as i32, libc::SIGINT) };
     let o = follower.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(o.status.code(), Some(i32::from(ltx_client::EXIT_DETACHED)), "detaching has its own code: {o:?}");
+    assert_eq!(ltx_client::EXIT_DETACHED, 5, "the documented code");
     assert!(stderr(&o).contains("detached"), "{o:?}");
     open_gate(&gate);
     let o = d.ctl(&["follow", &id.to_string()]);

@@ -43,14 +43,14 @@ fn notifications_on() -> bool {
 /// Opens a file with the default application, or (reveal) the folder holding it.
 pub(crate) fn open(file: &Path, reveal: bool) {
     let cmd = match (Os::current(), reveal) {
-        (Os::Mac, true) => vec!["open".into(), "-R".into(), file.display().to_string()],
+        (Os::Mac, true) => vec!["open".into(), "-R".into(), file.as_os_str().to_owned()],
         (Os::Linux, true) => crate::platform::open_command(Os::Linux, file.parent().unwrap_or(Path::new("/"))),
         (os, false) => crate::platform::open_command(os, file),
     };
     let _ = std::thread::Builder::new().name("ltx-tray-open".into()).spawn(move || {
         match std::process::Command::new(&cmd[0]).args(&cmd[1..]).stdin(std::process::Stdio::null()).spawn() {
             Ok(mut child) => drop(child.wait()),
-            Err(e) => eprintln!("ltx-tray: cannot run {}: {e}", cmd[0]),
+            Err(e) => eprintln!("ltx-tray: cannot run {}: {e}", cmd[0].to_string_lossy()),
         }
     });
 }
