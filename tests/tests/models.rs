@@ -390,7 +390,10 @@ fn a_directory_with_its_own_gemma_split_is_listed_as_it_is() {
         .map(|f| {
             (
                 f["name"].as_str().unwrap().into(),
-                f["state"]["Installed"]["bytes"].as_u64().unwrap(),
+                {
+                    assert_eq!(f["state"], "installed", "{f}");
+                    f["bytes"].as_u64().unwrap()
+                },
                 f["own_split"] == true,
             )
         })
