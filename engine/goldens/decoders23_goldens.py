@@ -138,7 +138,7 @@ REAL_UPSCALERS23 = {
 
 TINY_VAE23 = {
     **REAL_VAE23,
-    "latent_channels": 4,
+    "latent_channels": 8,
     "decoder_base_channels": 2,  # != the default 128: the key must be honoured
     "encoder_blocks": [[n, {"num_layers": 1} if n == "res_x" else p] for n, p in REAL_VAE23["encoder_blocks"]],
     "decoder_blocks": [[n, {"num_layers": 1} if n == "res_x" else p] for n, p in REAL_VAE23["decoder_blocks"]],
@@ -161,7 +161,7 @@ TINY_VOCODER23 = {
     },
 }
 
-TINY_UPSCALER = {"in_channels": 4, "mid_channels": 32, "num_blocks_per_stage": 1, "dims": 3}
+TINY_UPSCALER = {"in_channels": 8, "mid_channels": 32, "num_blocks_per_stage": 1, "dims": 3}
 TINY_X15 = {**TINY_UPSCALER, **{k: REAL_UPSCALERS23["spatial_x1_5"][k] for k in
                                 ("spatial_upsample", "temporal_upsample", "spatial_scale", "rational_resampler")}}
 TINY_TEMPORAL = {**TINY_UPSCALER, **{k: REAL_UPSCALERS23["temporal_x2"][k] for k in
@@ -235,7 +235,7 @@ def video_vae() -> torch.nn.Module:
     save("video_vae", "tiny_vae23.safetensors", vae_state(encoder, decoder), config)
 
     video = (torch.rand((1, 3, 9, 64, 64), generator=GEN) * 2 - 1).half().float()
-    latent = torch.randn((1, 4, 2, 2, 2), generator=GEN)
+    latent = torch.randn((1, 8, 2, 2, 2), generator=GEN)
     save(
         "video_vae",
         "goldens23.safetensors",
@@ -306,7 +306,7 @@ def vocoder() -> None:
 
 
 def upscalers(encoder: torch.nn.Module) -> None:
-    latents = {"x15": torch.randn((1, 4, 2, 3, 4), generator=GEN), "temporal": torch.randn((1, 4, 3, 2, 3), generator=GEN)}
+    latents = {"x15": torch.randn((1, 8, 2, 3, 4), generator=GEN), "temporal": torch.randn((1, 8, 3, 2, 3), generator=GEN)}
     goldens = {}
     for name, cfg in (("x15", TINY_X15), ("temporal", TINY_TEMPORAL)):
         model = LatentUpsamplerConfigurator.from_config(cfg).eval()

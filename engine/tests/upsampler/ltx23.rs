@@ -48,14 +48,14 @@ fn tiny_configs_set_the_published_switches() {
 #[test]
 fn x1_5_upsampler_matches_ltx_core() {
     let got = upsample(&fixture("upsampler/tiny_x15.safetensors"), "x15");
-    assert_eq!(got.shape(), &[1, 4, 2, 5, 6], "3×4 latents -> 9×12 -> blurred ÷2 -> 5×6");
+    assert_eq!(got.shape(), &[1, 8, 2, 5, 6], "3×4 latents -> 9×12 -> blurred ÷2 -> 5×6");
     assert_close(&got, &golden("x15.upsampled"), TOL, "spatial ×1.5");
 }
 
 #[test]
 fn temporal_upsampler_matches_ltx_core() {
     let got = upsample(&fixture("upsampler/tiny_temporal.safetensors"), "temporal");
-    assert_eq!(got.shape(), &[1, 4, 5, 2, 3], "3 latent frames -> 6 -> first dropped");
+    assert_eq!(got.shape(), &[1, 8, 5, 2, 3], "3 latent frames -> 6 -> first dropped");
     assert_close(&got, &golden("temporal.upsampled"), TOL, "temporal ×2");
 }
 

@@ -63,9 +63,9 @@ fn tiny_config_sets_every_2_3_switch_to_its_published_value() {
     assert!(multipliers.contains(&&Value::from(1)) && multipliers.contains(&&Value::from(2)));
     let config: VaeConfig = parse("vae", tiny.clone()).unwrap();
     assert_eq!((config.encoder_padding(), config.decoder_padding()), ("zeros", "zeros"));
-    // decoder_base_channels 2 (the code default is 128): conv_in widens the 4 latent channels to 2·8.
+    // decoder_base_channels 2 (the code default is 128): conv_in widens the 8 latent channels to 2·8.
     let d = decoder(&fixture(WEIGHTS)).unwrap();
-    assert_eq!(d.conv_in.conv.weight.shape(), &[16, 3, 3, 3, 4]);
+    assert_eq!(d.conv_in.conv.weight.shape(), &[16, 3, 3, 3, 8]);
     assert!(d.timestep_scale_multiplier.is_none() && d.last_time_embedder.is_none(), "no timestep conditioning");
 }
 
