@@ -8,7 +8,10 @@ engine/tests/fixtures/pipeline/goldens.safetensors. The only code here besides w
 hands out the recorded noise with `GaussianNoiser`'s formula.
 
     cargo run -p ltx-engine --bin ltx-generate -- bundle-tiny /tmp/tiny
-    /work/venv-ref/bin/python engine/goldens/pipeline_goldens.py /tmp/tiny
+    /work/venv-ref/bin/python engine/goldens/pipeline_goldens.py /tmp/tiny [ltx-2|ltx-2.3]
+
+For LTX-2.3 (the bundle's 2.3 set: gated transformer, FeatureExtractorV2 contexts at the streams' widths) it
+writes goldens23.safetensors.
 """
 import json
 import sys
@@ -25,6 +28,7 @@ import transformer_goldens as tg  # noqa: E402
 from ltx_core.components.diffusion_steps import EulerDiffusionStep  # noqa: E402
 from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier  # noqa: E402
 from ltx_core.model.transformer.model import X0Model  # noqa: E402
+from ltx_core.model.transformer.model_configurator import LTXModelConfigurator  # noqa: E402
 from ltx_core.model.upsampler.model import upsample_video  # noqa: E402
 from ltx_core.model.upsampler.model_configurator import LatentUpsamplerConfigurator  # noqa: E402
 from ltx_core.model.video_vae.model_configurator import VideoEncoderConfigurator  # noqa: E402
@@ -37,6 +41,32 @@ from ltx_pipelines.utils.samplers import euler_denoising_loop  # noqa: E402
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "pipeline"
 torch.set_grad_enabled(False)
 FPS, CTX = 24.0, 16
+# The bundle's files per generation and the suffix of the goldens written for it.
+GENERATIONS = {
+    "ltx-2": dict(distilled="ltx-2-19b-distilled", dev="ltx-2-19b-dev", lora="ltx-2-19b-distilled-lora-384",
+                  upscaler="ltx-2-spatial-upscaler-x2-1.0", suffix=""),
+    "ltx-2.3": dict(distilled="ltx-2.3-22b-distilled-1.1", dev="ltx-2.3-22b-dev",
+                    lora="ltx-2.3-22b-distilled-lora-384-1.1", upscaler="ltx-2.3-spatial-upscaler-x2-1.1", suffix="23"),
+}
+
+
+def context_dims(config: dict) -> tuple[int, int]:
+    """The contexts' widths: the caption channels on LTX-2, the streams' inner dims when the text encoder
+    projects (LTX-2.3's `caption_proj_before_connector`)."""
+    t = config["transformer"]
+    if t.get("caption_proj_before_connector"):
+        return t["num_attention_heads"] * t["attention_head_dim"], t["audio_num_attention_heads"] * t["audio_attention_head_dim"]
+    return t["caption_channels"], t["caption_channels"]
+
+
+def build_model(config: dict, sd: dict) -> torch.nn.Module:
+    """ltx-core's configurator on the checkpoint's own config, loaded with a strict key check."""
+    model = LTXModelConfigurator.from_config(config).eval()
+    model.load_state_dict(
+        {k[len(tg.PREFIX):]: v for k, v in sd.items() if k.startswith(tg.PREFIX) and "embeddings_connector" not in k},
+        assign=True,
+    )
+    return model
 
 
 class GivenNoiser:
@@ -54,16 +84,11 @@ def load_tiny(ckpt: Path):
     with safe_open(ckpt, "pt") as f:
         config = json.loads(f.metadata()["config"])
     sd = load_file(ckpt)
-    tg.TINY = {**tg.TINY, **{k: config["transformer"][k] for k in ("audio_in_channels", "audio_out_channels")}}
-    model = tg.build_tiny()
-    model.load_state_dict(
-        {k[len(tg.PREFIX):]: v for k, v in sd.items() if k.startswith(tg.PREFIX) and "embeddings_connector" not in k}
-    )
-    return config, sd, model
+    return config, sd, build_model(config, sd)
 
 
-def load_upsampler(models: Path):
-    up_file = models / "ltx-2-spatial-upscaler-x2-1.0.safetensors"
+def load_upsampler(models: Path, name: str):
+    up_file = models / f"{name}.safetensors"
     with safe_open(up_file, "pt") as f:
         up_config = json.loads(f.metadata()["config"])
     upsampler = LatentUpsamplerConfigurator.from_config(up_config).eval()
@@ -71,10 +96,11 @@ def load_upsampler(models: Path):
     return upsampler
 
 
-def main(models: Path) -> None:
-    config, sd, model = load_tiny(models / "ltx-2-19b-distilled.safetensors")
+def main(models: Path, generation: str) -> None:
+    files = GENERATIONS[generation]
+    config, sd, model = load_tiny(models / f"{files['distilled']}.safetensors")
     x0 = X0Model(model)
-    upsampler = load_upsampler(models)
+    upsampler = load_upsampler(models, files["upscaler"])
     encoder = VideoEncoderConfigurator.from_config({"vae": config["vae"]}).eval()
     stats = {k.split("vae.per_channel_statistics.")[1]: v.float() for k, v in sd.items() if "per_channel_statistics" in k and k.startswith("vae.")}
     encoder.per_channel_statistics.load_state_dict(stats, strict=False)
@@ -87,8 +113,8 @@ def main(models: Path) -> None:
     g = torch.Generator().manual_seed(2026)
     randn = lambda *s: torch.randn(s, generator=g, dtype=torch.float32)  # noqa: E731
     inputs = {
-        "video_context": randn(1, CTX, 12),
-        "audio_context": randn(1, CTX, 12),
+        "video_context": randn(1, CTX, context_dims(config)[0]),
+        "audio_context": randn(1, CTX, context_dims(config)[1]),
         "noise_video_1": randn(1, s1.token_count(), c),
         "noise_audio_1": randn(1, sa.frames, a_ch * 16),
         "noise_video_2": randn(1, s2.token_count(), c),
@@ -120,10 +146,10 @@ def main(models: Path) -> None:
         "audio": au.unpatchify(au.clear_conditioning(as_)).latent,
     }
     OUT.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous().float() for k, v in {**inputs, **outputs}.items()}, OUT / "goldens.safetensors")
+    save_file({k: v.contiguous().float() for k, v in {**inputs, **outputs}.items()}, OUT / f"goldens{files['suffix']}.safetensors")
     for k, v in outputs.items():
         print(k, tuple(v.shape), float(v.abs().mean()))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "ltx-2")

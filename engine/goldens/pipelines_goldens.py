@@ -16,7 +16,9 @@ contexts, runs ltx-pipelines 1.0.0's own pieces below the prompt:
 Writes engine/tests/fixtures/pipeline/guided.safetensors.
 
     cargo run -p ltx-engine --bin ltx-generate -- bundle-tiny /tmp/tiny
-    LTX_CORE_V12_SRC=<v1.2.0>/packages/ltx-core/src /work/venv-ref/bin/python engine/goldens/pipelines_goldens.py /tmp/tiny
+    LTX_CORE_V12_SRC=<v1.2.0>/packages/ltx-core/src /work/venv-ref/bin/python engine/goldens/pipelines_goldens.py /tmp/tiny [ltx-2|ltx-2.3]
+
+(ltx-2.3: the bundle's 2.3 set, written to guided23.safetensors.)
 
 The A<->V cross-attention AdaLN is ltx-core 1.2.0's (v12_graft.py): it differs from 1.0.0 on the i2v tokens.
 """
@@ -29,7 +31,7 @@ from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import transformer_goldens as tg  # noqa: E402
-from pipeline_goldens import FPS, CTX, GivenNoiser, load_tiny, load_upsampler  # noqa: E402
+from pipeline_goldens import CTX, FPS, GENERATIONS, GivenNoiser, build_model, context_dims, load_tiny, load_upsampler  # noqa: E402
 
 from ltx_core.components.diffusion_steps import EulerDiffusionStep  # noqa: E402
 from ltx_core.components.guiders import MultiModalGuiderParams, create_multimodal_guider_factory  # noqa: E402
@@ -59,7 +61,7 @@ VIDEO = MultiModalGuiderParams(cfg_scale=3.0, stg_scale=1.0, rescale_scale=0.7, 
 AUDIO = MultiModalGuiderParams(cfg_scale=7.0, stg_scale=1.0, rescale_scale=0.7, modality_scale=3.0, skip_step=0, stg_blocks=[1])
 
 
-def with_lora(model, lora_file):
+def with_lora(model, config, lora_file):
     """The stage-2 model: every LoRA pair fused into its weight, each pair required to hit one."""
     lora = load_file(lora_file)
     lsd = SimpleNamespace(sd={k[len("diffusion_model."):]: v for k, v in lora.items()})
@@ -71,16 +73,15 @@ def with_lora(model, lora_file):
     for key, w in sd.items():
         delta = _prepare_deltas([(lsd, 1.0)], key, torch.float32, w.device) if key.endswith(".weight") else None
         fused[key] = w + delta if delta is not None else w
-    out = tg.build_tiny()
-    out.load_state_dict(fused)
-    return X0Model(out)
+    return X0Model(build_model(config, {tg.PREFIX + k: v for k, v in fused.items()}))
 
 
-def main(models: Path) -> None:
-    config, sd, model = load_tiny(models / "ltx-2-19b-dev.safetensors")
+def main(models: Path, generation: str) -> None:
+    files = GENERATIONS[generation]
+    config, sd, model = load_tiny(models / f"{files['dev']}.safetensors")
     x0 = X0Model(model)
-    x0_lora = with_lora(model, models / "ltx-2-19b-distilled-lora-384.safetensors")
-    upsampler = load_upsampler(models)
+    x0_lora = with_lora(model, config, models / f"{files['lora']}.safetensors")
+    upsampler = load_upsampler(models, files["upscaler"])
     encoder = VideoEncoderConfigurator.from_config({"vae": config["vae"]}).eval()
     enc = {k[len("vae.encoder."):]: v.float() for k, v in sd.items() if k.startswith("vae.encoder.")}
     enc.update({"per_channel_statistics." + k[len("vae.per_channel_statistics."):]: v.float()
@@ -96,10 +97,10 @@ def main(models: Path) -> None:
     g = torch.Generator().manual_seed(2027)
     randn = lambda *s: torch.randn(s, generator=g, dtype=torch.float32)  # noqa: E731
     inputs = {
-        "video_context": randn(1, CTX, 12),
-        "audio_context": randn(1, CTX, 12),
-        "video_negative": randn(1, CTX, 12),
-        "audio_negative": randn(1, CTX, 12),
+        "video_context": randn(1, CTX, context_dims(config)[0]),
+        "audio_context": randn(1, CTX, context_dims(config)[1]),
+        "video_negative": randn(1, CTX, context_dims(config)[0]),
+        "audio_negative": randn(1, CTX, context_dims(config)[1]),
         "image": (torch.rand((50, 70, 3), generator=g) * 255).round(),
     }
     for run, (s1, s2) in {"one_stage": (full, None), "two_stage": (half, full), "i2v": (half, full)}.items():
@@ -151,7 +152,7 @@ def main(models: Path) -> None:
         "i2v", 2, full, sigmas2, simple, first_frame(full), float(sigmas2[0]), up, a1)
 
     OUT.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous().float() for k, v in {**inputs, **outputs}.items()}, OUT / "guided.safetensors")
+    save_file({k: v.contiguous().float() for k, v in {**inputs, **outputs}.items()}, OUT / f"guided{files['suffix']}.safetensors")
     for k, v in outputs.items():
         print(k, tuple(v.shape), float(v.abs().mean()))
 
@@ -160,4 +161,4 @@ if __name__ == "__main__":
     from v12_graft import graft
 
     print("A<->V AdaLN from", graft())
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "ltx-2")

@@ -7,7 +7,7 @@
 //! (`x-linked-etag`), every small git file against its git blob id (`etag`). A `sha256` given here must also
 //! match, so a pinned catalogue can refuse a file the Hub replaced.
 use crate::job::{ModelVariant, Pipeline};
-use crate::rules::Weights;
+use crate::rules::{Generation, Weights};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 pub enum Component {
     /// The single-file checkpoint of a variant: transformer, connectors, video VAE, audio VAE, vocoder.
     Checkpoint(ModelVariant),
-    /// The distilled LoRA the two-stage dev pipeline applies in its second stage.
-    DistilledLora,
-    /// The spatial ×2 latent upscaler (two-stage pipelines).
-    SpatialUpscaler,
+    /// A generation's distilled LoRA, which the two-stage dev pipeline applies in its second stage.
+    DistilledLora(Generation),
+    /// A generation's spatial ×2 latent upscaler (two-stage pipelines).
+    SpatialUpscaler(Generation),
     /// Gemma 3 12B: config, tokenizer and weight shards (gated on the Hub: accept its licence, set a token).
     TextEncoder,
 }
@@ -28,8 +28,8 @@ impl Component {
     pub fn name(self) -> String {
         match self {
             Self::Checkpoint(v) => format!("{} checkpoint", v.name()),
-            Self::DistilledLora => "distilled LoRA".into(),
-            Self::SpatialUpscaler => "spatial upscaler".into(),
+            Self::DistilledLora(g) => format!("{} distilled LoRA", g.id()),
+            Self::SpatialUpscaler(g) => format!("{} spatial upscaler", g.id()),
             Self::TextEncoder => "Gemma 3 text encoder".into(),
         }
     }
@@ -46,7 +46,8 @@ pub struct ModelFile {
     pub remote: &'static str,
     /// Path inside the models directory.
     pub local: &'static str,
-    /// Published size in bytes (approximate where the Hub rounds it).
+    /// Published size in bytes (approximate where the Hub rounds it); [`UNPUBLISHED`] where no citable source
+    /// gives one (the Hub's size at pull time is the size, its sha256 the check).
     pub size: u64,
     /// Stored through Git LFS (so the Hub publishes its sha256 in `x-linked-etag`).
     pub lfs: bool,
@@ -55,6 +56,10 @@ pub struct ModelFile {
 }
 
 pub const LTX_REPO: &str = "Lightricks/LTX-2";
+/// LTX-2.3's files (`MODELS-LTX-2.3.md` of the LTX-2 repository names them).
+pub const LTX23_REPO: &str = "Lightricks/LTX-2.3";
+/// The size of a file no citable source publishes a size for.
+pub const UNPUBLISHED: u64 = 0;
 macro_rules! gemma_dir {
     () => {
         "gemma-3-12b-it-qat-q4_0-unquantized"
@@ -71,6 +76,21 @@ const MB: u64 = 1_000_000;
 
 const fn ltx(component: Component, file: &'static str, size: u64) -> ModelFile {
     ModelFile { component, repo: LTX_REPO, revision: "main", remote: file, local: file, size, lfs: true, sha256: None }
+}
+
+/// An LTX-2.3 file: name from `MODELS-LTX-2.3.md`; size and sha256 not published there (checked against the
+/// Hub's at pull time).
+const fn ltx23(component: Component, file: &'static str) -> ModelFile {
+    ModelFile {
+        component,
+        repo: LTX23_REPO,
+        revision: "main",
+        remote: file,
+        local: file,
+        size: UNPUBLISHED,
+        lfs: true,
+        sha256: None,
+    }
 }
 
 const fn gemma(remote: &'static str, local: &'static str, size: u64, lfs: bool) -> ModelFile {
@@ -91,8 +111,12 @@ pub const FILES: &[ModelFile] = &[
     ltx(Component::Checkpoint(ModelVariant::Distilled), "ltx-2-19b-distilled.safetensors", 43 * GB),
     ltx(Component::Checkpoint(ModelVariant::DistilledFp8), "ltx-2-19b-distilled-fp8.safetensors", 27 * GB),
     ltx(Component::Checkpoint(ModelVariant::Dev), "ltx-2-19b-dev.safetensors", 43 * GB),
-    ltx(Component::DistilledLora, "ltx-2-19b-distilled-lora-384.safetensors", 1_500 * MB),
-    ltx(Component::SpatialUpscaler, "ltx-2-spatial-upscaler-x2-1.0.safetensors", 995 * MB),
+    ltx(Component::DistilledLora(Generation::Ltx2), "ltx-2-19b-distilled-lora-384.safetensors", 1_500 * MB),
+    ltx(Component::SpatialUpscaler(Generation::Ltx2), "ltx-2-spatial-upscaler-x2-1.0.safetensors", 995 * MB),
+    ltx23(Component::Checkpoint(ModelVariant::Ltx23Distilled), "ltx-2.3-22b-distilled-1.1.safetensors"),
+    ltx23(Component::Checkpoint(ModelVariant::Ltx23Dev), "ltx-2.3-22b-dev.safetensors"),
+    ltx23(Component::DistilledLora(Generation::Ltx23), "ltx-2.3-22b-distilled-lora-384-1.1.safetensors"),
+    ltx23(Component::SpatialUpscaler(Generation::Ltx23), "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"),
     gemma("config.json", concat!(gemma_dir!(), "/config.json"), 2_000, false),
     gemma("tokenizer.json", concat!(gemma_dir!(), "/tokenizer.json"), 33 * MB, true),
     gemma("tokenizer_config.json", concat!(gemma_dir!(), "/tokenizer_config.json"), 1_200_000, false),
@@ -132,12 +156,13 @@ pub const FILES: &[ModelFile] = &[
 /// The components a pipeline running `variant` reads ([`crate::rules::PipelineRules`]).
 pub fn components(variant: ModelVariant, pipeline: Pipeline) -> Vec<Component> {
     let rules = pipeline.rules();
+    let generation = variant.rules().generation;
     let mut c = vec![Component::Checkpoint(variant), Component::TextEncoder];
     if rules.two_stage {
-        c.push(Component::SpatialUpscaler);
+        c.push(Component::SpatialUpscaler(generation));
     }
     if rules.lora_on_dev && variant.rules().weights == Weights::Dev {
-        c.push(Component::DistilledLora);
+        c.push(Component::DistilledLora(generation));
     }
     c
 }
@@ -145,7 +170,7 @@ pub fn components(variant: ModelVariant, pipeline: Pipeline) -> Vec<Component> {
 /// What `ltxctl load` warms: everything but the stage-2 LoRA, which is applied while a job runs.
 pub fn warm_components(variant: ModelVariant) -> Vec<Component> {
     let mut c = components(variant, variant.default_pipeline());
-    c.retain(|c| *c != Component::DistilledLora);
+    c.retain(|c| !matches!(c, Component::DistilledLora(_)));
     c
 }
 

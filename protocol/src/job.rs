@@ -7,14 +7,20 @@ pub type JobId = u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ModelVariant {
+    /// LTX-2 (19B).
     Distilled,
     DistilledFp8,
     Dev,
+    /// LTX-2.3 (22B).
+    Ltx23Distilled,
+    Ltx23Dev,
 }
 
 impl ModelVariant {
-    /// Every variant, in the order of [`crate::rules::VARIANTS`] (names, weights and defaults live there).
-    pub const ALL: [ModelVariant; 3] = [Self::Distilled, Self::DistilledFp8, Self::Dev];
+    /// Every variant, in the order of [`crate::rules::VARIANTS`] (generation, names, weights and defaults live
+    /// there).
+    pub const ALL: [ModelVariant; 5] =
+        [Self::Distilled, Self::DistilledFp8, Self::Dev, Self::Ltx23Distilled, Self::Ltx23Dev];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -82,8 +82,10 @@ pub struct GenerationRules {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VariantRules {
     pub variant: ModelVariant,
-    /// The name on the wire's human side: CLI arguments, listings, config files.
+    /// The name on the wire's human side, unique over every generation: CLI arguments, listings, config files.
     pub name: &'static str,
+    /// The name within its generation (`--model ltx-2.3 --variant distilled`).
+    pub short: &'static str,
     pub generation: Generation,
     pub weights: Weights,
     /// The pipeline run when none is named.
@@ -176,6 +178,7 @@ pub const VARIANTS: &[VariantRules] = &[
     VariantRules {
         variant: ModelVariant::Distilled,
         name: "distilled",
+        short: "distilled",
         generation: Generation::Ltx2,
         weights: Weights::Distilled,
         default_pipeline: Pipeline::Distilled,
@@ -183,6 +186,7 @@ pub const VARIANTS: &[VariantRules] = &[
     VariantRules {
         variant: ModelVariant::DistilledFp8,
         name: "distilled-fp8",
+        short: "distilled-fp8",
         generation: Generation::Ltx2,
         weights: Weights::Distilled,
         default_pipeline: Pipeline::Distilled,
@@ -190,7 +194,24 @@ pub const VARIANTS: &[VariantRules] = &[
     VariantRules {
         variant: ModelVariant::Dev,
         name: "dev",
+        short: "dev",
         generation: Generation::Ltx2,
+        weights: Weights::Dev,
+        default_pipeline: Pipeline::TwoStage,
+    },
+    VariantRules {
+        variant: ModelVariant::Ltx23Distilled,
+        name: "ltx-2.3-distilled",
+        short: "distilled",
+        generation: Generation::Ltx23,
+        weights: Weights::Distilled,
+        default_pipeline: Pipeline::Distilled,
+    },
+    VariantRules {
+        variant: ModelVariant::Ltx23Dev,
+        name: "ltx-2.3-dev",
+        short: "dev",
+        generation: Generation::Ltx23,
         weights: Weights::Dev,
         default_pipeline: Pipeline::TwoStage,
     },
@@ -261,6 +282,14 @@ impl ModelVariant {
     pub fn generation(self) -> &'static GenerationRules {
         self.rules().generation.rules()
     }
+    /// The variant of `generation` called `short` there (`distilled`, `dev`, …).
+    pub fn find(generation: Generation, short: &str) -> Option<Self> {
+        VARIANTS.iter().find(|v| v.generation == generation && v.short == short).map(|v| v.variant)
+    }
+    /// `generation`'s variants, in table order.
+    pub fn of(generation: Generation) -> impl Iterator<Item = Self> {
+        VARIANTS.iter().filter(move |v| v.generation == generation).map(|v| v.variant)
+    }
     /// The pipeline run when none is named.
     pub fn default_pipeline(self) -> Pipeline {
         self.rules().default_pipeline
@@ -269,6 +298,11 @@ impl ModelVariant {
     pub fn default_for(pipeline: Pipeline) -> Self {
         let weights = pipeline.rules().weights;
         VARIANTS.iter().find(|v| v.weights == weights).map_or(VARIANTS[0].variant, |v| v.variant)
+    }
+    /// The same within `generation` (`None` if it has no weights of that kind).
+    pub fn default_in(generation: Generation, pipeline: Pipeline) -> Option<Self> {
+        let weights = pipeline.rules().weights;
+        VARIANTS.iter().find(|v| v.generation == generation && v.weights == weights).map(|v| v.variant)
     }
 }
 
@@ -399,7 +433,11 @@ pub struct Defaults {
 
 /// Why `pipeline` does not run `variant` with these settings, as the end of "the <pipeline> pipeline …".
 pub fn refusal(variant: ModelVariant, pipeline: Pipeline, steps: u32, guidance_scale: f32) -> Option<String> {
-    let names = |w: Weights| VARIANTS.iter().filter(|v| v.weights == w).map(|v| v.name).collect::<Vec<_>>();
+    // The same generation's variants: a request never switches generation by accident.
+    let generation = variant.rules().generation;
+    let names = |w: Weights| {
+        VARIANTS.iter().filter(|v| v.weights == w && v.generation == generation).map(|v| v.name).collect::<Vec<_>>()
+    };
     let pipelines =
         |w: Weights| PIPELINES.iter().filter(|p| p.weights == w).map(|p| p.name).collect::<Vec<_>>().join(" or ");
     if !pipeline.runs(variant) {

@@ -29,13 +29,14 @@ pub struct ModelSet {
 impl ModelSet {
     pub fn in_dir(dir: &Path, variant: ModelVariant) -> Self {
         let file = |c| dir.join(catalogue::file_of(c).map_or("", |f| f.local));
+        let generation = variant.rules().generation;
         Self {
             variant,
             dir: dir.to_path_buf(),
             checkpoint: file(Component::Checkpoint(variant)),
             text_encoder: dir.join(catalogue::GEMMA_DIR),
-            upscaler: file(Component::SpatialUpscaler),
-            distilled_lora: file(Component::DistilledLora),
+            upscaler: file(Component::SpatialUpscaler(generation)),
+            distilled_lora: file(Component::DistilledLora(generation)),
         }
     }
 

@@ -1,14 +1,16 @@
 //! The bundled tiny model set: the committed real-layout test fixtures (tiny AV transformer, tiny
 //! Gemma 3 + tokenizer, text connectors, tiny video VAE, audio VAE + vocoder, upscaler) combined into
-//! a models directory in the standard layout ([`ModelSet::in_dir`], distilled variant), so a real
-//! generation runs end to end in seconds on a CPU. Deterministic: same bytes every time.
+//! a models directory in the standard layout ([`ModelSet::in_dir`]), for every variant of both generations —
+//! LTX-2 from the 19B fixtures, LTX-2.3 from the 2.3 ones (gated transformer with cross-attention AdaLN,
+//! `FeatureExtractorV2` and gated connectors, the 2.3 VAE, BigVGAN + bandwidth extension at 48 kHz) — so a
+//! real generation runs end to end in seconds on a CPU. Deterministic: same bytes every time.
 //!
 //! The tiny audio VAE's latent is 1 channel × 16 mel bins (16 features per token) while the tiny
 //! transformer's audio patchify takes 8: the bundle widens `audio_patchify_proj` (input columns
 //! repeated, halved) and `audio_proj_out` (output rows repeated) to 16 and says so in the config.
 use std::{collections::HashMap, path::Path};
 
-use ltx_protocol::ModelVariant;
+use ltx_protocol::{Generation, ModelVariant};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde_json::Value;
 
@@ -21,6 +23,11 @@ const TEXT: &[u8] = include_bytes!("../../tests/fixtures/text/tiny_ltx_text.safe
 const VAE: &[u8] = include_bytes!("../../tests/fixtures/video_vae/tiny_vae.safetensors");
 const AUDIO: &[u8] = include_bytes!("../../tests/fixtures/audio_vae/tiny_audio.safetensors");
 const UPSCALER: &[u8] = include_bytes!("../../tests/fixtures/upsampler/tiny_upsampler.safetensors");
+const TRANSFORMER23: &[u8] = include_bytes!("../../tests/fixtures/transformer/tiny_av23.safetensors");
+const TEXT23: &[u8] = include_bytes!("../../tests/fixtures/text/tiny_ltx_text23.safetensors");
+const VAE23: &[u8] = include_bytes!("../../tests/fixtures/video_vae/tiny_vae23.safetensors");
+/// BigVGAN v2 + bandwidth extension (`vocoder.*`); the audio VAE is LTX-2's (unchanged in 2.3).
+const VOCODER23: &[u8] = include_bytes!("../../tests/fixtures/audio_vae/tiny_vocoder23.safetensors");
 const GEMMA: [(&str, &[u8]); 6] = [
     ("config.json", include_bytes!("../../tests/fixtures/text/gemma/config.json")),
     ("tokenizer.json", include_bytes!("../../tests/fixtures/text/gemma/tokenizer.json")),
@@ -100,33 +107,55 @@ fn widen_audio(name: &str, t: &mut Owned, features: usize) -> std::io::Result<()
     Ok(())
 }
 
-/// The combined single-file checkpoint of `variant` (distilled, or distilled-fp8; dev has no tiny
-/// weights of its own and gets the distilled ones): safetensors bytes.
+/// The parts of `variant`'s tiny checkpoint: (transformer, text side, VAE, audio parts, `model_version`).
+fn parts(
+    variant: ModelVariant,
+) -> (&'static [u8], &'static [u8], &'static [u8], Vec<&'static [u8]>, Option<&'static str>) {
+    match variant.rules().generation {
+        Generation::Ltx2 => {
+            let t = if variant == ModelVariant::DistilledFp8 { TRANSFORMER_FP8 } else { TRANSFORMER };
+            (t, TEXT, VAE, vec![AUDIO], None)
+        }
+        Generation::Ltx23 => (TRANSFORMER23, TEXT23, VAE23, vec![AUDIO, VOCODER23], Some("2.3.0")),
+    }
+}
+
+/// The combined single-file checkpoint of `variant` (dev has no tiny weights of its own and gets the distilled
+/// ones): safetensors bytes. An LTX-2.3 checkpoint takes LTX-2's audio VAE and replaces its vocoder.
 pub fn tiny_checkpoint(variant: ModelVariant) -> std::io::Result<Vec<u8>> {
-    let transformer = if variant == ModelVariant::DistilledFp8 { TRANSFORMER_FP8 } else { TRANSFORMER };
+    let (transformer, text, vae, audio, version) = parts(variant);
     let mut tensors = Vec::new();
     tensors_of(transformer, &mut tensors)?;
     for (name, t) in tensors.iter_mut() {
         widen_audio(name, t, TINY_AUDIO_FEATURES)?;
     }
-    for part in [TEXT, VAE, AUDIO] {
-        tensors_of(part, &mut tensors)?;
+    let vocoder_replaced = audio.len() > 1;
+    for part in [text, vae].into_iter().chain(audio.iter().copied()) {
+        let mut more = Vec::new();
+        tensors_of(part, &mut more)?;
+        if vocoder_replaced && part == AUDIO {
+            more.retain(|(n, _)| !n.starts_with("vocoder."));
+        }
+        tensors.extend(more);
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     tensors.dedup_by(|a, b| a.0 == b.0);
 
     let mut config = serde_json::Map::new();
-    for part in [transformer, VAE, AUDIO] {
+    for part in [transformer, vae].into_iter().chain(audio.iter().copied()) {
         config.extend(config_of(part)?);
     }
     let transformer =
         config.get_mut("transformer").and_then(Value::as_object_mut).ok_or_else(|| io("no transformer"))?;
-    for (k, v) in config_of(TEXT)?.get("transformer").and_then(Value::as_object).into_iter().flatten() {
+    for (k, v) in config_of(text)?.get("transformer").and_then(Value::as_object).into_iter().flatten() {
         transformer.entry(k.clone()).or_insert(v.clone());
     }
     transformer.insert("audio_in_channels".into(), TINY_AUDIO_FEATURES.into());
     transformer.insert("audio_out_channels".into(), TINY_AUDIO_FEATURES.into());
-    let metadata = HashMap::from([("config".to_string(), Value::Object(config).to_string())]);
+    let mut metadata = HashMap::from([("config".to_string(), Value::Object(config).to_string())]);
+    if let Some(v) = version {
+        metadata.insert("model_version".into(), v.into());
+    }
 
     let views = tensors
         .iter()
@@ -141,9 +170,15 @@ pub const TINY_LORA_RANK: usize = 4;
 /// A deterministic rank-[`TINY_LORA_RANK`] LoRA over every Linear of the tiny transformer's blocks, in
 /// the real file's layout (`diffusion_model.<module>.lora_{A,B}.weight`, A: (r, in), B: (out, r)):
 /// safetensors bytes. Values are uniform in ±0.25 (A) and ±0.1 (B) from a fixed SplitMix64 stream.
-pub fn tiny_lora() -> std::io::Result<Vec<u8>> {
+pub fn tiny_lora(generation: Generation) -> std::io::Result<Vec<u8>> {
     let mut tensors = Vec::new();
-    tensors_of(TRANSFORMER, &mut tensors)?;
+    tensors_of(
+        parts(
+            ModelVariant::default_in(generation, ltx_protocol::Pipeline::Distilled).unwrap_or(ModelVariant::Distilled),
+        )
+        .0,
+        &mut tensors,
+    )?;
     let mut state = 0x4c54_5832_u64;
     let mut uniform = move |scale: f32| {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -175,19 +210,24 @@ pub fn tiny_lora() -> std::io::Result<Vec<u8>> {
     safetensors::serialize(views, None).map_err(io)
 }
 
-/// Writes the tiny model set into `dir` (created if needed): the distilled, distilled-fp8 and dev
-/// checkpoints, Gemma, the upscaler and the distilled LoRA. Returns the distilled variant's [`ModelSet`].
+/// Writes the tiny model set into `dir` (created if needed): every variant's checkpoint, Gemma, each
+/// generation's upscaler and distilled LoRA. Returns the newest generation's distilled [`ModelSet`].
 pub fn bundle_tiny(dir: &Path) -> std::io::Result<ModelSet> {
-    let set = ModelSet::in_dir(dir, ModelVariant::Distilled);
-    std::fs::create_dir_all(&set.text_encoder)?;
     let write = |path: &Path, bytes: &[u8]| ltx_protocol::fsutil::write_replace(path, bytes, 0o644);
-    for (name, data) in GEMMA {
-        write(&set.text_encoder.join(name), data)?;
+    let mut newest = None;
+    for generation in Generation::ALL {
+        let Some(distilled) = ModelVariant::default_in(generation, ltx_protocol::Pipeline::Distilled) else { continue };
+        let set = ModelSet::in_dir(dir, distilled);
+        std::fs::create_dir_all(&set.text_encoder)?;
+        for (name, data) in GEMMA {
+            write(&set.text_encoder.join(name), data)?;
+        }
+        write(&set.upscaler, UPSCALER)?;
+        write(&set.distilled_lora, &tiny_lora(generation)?)?;
+        newest = Some(set);
     }
-    write(&set.upscaler, UPSCALER)?;
     for variant in ModelVariant::ALL {
         write(&ModelSet::in_dir(dir, variant).checkpoint, &tiny_checkpoint(variant)?)?;
     }
-    write(&set.distilled_lora, &tiny_lora()?)?;
-    Ok(set)
+    newest.ok_or_else(|| io("no generation has a distilled variant"))
 }

@@ -76,6 +76,9 @@ fn block_linears(model: &mut LtxModel) -> Vec<(String, &mut super::linear::Linea
             for (j, o) in a.to_out.iter_mut().enumerate() {
                 out.push((format!("transformer_blocks.{i}.{name}.to_out.{j}"), o));
             }
+            if let Some(g) = a.to_gate_logits.as_mut() {
+                out.push((format!("transformer_blocks.{i}.{name}.to_gate_logits"), g));
+            }
         }
         for (name, f) in [("ff", &mut b.ff), ("audio_ff", &mut b.audio_ff)] {
             out.push((format!("transformer_blocks.{i}.{name}.net.0.proj"), &mut f.net.gelu.proj));

@@ -143,7 +143,9 @@ pub fn for_request(
         audio: r.audio,
         image: r.image.is_some(),
         two_stage: r.pipeline.rules().two_stage,
-        lora: catalogue::components(r.variant, r.pipeline).contains(&catalogue::Component::DistilledLora),
+        lora: catalogue::components(r.variant, r.pipeline)
+            .iter()
+            .any(|c| matches!(c, catalogue::Component::DistilledLora(_))),
     };
     let options = PlanOptions {
         backend: compute.backend,
