@@ -107,23 +107,39 @@ fn widen_audio(name: &str, t: &mut Owned, features: usize) -> std::io::Result<()
     Ok(())
 }
 
-/// The parts of `variant`'s tiny checkpoint: (transformer, text side, VAE, audio parts, `model_version`).
-fn parts(
-    variant: ModelVariant,
-) -> (&'static [u8], &'static [u8], &'static [u8], Vec<&'static [u8]>, Option<&'static str>) {
+/// The fixtures one tiny checkpoint is made of.
+struct Parts {
+    transformer: &'static [u8],
+    text: &'static [u8],
+    vae: &'static [u8],
+    /// The audio VAE (and vocoder), then a vocoder that replaces its vocoder.
+    audio: Vec<&'static [u8]>,
+    model_version: Option<&'static str>,
+}
+
+fn parts(variant: ModelVariant) -> Parts {
     match variant.rules().generation {
-        Generation::Ltx2 => {
-            let t = if variant == ModelVariant::DistilledFp8 { TRANSFORMER_FP8 } else { TRANSFORMER };
-            (t, TEXT, VAE, vec![AUDIO], None)
-        }
-        Generation::Ltx23 => (TRANSFORMER23, TEXT23, VAE23, vec![AUDIO, VOCODER23], Some("2.3.0")),
+        Generation::Ltx2 => Parts {
+            transformer: if variant == ModelVariant::DistilledFp8 { TRANSFORMER_FP8 } else { TRANSFORMER },
+            text: TEXT,
+            vae: VAE,
+            audio: vec![AUDIO],
+            model_version: None,
+        },
+        Generation::Ltx23 => Parts {
+            transformer: TRANSFORMER23,
+            text: TEXT23,
+            vae: VAE23,
+            audio: vec![AUDIO, VOCODER23],
+            model_version: Some("2.3.0"),
+        },
     }
 }
 
 /// The combined single-file checkpoint of `variant` (dev has no tiny weights of its own and gets the distilled
 /// ones): safetensors bytes. An LTX-2.3 checkpoint takes LTX-2's audio VAE and replaces its vocoder.
 pub fn tiny_checkpoint(variant: ModelVariant) -> std::io::Result<Vec<u8>> {
-    let (transformer, text, vae, audio, version) = parts(variant);
+    let Parts { transformer, text, vae, audio, model_version: version } = parts(variant);
     let mut tensors = Vec::new();
     tensors_of(transformer, &mut tensors)?;
     for (name, t) in tensors.iter_mut() {
