@@ -188,13 +188,9 @@ pub const TINY_LORA_RANK: usize = 4;
 /// safetensors bytes. Values are uniform in ±0.25 (A) and ±0.1 (B) from a fixed SplitMix64 stream.
 pub fn tiny_lora(generation: Generation) -> std::io::Result<Vec<u8>> {
     let mut tensors = Vec::new();
-    tensors_of(
-        parts(
-            ModelVariant::default_in(generation, ltx_protocol::Pipeline::Distilled).unwrap_or(ModelVariant::Distilled),
-        )
-        .0,
-        &mut tensors,
-    )?;
+    let distilled =
+        ModelVariant::default_in(generation, ltx_protocol::Pipeline::Distilled).unwrap_or(ModelVariant::Distilled);
+    tensors_of(parts(distilled).transformer, &mut tensors)?;
     let mut state = 0x4c54_5832_u64;
     let mut uniform = move |scale: f32| {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
