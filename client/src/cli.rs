@@ -22,10 +22,27 @@ pub struct Cli {
     pub cmd: Cmd,
 }
 
-/// `--variant`: the names in the rule table ([`ltx_protocol::rules::VARIANTS`]).
+/// `--variant`: the names in the rule table ([`ltx_protocol::rules::VARIANTS`]), or a generation's id for its
+/// first variant (`ltx-2.3` = `ltx-2.3-distilled`).
 pub fn variant_arg() -> impl clap::builder::TypedValueParser<Value = ModelVariant> {
-    clap::builder::PossibleValuesParser::new(ModelVariant::ALL.map(ModelVariant::name))
-        .map(|s| ModelVariant::parse(&s).unwrap_or(ModelVariant::ALL[0]))
+    let names = ModelVariant::ALL.map(ModelVariant::name).into_iter().chain(Generation::ALL.map(Generation::id));
+    clap::builder::PossibleValuesParser::new(names).map(|s| parse_variant(&s).unwrap_or(ModelVariant::ALL[0]))
+}
+
+/// A variant's name, or a generation's id for its first variant.
+pub fn parse_variant(s: &str) -> Option<ModelVariant> {
+    ModelVariant::parse(s).or_else(|| Generation::parse(s).and_then(|g| ModelVariant::of(g).next()))
+}
+
+/// `--model`: the generations' ids in the rule table ([`ltx_protocol::rules::GENERATIONS`]).
+pub fn model_arg() -> impl clap::builder::TypedValueParser<Value = Generation> {
+    clap::builder::PossibleValuesParser::new(Generation::ALL.map(Generation::id))
+        .map(|s| Generation::parse(&s).unwrap_or(Generation::ALL[0]))
+}
+
+fn model_help() -> String {
+    let names: Vec<_> = ltx_protocol::rules::GENERATIONS.iter().map(|g| format!("{} = {}", g.id, g.name)).collect();
+    format!("Model generation ({}; default: the newest installed)", names.join(", "))
 }
 
 /// `--pipeline`: the names in the rule table ([`ltx_protocol::rules::PIPELINES`]).
@@ -75,7 +92,10 @@ pub struct SubmitArgs {
     /// What the video must not show (guided pipelines; default: the generation's negative prompt).
     #[arg(long)]
     pub negative: Option<String>,
-    /// Model weights (default: the pipeline's, e.g. dev for one-stage and two-stage).
+    #[arg(long, value_parser = model_arg(), help = model_help())]
+    pub model: Option<Generation>,
+    /// Model weights (default: the pipeline's, e.g. dev for one-stage and two-stage); with --model, its
+    /// name within that generation (`--model ltx-2.3 --variant dev`).
     #[arg(long, value_parser = variant_arg())]
     pub variant: Option<ModelVariant>,
     #[arg(long, value_parser = pipeline_arg(), help = pipelines_help())]
@@ -186,9 +206,9 @@ pub enum Cmd {
     Ps,
     /// Load a model and keep it warm.
     Load {
-        /// The weights to load.
-        #[arg(long, value_parser = variant_arg(), default_value = ModelVariant::ALL[0].name())]
-        variant: ModelVariant,
+        /// The weights to load (default: the newest installed generation's first installed variant).
+        #[arg(long, value_parser = variant_arg())]
+        variant: Option<ModelVariant>,
         /// How long it stays loaded: 30s, 5m, 2h, 0 (unload after use), -1 (forever); default: the config's.
         #[arg(long, value_parser = KeepAlive::parse, allow_hyphen_values = true)]
         keep_alive: Option<KeepAlive>,

@@ -71,8 +71,9 @@ pub async fn run(cli: Cli) -> Res {
     let json = cli.json;
     match cli.cmd {
         Cmd::Submit(a) => {
-            let req = request::build_request(&a)?;
             let mut c = connect(&socket).await?;
+            let installed = c.models_list().await?.default_generation();
+            let req = request::build_request(&a, installed)?;
             let s = c.submit(req).await?;
             show(json, &s, json::submitted, |s| print::line(&s.job.to_string()));
             if !a.wait {
@@ -129,7 +130,12 @@ pub async fn run(cli: Cli) -> Res {
             Ok(EXIT_OK)
         }
         Cmd::Load { variant, keep_alive } => {
-            connect(&socket).await?.load(variant, keep_alive).await?;
+            let mut c = connect(&socket).await?;
+            let variant = match variant {
+                Some(v) => v,
+                None => c.models_list().await?.default_variant(),
+            };
+            c.load(variant, keep_alive).await?;
             show(json, &variant, |v| json::loaded(*v, keep_alive), |v| print::line(&format!("{} loaded", v.name())));
             Ok(EXIT_OK)
         }

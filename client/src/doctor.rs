@@ -367,7 +367,10 @@ mod tests {
         assert_eq!((models.status, models.fix.as_deref()), (Level::Fail, Some("ltxctl models pull distilled")));
         let c = model_checks(&info(1 << 30, true));
         assert!(c.iter().all(|c| c.status == Level::Ok), "{c:?}");
-        assert!(c.iter().any(|c| c.detail == "installed: distilled, distilled-fp8"), "{c:?}");
+        assert!(
+            c.iter().any(|c| c.detail == "installed: distilled, distilled-fp8, ltx-2.3-distilled, ltx-2.3-dev"),
+            "{c:?}"
+        );
         let c = model_checks(&info(1 << 50, false));
         assert_eq!(c.iter().find(|c| c.check == "disk").unwrap().status, Level::Ok);
     }

@@ -5,10 +5,26 @@ use crate::exit::{Failure, EXIT_FAILED};
 use ltx_protocol::*;
 
 /// Builds the request from the command line (the image is read here: the daemon may not read user folders).
-pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
+/// `installed`: the generation to run when neither `--model` nor `--variant` names one (the newest installed).
+pub fn build_request(a: &SubmitArgs, installed: Generation) -> Result<GenerationRequest, Failure> {
+    let variant = resolve_variant(a.model, a.variant)?;
+    let generation = a.model.or(variant.map(|v| v.rules().generation)).unwrap_or(installed);
     // The pipeline and variant asked for, each defaulting through the other ([`ltx_protocol::rules`]).
-    let pipeline = a.pipeline.unwrap_or_else(|| a.variant.map_or(defaults().pipeline, ModelVariant::default_pipeline));
-    let variant = a.variant.unwrap_or_else(|| ModelVariant::default_for(pipeline));
+    let pipeline = a.pipeline.unwrap_or_else(|| {
+        variant.map_or_else(
+            || ModelVariant::of(generation).next().map_or(defaults().pipeline, ModelVariant::default_pipeline),
+            ModelVariant::default_pipeline,
+        )
+    });
+    let variant = match variant {
+        Some(v) => v,
+        None => ModelVariant::default_in(generation, pipeline).ok_or_else(|| {
+            Failure::new(
+                crate::exit::EXIT_INVALID,
+                format!("{} has no weights for the {} pipeline", generation.rules().name, pipeline.name()),
+            )
+        })?,
+    };
     let mut req = GenerationRequest::for_pipeline(a.prompt.clone(), variant, pipeline);
     let guidance = ltx_protocol::Guidance {
         audio_cfg: a.audio_guidance,
@@ -39,6 +55,25 @@ pub fn build_request(a: &SubmitArgs) -> Result<GenerationRequest, Failure> {
     Ok(validate(req, FsCheck::Probe)?.into_inner())
 }
 
+/// `--variant` within `--model`: a variant of another generation is taken by its name there
+/// (`--model ltx-2.3 --variant dev` is `ltx-2.3-dev`).
+pub fn resolve_variant(
+    model: Option<Generation>,
+    variant: Option<ModelVariant>,
+) -> Result<Option<ModelVariant>, Failure> {
+    let (Some(g), Some(v)) = (model, variant) else { return Ok(variant) };
+    if v.rules().generation == g {
+        return Ok(Some(v));
+    }
+    ModelVariant::find(g, v.rules().short).map(Some).ok_or_else(|| {
+        let names: Vec<_> = ModelVariant::of(g).map(|v| v.rules().short).collect();
+        Failure::new(
+            crate::exit::EXIT_INVALID,
+            format!("{} has no {} weights (it has {})", g.rules().name, v.rules().short, names.join(", ")),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,7 +84,7 @@ mod tests {
     fn build(args: &[&str]) -> Result<GenerationRequest, Failure> {
         let cli = Cli::try_parse_from([&["ltxctl", "submit", "a fox"][..], args].concat()).expect("parses");
         let Cmd::Submit(a) = cli.cmd else { panic!("not a submit") };
-        build_request(&a)
+        build_request(&a, Generation::Ltx2)
     }
 
     fn ok(args: &[&str]) -> GenerationRequest {

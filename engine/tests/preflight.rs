@@ -32,7 +32,12 @@ impl ProgressSink for Quiet {
 }
 
 fn request(prompt: &str, (width, height, frames): (u32, u32, u32)) -> GenerationRequest {
-    GenerationRequest { width, height, frames, ..GenerationRequest::new(prompt) }
+    request_for(ModelVariant::Distilled, prompt, (width, height, frames))
+}
+
+fn request_for(variant: ModelVariant, prompt: &str, (width, height, frames): (u32, u32, u32)) -> GenerationRequest {
+    let r = GenerationRequest::for_pipeline(prompt, variant, variant.default_pipeline());
+    GenerationRequest { width, height, frames, ..r }
 }
 
 fn shape(r: &GenerationRequest) -> JobShape {
@@ -61,11 +66,11 @@ fn options(low_memory: bool, budget: u64) -> PlanOptions {
 }
 
 /// MLX's peak over a warm job (every component already loaded by a first job with another prompt).
-fn measured_peak(dir: &std::path::Path, size: (u32, u32, u32), low_memory: bool) -> usize {
+fn measured_peak(dir: &std::path::Path, variant: ModelVariant, size: (u32, u32, u32), low_memory: bool) -> usize {
     let mut p = Pipeline::from_dir(dir, Compute::on(Backend::Cpu)).with_low_memory(low_memory);
     let out = dir.join("out.mp4");
     let run = |p: &mut Pipeline, prompt: &str| {
-        let r = ltx_protocol::validate(request(prompt, size), ltx_protocol::FsCheck::Skip).expect("valid");
+        let r = ltx_protocol::validate(request_for(variant, prompt, size), ltx_protocol::FsCheck::Skip).expect("valid");
         let _ = std::fs::remove_file(&out); // the engine writes a new file, never over an existing one
         p.generate(&Job { id: 1, request: &r, seed: 1, output: &out }, &mut Quiet, &CancelToken::new())
             .expect("generate");
@@ -83,18 +88,22 @@ fn estimate_is_within_a_quarter_of_the_measured_peak() {
     let _mlx = MLX.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
     let models = dir.path().join("models");
-    let set = bundle_tiny(&models).expect("bundle");
+    bundle_tiny(&models).expect("bundle");
     let mut worst: f64 = 0.0;
-    for size in [(128, 128, 9), (384, 256, 25)] {
+    // LTX-2's set. The estimate models LTX-2's video decoder: on the tiny LTX-2.3 set it gives 0.48 of the
+    // measured peak (its decoder's stages are laid out differently), which the memory work has to fix.
+    for (variant, size) in [(ModelVariant::Distilled, (128, 128, 9)), (ModelVariant::Distilled, (384, 256, 25))] {
+        let set = ModelSet::in_dir(&models, variant);
         for low_memory in [false, true] {
-            let measured = measured_peak(&models, size, low_memory);
+            let measured = measured_peak(&models, variant, size, low_memory);
             let e = estimate(&set, &shape(&request("", size)), &options(low_memory, u64::MAX)).expect("estimate");
             let plan = if low_memory { LoadingPlan::LowMemory } else { LoadingPlan::AllResident };
             let est = e.peak(plan);
             let ratio = est as f64 / measured as f64;
             eprintln!(
-                "{size:?} {}: estimated {est} B, measured {measured} B ({ratio:.2}); weights {} B, encode {} B, \
+                "{} {size:?} {}: estimated {est} B, measured {measured} B ({ratio:.2}); weights {} B, encode {} B, \
                  denoise {} B, upscale {} B, decode {} B / {} B",
+                variant.name(),
                 plan.name(),
                 e.weight_total(),
                 e.encode,

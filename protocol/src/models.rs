@@ -67,6 +67,28 @@ impl ModelsInfo {
             crate::catalogue::components(variant, pipeline).into_iter().map(|c| c.name()).collect();
         self.files.iter().filter(|f| names.contains(&f.component)).collect()
     }
+
+    /// Whether every file `variant`'s default pipeline reads is installed.
+    pub fn ready(&self, variant: ModelVariant) -> bool {
+        self.needed(variant, variant.default_pipeline()).iter().all(|f| matches!(f.state, FileState::Installed { .. }))
+    }
+
+    /// The generation a request that names none runs: the newest with an installed variant, else the newest
+    /// (whose missing-files refusal then says what to pull).
+    pub fn default_generation(&self) -> crate::Generation {
+        let newest_first = crate::Generation::ALL.into_iter().rev();
+        let installed = newest_first.clone().find(|&g| ModelVariant::of(g).any(|v| self.ready(v)));
+        installed.or_else(|| newest_first.clone().next()).unwrap_or(crate::Generation::ALL[0])
+    }
+
+    /// The variant `ltxctl load` warms when none is named: the default generation's first installed variant.
+    pub fn default_variant(&self) -> ModelVariant {
+        let g = self.default_generation();
+        ModelVariant::of(g)
+            .find(|&v| self.ready(v))
+            .or_else(|| ModelVariant::of(g).next())
+            .unwrap_or(ModelVariant::ALL[0])
+    }
 }
 
 /// What a pull did with each file it needs.

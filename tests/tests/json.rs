@@ -84,7 +84,7 @@ fn json_documents_errors_events_and_the_sidecar() {
     for key in ["schema", "id", "state", "request", "seed", "created_ms", "started_ms", "output", "timings_ms"] {
         assert_eq!(sidecar[key], shown[key], "{key}: {sidecar} vs {shown}");
     }
-    assert_eq!((&sidecar["state"], &sidecar["request"]["variant"]), (&"completed".into(), &"distilled".into()));
+    assert_eq!((&sidecar["state"], &sidecar["request"]["variant"]), (&"completed".into(), &"ltx-2.3-distilled".into()));
     assert!(!text.contains("Distilled") && !text.contains("\"bytes\""), "{text}");
     assert!(
         text.contains("\"strength\": 0.7") && text.contains("\"rescale\": 0.7,") && !text.contains("0.69"),

@@ -19,8 +19,12 @@ fn pull_list_verify_remove_and_the_submit_check() {
     assert_eq!(file_state(&l, CHECKPOINT)["state"], "missing");
     assert!(l["disk_free"].as_u64().is_some_and(|f| f > 0));
 
-    // A job for a model that is not installed fails at submit with the command that installs it.
+    // With nothing installed, a submit that names no model asks for the newest generation.
     let o = d.ctl(&["submit", "a fox", "--size", "256x256", "--frames", "9"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("run `ltxctl models pull ltx-2.3-distilled`"), "{}", stderr(&o));
+    // A job for a model that is not installed fails at submit with the command that installs it.
+    let o = d.ctl(&["submit", "a fox", "--model", "ltx-2", "--size", "256x256", "--frames", "9"]);
     assert_eq!(o.status.code(), Some(4), "{o:?}");
     assert!(stderr(&o).contains("run `ltxctl models pull distilled`"), "{}", stderr(&o));
     assert!(stderr(&o).contains(CHECKPOINT));

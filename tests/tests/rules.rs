@@ -2,7 +2,7 @@
 //! sends with no settings and what the daemon records equal the table's defaults ([`ltx_protocol::rules`]).
 use ltx_e2e::*;
 use ltx_protocol::rules::{GENERATIONS, PIPELINES, VARIANTS};
-use ltx_protocol::{GenerationRequest, ModelVariant, Pipeline};
+use ltx_protocol::{Generation, GenerationRequest, ModelVariant, Pipeline};
 
 /// Submits with these arguments and returns the request the daemon recorded.
 fn recorded(d: &Daemon, args: &[&str]) -> serde_json::Value {
@@ -27,7 +27,21 @@ fn assert_defaults(got: &serde_json::Value, want: &GenerationRequest, what: &str
 #[test]
 fn ltxctl_and_the_daemon_apply_the_tables_defaults() {
     let d = Daemon::with(bins!(), Opts { extra_config: "queue_size = 64".into(), ..Opts::default() });
-    assert_defaults(&recorded(&d, &[]), &GenerationRequest::new(""), "no options");
+    // The test daemon's models directory has every file: the newest generation is installed, and is the default.
+    let newest = Generation::ALL[Generation::ALL.len() - 1];
+    let first = ModelVariant::of(newest).next().expect("a variant");
+    let want = GenerationRequest::for_pipeline("", first, first.default_pipeline());
+    assert_defaults(&recorded(&d, &[]), &want, "no options");
+    for g in GENERATIONS {
+        for v in VARIANTS.iter().filter(|v| v.generation == g.generation) {
+            let want = GenerationRequest::for_pipeline("", v.variant, v.default_pipeline);
+            let what = format!("--model {} --variant {}", g.id, v.short);
+            assert_defaults(&recorded(&d, &["--model", g.id, "--variant", v.short]), &want, &what);
+        }
+        let first = ModelVariant::of(g.generation).next().expect("a variant");
+        let want = GenerationRequest::for_pipeline("", first, first.default_pipeline());
+        assert_defaults(&recorded(&d, &["--model", g.id]), &want, g.id);
+    }
     let mut walked = 0;
     for g in GENERATIONS {
         for v in VARIANTS.iter().filter(|v| v.generation == g.generation) {
@@ -46,7 +60,7 @@ fn ltxctl_and_the_daemon_apply_the_tables_defaults() {
         }
     }
     for p in Pipeline::ALL {
-        let want = GenerationRequest::for_pipeline("", ModelVariant::default_for(p), p);
+        let want = GenerationRequest::for_pipeline("", ModelVariant::default_in(newest, p).expect("weights"), p);
         assert_defaults(&recorded(&d, &["--pipeline", p.name()]), &want, p.name());
     }
     assert!(walked >= Pipeline::ALL.len(), "{walked}");
