@@ -34,6 +34,12 @@ pub fn parse_variant(s: &str) -> Option<ModelVariant> {
     ModelVariant::parse(s).or_else(|| Generation::parse(s).and_then(|g| ModelVariant::of(g).next()))
 }
 
+/// `--upscale`: the factors of [`Upscale`].
+pub fn upscale_arg() -> impl clap::builder::TypedValueParser<Value = Upscale> {
+    clap::builder::PossibleValuesParser::new(Upscale::ALL.map(Upscale::name))
+        .map(|s| Upscale::parse(&s).unwrap_or(Upscale::X2))
+}
+
 /// `--model`: the generations' ids in the rule table ([`ltx_protocol::rules::GENERATIONS`]).
 pub fn model_arg() -> impl clap::builder::TypedValueParser<Value = Generation> {
     clap::builder::PossibleValuesParser::new(Generation::ALL.map(Generation::id))
@@ -158,6 +164,10 @@ pub struct SubmitArgs {
     /// Low-memory plan: encode, drop Gemma, denoise, drop the transformer, decode tiled.
     #[arg(long)]
     pub low_memory: bool,
+    /// The two-stage pipelines' latent upscale: 2 (stage 1 at half size), or 1.5 on LTX-2.3 (stage 1 at two
+    /// thirds; sizes then multiples of 96).
+    #[arg(long, value_parser = upscale_arg(), default_value = "2")]
+    pub upscale: Upscale,
 }
 
 #[derive(Debug, Subcommand)]

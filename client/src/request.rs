@@ -52,6 +52,7 @@ pub fn build_request(a: &SubmitArgs, installed: Generation) -> Result<Generation
     req.keep_alive = a.keep_alive;
     req.guidance = (guidance != ltx_protocol::Guidance::default()).then_some(guidance);
     req.low_memory = a.low_memory;
+    req.upscale = a.upscale;
     Ok(validate(req, FsCheck::Probe)?.into_inner())
 }
 

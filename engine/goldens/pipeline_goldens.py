@@ -8,10 +8,10 @@ engine/tests/fixtures/pipeline/goldens.safetensors. The only code here besides w
 hands out the recorded noise with `GaussianNoiser`'s formula.
 
     cargo run -p ltx-engine --bin ltx-generate -- bundle-tiny /tmp/tiny
-    /work/venv-ref/bin/python engine/goldens/pipeline_goldens.py /tmp/tiny [ltx-2|ltx-2.3]
+    /work/venv-ref/bin/python engine/goldens/pipeline_goldens.py /tmp/tiny [ltx-2|ltx-2.3 [1.5]]
 
 For LTX-2.3 (the bundle's 2.3 set: gated transformer, FeatureExtractorV2 contexts at the streams' widths) it
-writes goldens23.safetensors.
+writes goldens23.safetensors; with `1.5`, the same flow through the ×1.5 upscaler (goldens23_x15).
 """
 import json
 import sys
@@ -96,8 +96,10 @@ def load_upsampler(models: Path, name: str):
     return upsampler
 
 
-def main(models: Path, generation: str) -> None:
-    files = GENERATIONS[generation]
+def main(models: Path, generation: str = "ltx-2", upscale: str = "2") -> None:
+    files = dict(GENERATIONS[generation])
+    if upscale == "1.5":  # LTX-2.3's rational 3/2 upscaler: stage 1 at 2 x 2 latent cells, stage 2 at 3 x 3
+        files.update(upscaler="ltx-2.3-spatial-upscaler-x1.5-1.0", suffix=files["suffix"] + "_x15")
     config, sd, model = load_tiny(models / f"{files['distilled']}.safetensors")
     x0 = X0Model(model)
     upsampler = load_upsampler(models, files["upscaler"])
@@ -108,7 +110,8 @@ def main(models: Path, generation: str) -> None:
     c = config["vae"]["latent_channels"]
     a_ch = config["audio_vae"]["model"]["params"]["ddconfig"]["z_channels"]
     s1 = VideoLatentShape(batch=1, channels=c, frames=2, height=2, width=2)
-    s2 = VideoLatentShape(batch=1, channels=c, frames=2, height=4, width=4)
+    side2 = 3 if upscale == "1.5" else 4
+    s2 = VideoLatentShape(batch=1, channels=c, frames=2, height=side2, width=side2)
     sa = AudioLatentShape(batch=1, channels=a_ch, frames=9, mel_bins=16)
     g = torch.Generator().manual_seed(2026)
     randn = lambda *s: torch.randn(s, generator=g, dtype=torch.float32)  # noqa: E731
@@ -152,4 +155,4 @@ def main(models: Path, generation: str) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "ltx-2")
+    main(Path(sys.argv[1]), *sys.argv[2:4])

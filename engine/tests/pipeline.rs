@@ -237,6 +237,7 @@ fn missing_files_are_model_not_installed_with_the_path() {
     };
     let upscaler = ltx_protocol::catalogue::file_of(ltx_protocol::catalogue::Component::SpatialUpscaler(
         ltx_protocol::Generation::Ltx2,
+        ltx_protocol::Upscale::X2,
     ))
     .unwrap()
     .local;

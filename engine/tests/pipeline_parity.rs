@@ -68,6 +68,7 @@ fn assert_close(got: &Array, want: &Array, what: &str) {
 fn tiny_shapes(one_stage: bool) -> Shapes {
     let full = VideoLatentShape::from_pixels(8, 9, 128, 128);
     Shapes {
+        upscale: ltx_protocol::Upscale::X2,
         stage1: if one_stage { full } else { VideoLatentShape::from_pixels(8, 9, 64, 64) },
         stage2: full,
         audio: AudioLatentShape { channels: 1, frames: 9, mel_bins: 16 },
@@ -85,6 +86,22 @@ fn two_stage_sampling_matches_ltx_pipelines() {
 }
 
 fn two_stage_sampling(suffix: &str, variant: ModelVariant) {
+    two_stage_sampling_with(suffix, variant, tiny_shapes(false));
+}
+
+/// LTX-2.3's ×1.5 upscaler between the stages: stage 1 at 2×2 latent cells (64 px), stage 2 at 3×3 (96 px).
+#[test]
+fn two_stage_sampling_with_the_x1_5_upscaler_matches() {
+    let shapes = Shapes {
+        upscale: ltx_protocol::Upscale::X1_5,
+        stage1: VideoLatentShape::from_pixels(8, 9, 64, 64),
+        stage2: VideoLatentShape::from_pixels(8, 9, 96, 96),
+        ..tiny_shapes(false)
+    };
+    two_stage_sampling_with("23_x15", ModelVariant::Ltx23Distilled, shapes);
+}
+
+fn two_stage_sampling_with(suffix: &str, variant: ModelVariant, shapes: Shapes) {
     let g = goldens(&format!("goldens{suffix}"));
     let dir = tiny();
     let set = ModelSet::in_dir(&dir.path().join("models"), variant);
@@ -92,7 +109,7 @@ fn two_stage_sampling(suffix: &str, variant: ModelVariant) {
     let noise = ["noise_video_1", "noise_audio_1", "noise_video_2", "noise_audio_2"].map(|k| g[k].clone()).to_vec();
     let mut noiser = Noiser::given(0, noise);
     let s = Sampling {
-        shapes: tiny_shapes(false),
+        shapes,
         contexts: (&g["video_context"], &g["audio_context"]),
         stage1: Stage1 { sigmas: DISTILLED_SIGMAS.to_vec(), guided: None },
         first_frame: [None, None],

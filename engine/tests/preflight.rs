@@ -49,6 +49,7 @@ fn shape(r: &GenerationRequest) -> JobShape {
         audio: r.audio,
         image: false,
         two_stage: true,
+        upscale: r.upscale,
         lora: false,
     }
 }

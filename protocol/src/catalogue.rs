@@ -6,7 +6,7 @@
 //! no sha256 is pinned here: every LFS file is checked against the sha256 the Hub publishes with it
 //! (`x-linked-etag`), every small git file against its git blob id (`etag`). A `sha256` given here must also
 //! match, so a pinned catalogue can refuse a file the Hub replaced.
-use crate::job::{ModelVariant, Pipeline};
+use crate::job::{ModelVariant, Pipeline, Upscale};
 use crate::rules::{Generation, Weights};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -18,8 +18,9 @@ pub enum Component {
     Checkpoint(ModelVariant),
     /// A generation's distilled LoRA, which the two-stage dev pipeline applies in its second stage.
     DistilledLora(Generation),
-    /// A generation's spatial ×2 latent upscaler (two-stage pipelines).
-    SpatialUpscaler(Generation),
+    /// A generation's spatial latent upscaler by its factor (two-stage pipelines; a generation's set has all of
+    /// its upscalers, so `--upscale` needs no other pull).
+    SpatialUpscaler(Generation, Upscale),
     /// Gemma 3 12B: config, tokenizer and weight shards (gated on the Hub: accept its licence, set a token).
     TextEncoder,
 }
@@ -29,7 +30,7 @@ impl Component {
         match self {
             Self::Checkpoint(v) => format!("{} checkpoint", v.name()),
             Self::DistilledLora(g) => format!("{} distilled LoRA", g.id()),
-            Self::SpatialUpscaler(g) => format!("{} spatial upscaler", g.id()),
+            Self::SpatialUpscaler(g, u) => format!("{} spatial upscaler ×{}", g.id(), u.name()),
             Self::TextEncoder => "Gemma 3 text encoder".into(),
         }
     }
@@ -112,11 +113,19 @@ pub const FILES: &[ModelFile] = &[
     ltx(Component::Checkpoint(ModelVariant::DistilledFp8), "ltx-2-19b-distilled-fp8.safetensors", 27 * GB),
     ltx(Component::Checkpoint(ModelVariant::Dev), "ltx-2-19b-dev.safetensors", 43 * GB),
     ltx(Component::DistilledLora(Generation::Ltx2), "ltx-2-19b-distilled-lora-384.safetensors", 1_500 * MB),
-    ltx(Component::SpatialUpscaler(Generation::Ltx2), "ltx-2-spatial-upscaler-x2-1.0.safetensors", 995 * MB),
+    ltx(
+        Component::SpatialUpscaler(Generation::Ltx2, Upscale::X2),
+        "ltx-2-spatial-upscaler-x2-1.0.safetensors",
+        995 * MB,
+    ),
     ltx23(Component::Checkpoint(ModelVariant::Ltx23Distilled), "ltx-2.3-22b-distilled-1.1.safetensors"),
     ltx23(Component::Checkpoint(ModelVariant::Ltx23Dev), "ltx-2.3-22b-dev.safetensors"),
     ltx23(Component::DistilledLora(Generation::Ltx23), "ltx-2.3-22b-distilled-lora-384-1.1.safetensors"),
-    ltx23(Component::SpatialUpscaler(Generation::Ltx23), "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"),
+    ltx23(Component::SpatialUpscaler(Generation::Ltx23, Upscale::X2), "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"),
+    ltx23(
+        Component::SpatialUpscaler(Generation::Ltx23, Upscale::X1_5),
+        "ltx-2.3-spatial-upscaler-x1.5-1.0.safetensors",
+    ),
     gemma("config.json", concat!(gemma_dir!(), "/config.json"), 2_000, false),
     gemma("tokenizer.json", concat!(gemma_dir!(), "/tokenizer.json"), 33 * MB, true),
     gemma("tokenizer_config.json", concat!(gemma_dir!(), "/tokenizer_config.json"), 1_200_000, false),
@@ -159,7 +168,7 @@ pub fn components(variant: ModelVariant, pipeline: Pipeline) -> Vec<Component> {
     let generation = variant.rules().generation;
     let mut c = vec![Component::Checkpoint(variant), Component::TextEncoder];
     if rules.two_stage {
-        c.push(Component::SpatialUpscaler(generation));
+        c.extend(generation.rules().upscales.iter().map(|&u| Component::SpatialUpscaler(generation, u)));
     }
     if rules.lora_on_dev && variant.rules().weights == Weights::Dev {
         c.push(Component::DistilledLora(generation));

@@ -114,6 +114,42 @@ pub struct GenerationRequest {
     /// tiled) even when everything would fit.
     #[serde(default)]
     pub low_memory: bool,
+    /// The two-stage pipelines' latent upscale between the stages (×2, or ×1.5 where the generation has that
+    /// upscaler); ignored by one-stage.
+    #[serde(default)]
+    pub upscale: Upscale,
+}
+
+/// The spatial latent upscale of the two-stage pipelines ([`crate::rules::GenerationRules::upscales`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Upscale {
+    /// Stage 1 at half size.
+    #[default]
+    X2,
+    /// Stage 1 at two thirds of the size (LTX-2.3's rational 3/2 upscaler).
+    X1_5,
+}
+
+impl Upscale {
+    pub const ALL: [Upscale; 2] = [Self::X2, Self::X1_5];
+    /// The factor as written on the command line (`--upscale 1.5`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::X2 => "2",
+            Self::X1_5 => "1.5",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|u| u.name() == s)
+    }
+    /// (numerator, denominator) of the factor: stage-1 latent sides are the full ones × den / num, so the full
+    /// latent sides must be multiples of the numerator.
+    pub fn ratio(self) -> (u32, u32) {
+        match self {
+            Self::X2 => (2, 1),
+            Self::X1_5 => (3, 2),
+        }
+    }
 }
 
 /// Multi-modal guidance overrides (one-stage, and two-stage stage 1). Each `None` keeps the generation's
@@ -157,6 +193,7 @@ impl GenerationRequest {
             keep_alive: None,
             guidance: None,
             low_memory: false,
+            upscale: Upscale::X2,
         }
     }
 }

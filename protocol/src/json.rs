@@ -191,6 +191,7 @@ pub fn request_json(r: &GenerationRequest) -> Value {
         keep_alive,
         guidance,
         low_memory,
+        upscale,
     } = r;
     json!({
         "prompt": prompt,
@@ -211,6 +212,7 @@ pub fn request_json(r: &GenerationRequest) -> Value {
         "keep_alive": keep_alive.map(keep_alive_json),
         "guidance": guidance.as_ref().map(guidance_json),
         "low_memory": low_memory,
+        "upscale": upscale.name(),
     })
 }
 

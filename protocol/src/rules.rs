@@ -4,7 +4,7 @@
 //! catalogue ([`crate::catalogue`]), the engine, the daemon, `ltxctl` and the tray all read these tables; a new
 //! generation is a row in [`GENERATIONS`], its variants rows in [`VARIANTS`], its files rows in
 //! [`crate::catalogue::FILES`].
-use crate::job::{ModelVariant, Pipeline};
+use crate::job::{ModelVariant, Pipeline, Upscale};
 use serde::{Deserialize, Serialize};
 
 /// A model generation: variants of one generation share the text encoder, VAEs, upscaler and defaults.
@@ -46,8 +46,6 @@ pub struct ShapeRules {
     pub spatial_compression: u32,
     /// Frames per latent frame after the first: frame counts are k × this + 1.
     pub temporal_compression: u32,
-    /// The latent upscaler's factor: a two-stage pipeline renders stage 1 at 1/this of the size.
-    pub upscale: u32,
     pub min_side: u32,
     pub max_side: u32,
     pub min_frames: u32,
@@ -67,6 +65,8 @@ pub struct GenerationRules {
     /// generation of files that carry none.
     pub model_version_prefix: &'static str,
     pub shape: ShapeRules,
+    /// The two-stage pipelines' spatial upscales (the first is the default).
+    pub upscales: &'static [Upscale],
     /// Stage-1 steps of the guided pipelines when none are asked for.
     pub guided_steps: u32,
     /// The length of the distilled stage-1 sigma schedule (fixed).
@@ -113,10 +113,10 @@ pub const GENERATIONS: &[GenerationRules] = &[
         name: "LTX-2 (19B)",
         id: "ltx-2",
         model_version_prefix: "",
+        upscales: &[Upscale::X2],
         shape: ShapeRules {
             spatial_compression: 32,
             temporal_compression: 8,
-            upscale: 2,
             min_side: 64,
             max_side: 2048,
             min_frames: 9,
@@ -145,10 +145,10 @@ pub const GENERATIONS: &[GenerationRules] = &[
         name: "LTX-2.3 (22B)",
         id: "ltx-2.3",
         model_version_prefix: "2.3",
+        upscales: &[Upscale::X2, Upscale::X1_5],
         shape: ShapeRules {
             spatial_compression: 32,
             temporal_compression: 8,
-            upscale: 2,
             min_side: 64,
             max_side: 2048,
             min_frames: 9,
@@ -323,7 +323,11 @@ impl Pipeline {
     }
     /// The sizes, frame counts and ranges this pipeline takes on `variant`'s generation.
     pub fn limits(self, variant: ModelVariant) -> Limits {
-        Limits::new(variant.generation(), self.rules().two_stage)
+        self.limits_with(variant, Upscale::X2)
+    }
+    /// The same with the two-stage pipelines' upscale `upscale` (a one-stage pipeline ignores it).
+    pub fn limits_with(self, variant: ModelVariant, upscale: Upscale) -> Limits {
+        Limits::new(variant.generation(), self.rules().two_stage.then_some(upscale))
     }
     /// Whether it runs `variant`'s weights.
     pub fn runs(self, variant: ModelVariant) -> bool {
@@ -405,9 +409,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(g: &GenerationRules, two_stage: bool) -> Self {
+    /// `upscale`: the two-stage pipelines' (None: one stage at full size).
+    pub fn new(g: &GenerationRules, upscale: Option<Upscale>) -> Self {
         let s = g.shape;
-        let multiple = s.spatial_compression * if two_stage { s.upscale } else { 1 };
+        let multiple = s.spatial_compression * upscale.map_or(1, |u| u.ratio().0);
         Self {
             sides: Progression::multiples(multiple, s.min_side, s.max_side),
             frames: Progression::from(s.min_frames, s.temporal_compression, s.max_frames),
@@ -466,11 +471,30 @@ pub fn refusal(variant: ModelVariant, pipeline: Pipeline, steps: u32, guidance_s
     None
 }
 
+/// Why `pipeline` cannot upscale by `upscale` on `variant`'s generation, as the end of "the <pipeline> pipeline …".
+pub fn upscale_refusal(variant: ModelVariant, pipeline: Pipeline, upscale: Upscale) -> Option<String> {
+    if upscale == Upscale::X2 {
+        return None;
+    }
+    let g = variant.generation();
+    if !pipeline.rules().two_stage {
+        return Some(format!(
+            "has one stage and no upscale; --upscale {} is for the two-stage pipelines",
+            upscale.name()
+        ));
+    }
+    if !g.upscales.contains(&upscale) {
+        let have: Vec<_> = g.upscales.iter().map(|u| u.name()).collect();
+        return Some(format!("on {} upscales by {} only; got --upscale {}", g.name, have.join(" or "), upscale.name()));
+    }
+    None
+}
+
 /// The pipelines of `g` by the size multiple they take: `[(64, "distilled, two-stage"), (32, "one-stage")]`.
 fn multiples(g: &GenerationRules) -> Vec<(Progression, String)> {
     let mut out: Vec<(Progression, Vec<&str>)> = Vec::new();
     for p in PIPELINES {
-        let sides = Limits::new(g, p.two_stage).sides;
+        let sides = Limits::new(g, p.two_stage.then_some(Upscale::X2)).sides;
         match out.iter_mut().find(|(s, _)| *s == sides) {
             Some((_, names)) => names.push(p.name),
             None => out.push((sides, vec![p.name])),
@@ -498,7 +522,7 @@ pub fn frames_help() -> String {
     let lines: Vec<_> = GENERATIONS
         .iter()
         .map(|g| {
-            let f = Limits::new(g, false).frames;
+            let f = Limits::new(g, None).frames;
             let secs = g.frames as f32 / g.fps as f32;
             format!(
                 "{}: {}k+1 from {} to {} ({}, {}, …, {}; {} is {secs:.0} s at {} fps)",
@@ -562,6 +586,21 @@ mod tests {
     }
 
     #[test]
+    fn the_x1_5_upscale_is_ltx_2_3s_and_two_stage_only() {
+        let (v23, v2) = (ModelVariant::Ltx23Distilled, ModelVariant::Distilled);
+        assert_eq!(upscale_refusal(v23, Pipeline::Distilled, Upscale::X1_5), None);
+        assert_eq!(upscale_refusal(ModelVariant::Ltx23Dev, Pipeline::TwoStage, Upscale::X1_5), None);
+        let e = upscale_refusal(v2, Pipeline::Distilled, Upscale::X1_5).expect("LTX-2 has no x1.5");
+        assert!(e.contains("upscales by 2 only"), "{e}");
+        let e = upscale_refusal(ModelVariant::Ltx23Dev, Pipeline::OneStage, Upscale::X1_5).expect("one stage");
+        assert!(e.contains("one stage"), "{e}");
+        // Stage 1 at 2/3: the full latent sides are multiples of 3 (96 px), the stage-1 ones of 2.
+        let sides = Pipeline::Distilled.limits_with(v23, Upscale::X1_5).sides;
+        assert_eq!((sides.step, sides.contains(96), sides.contains(128), sides.contains(192)), (96, true, false, true));
+        assert_eq!(Pipeline::OneStage.limits_with(ModelVariant::Ltx23Dev, Upscale::X1_5).sides.step, 32);
+    }
+
+    #[test]
     fn generations_are_named_once_and_detected_by_model_version() {
         assert_eq!(GENERATIONS.iter().map(|g| g.generation).collect::<Vec<_>>(), Generation::ALL);
         for g in Generation::ALL {
@@ -587,9 +626,9 @@ mod tests {
         assert_eq!(Pipeline::OneStage.limits(ModelVariant::Dev).sides, Progression { min: 64, max: 2048, step: 32 });
         assert_eq!(distilled.frames, Progression { min: 9, max: 257, step: 8 });
         for g in GENERATIONS {
-            let f = Limits::new(g, false).frames;
+            let f = Limits::new(g, None).frames;
             assert_eq!((f.min % f.step, f.max % f.step), (1, 1), "{}: frames are k·step+1", g.name);
-            assert!(f.contains(g.frames) && Limits::new(g, true).sides.contains(g.width), "{}", g.name);
+            assert!(f.contains(g.frames) && Limits::new(g, Some(Upscale::X2)).sides.contains(g.width), "{}", g.name);
         }
         let f = distilled.frames;
         assert_eq!(

@@ -148,7 +148,7 @@ fn check(req: &GenerationRequest, fs: FsCheck) -> Result<(), ValidationError> {
             return Err(ValidationError::PromptTooLong { field: field.into(), len, max: MAX_PROMPT_CHARS });
         }
     }
-    let limits = req.pipeline.limits(req.variant);
+    let limits = req.pipeline.limits_with(req.variant, req.upscale);
     let sides = limits.sides;
     for (field, value) in [("width", req.width), ("height", req.height)] {
         if !sides.contains(value) {
@@ -196,6 +196,9 @@ fn check_pipeline(req: &GenerationRequest, limits: &rules::Limits) -> Result<(),
     let fail =
         |requirement: String| Err(ValidationError::Pipeline { pipeline: req.pipeline.name().into(), requirement });
     if let Some(requirement) = rules::refusal(req.variant, req.pipeline, req.steps, req.guidance_scale) {
+        return fail(requirement);
+    }
+    if let Some(requirement) = rules::upscale_refusal(req.variant, req.pipeline, req.upscale) {
         return fail(requirement);
     }
     if let Some(g) = &req.guidance {

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! ltx-generate --models DIR --prompt TEXT [--width 768] [--height 512] [--frames 121] [--fps 24]
-//!              [--seed 0] [--out out.mp4] [--no-audio] [--variant distilled|distilled-fp8|dev]
-//!              [--pipeline distilled|one-stage|two-stage] [--steps N] [--guidance CFG] [--image FILE]
+//!              [--seed 0] [--out out.mp4] [--no-audio] [--variant distilled|distilled-fp8|dev|ltx-2.3-distilled|ltx-2.3-dev]
+//!              [--pipeline distilled|one-stage|two-stage] [--upscale 2|1.5] [--steps N] [--guidance CFG] [--image FILE]
 //!              [--low-memory]
 //! ltx-generate bundle-tiny DIR
 //! ```
@@ -18,8 +18,8 @@ use ltx_protocol::{fsutil, validate, FsCheck, GenerationRequest, ModelVariant, P
 
 const USAGE: &str =
     "usage:\n  ltx-generate --models DIR --prompt TEXT [--width W] [--height H] [--frames N] [--fps F] \
-                     [--seed S] [--out FILE.mp4] [--no-audio] [--variant distilled|distilled-fp8|dev] \
-                     [--pipeline distilled|one-stage|two-stage] [--steps N] [--guidance CFG] [--image FILE] \
+                     [--seed S] [--out FILE.mp4] [--no-audio] [--variant distilled|distilled-fp8|dev|ltx-2.3-distilled|ltx-2.3-dev] \
+                     [--pipeline distilled|one-stage|two-stage] [--upscale 2|1.5] [--steps N] [--guidance CFG] [--image FILE] \
                      [--low-memory]\n  ltx-generate bundle-tiny DIR";
 
 struct Printer;
@@ -79,6 +79,11 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 request.image = Some(ltx_protocol::validate::load_image(&path, 1.0).map_err(|e| e.to_string())?);
             }
             "--low-memory" => low_memory = true,
+            "--upscale" => {
+                let v = value()?;
+                request.upscale = ltx_protocol::Upscale::parse(&v)
+                    .ok_or_else(|| format!("--upscale is 2 or 1.5, not {v}\n{USAGE}"))?;
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }

@@ -44,6 +44,8 @@ pub struct Components {
     pub text: Option<PromptEncoder>,
     pub transformer: Option<LtxModel>,
     pub upsampler: Option<(LatentUpsampler, PerChannelStatistics)>,
+    /// Which upscale the resident upsampler is.
+    upsampler_upscale: Option<ltx_protocol::Upscale>,
     pub video_decoder: Option<VideoDecoder>,
     /// Image-to-video only: encodes the first-frame image.
     pub video_encoder: Option<VideoEncoder>,
@@ -87,6 +89,7 @@ impl Components {
             text: None,
             transformer: None,
             upsampler: None,
+            upsampler_upscale: None,
             video_decoder: None,
             video_encoder: None,
             audio_decoder: None,
@@ -191,14 +194,20 @@ impl Components {
         Ok(lora)
     }
 
+    /// The spatial upsampler for `upscale` (a resident one for another upscale is replaced).
     pub fn ensure_upsampler(
         &mut self,
+        upscale: ltx_protocol::Upscale,
         progress: &mut dyn ProgressSink,
     ) -> Result<&(LatentUpsampler, PerChannelStatistics), EngineError> {
+        if self.upsampler.is_some() && self.upsampler_upscale != Some(upscale) {
+            self.drop_component(Part::Upscaler);
+        }
+        self.upsampler_upscale = Some(upscale);
         let (models, dtype) = (&self.models, self.compute.dtype);
         let up = self.ledger.ensure(&mut self.upsampler, Part::Upscaler, progress, || {
-            let (up, b) =
-                materialized(LatentUpsampler::from_file(&models.upscaler, dtype).fail(FailureCode::LoadFailed)?)?;
+            let file = models.upscaler_for(upscale);
+            let (up, b) = materialized(LatentUpsampler::from_file(file, dtype).fail(FailureCode::LoadFailed)?)?;
             let stats = PerChannelStatistics::load(&open(&models.checkpoint)?, prefix::VIDEO_VAE, dtype)
                 .fail(FailureCode::LoadFailed)?;
             mlx_rs::transforms::eval([&stats.mean, &stats.std]).fail(FailureCode::LoadFailed)?;

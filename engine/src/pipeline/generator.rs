@@ -142,6 +142,7 @@ pub fn settings(r: &ValidRequest, seed: u64) -> Settings {
         }
     }
     Settings {
+        upscale: r.upscale,
         pipeline: r.pipeline,
         prompt: r.prompt.clone(),
         negative: r.negative_prompt.clone(),
@@ -189,7 +190,7 @@ impl Generator for Pipeline {
         c.layouts()?;
         c.ensure_text(&mut quiet)?;
         c.ensure_transformer(&mut quiet)?;
-        c.ensure_upsampler(&mut quiet)?;
+        c.ensure_upsampler(ltx_protocol::Upscale::X2, &mut quiet)?;
         c.ensure_video_decoder(&mut quiet)?;
         c.ensure_audio(&mut quiet)?;
         Ok(())

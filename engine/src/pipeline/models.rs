@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ltx_protocol::{
     catalogue::{self, CheckError, Component},
-    FailureCode, MissingModels, ModelVariant, Pipeline,
+    FailureCode, MissingModels, ModelVariant, Pipeline, Upscale,
 };
 
 use crate::job::EngineError;
@@ -21,7 +21,10 @@ pub struct ModelSet {
     pub checkpoint: PathBuf,
     /// `config.json`, `tokenizer.json` and the safetensors shards of Gemma 3.
     pub text_encoder: PathBuf,
+    /// The ×2 spatial upscaler (the two-stage pipelines' default).
     pub upscaler: PathBuf,
+    /// LTX-2.3's ×1.5 spatial upscaler (`--upscale 1.5`); `None` where the generation has none.
+    pub upscaler_x1_5: Option<PathBuf>,
     /// The distilled LoRA (the two-stage pipeline's stage 2 on dev weights).
     pub distilled_lora: PathBuf,
 }
@@ -35,8 +38,21 @@ impl ModelSet {
             dir: dir.to_path_buf(),
             checkpoint: file(Component::Checkpoint(variant)),
             text_encoder: dir.join(catalogue::GEMMA_DIR),
-            upscaler: file(Component::SpatialUpscaler(generation)),
+            upscaler: file(Component::SpatialUpscaler(generation, Upscale::X2)),
+            upscaler_x1_5: generation
+                .rules()
+                .upscales
+                .contains(&Upscale::X1_5)
+                .then(|| file(Component::SpatialUpscaler(generation, Upscale::X1_5))),
             distilled_lora: file(Component::DistilledLora(generation)),
+        }
+    }
+
+    /// The spatial upscaler for `upscale` (validation refuses an upscale the generation has not).
+    pub fn upscaler_for(&self, upscale: Upscale) -> &Path {
+        match (upscale, &self.upscaler_x1_5) {
+            (Upscale::X1_5, Some(p)) => p,
+            _ => &self.upscaler,
         }
     }
 

@@ -48,6 +48,8 @@ pub struct Settings {
     pub video_guider: GuiderParams,
     pub audio_guider: GuiderParams,
     pub image: Option<Image>,
+    /// The two-stage pipelines' spatial upscale.
+    pub upscale: ltx_protocol::Upscale,
 }
 
 /// Runs `s.pipeline`, writing the MP4 to `output`.
@@ -65,8 +67,10 @@ pub fn generate(
     let channels = video_channels(&layouts.vae);
     let (w, h) = (s.width as usize, s.height as usize);
     let one_stage = !s.pipeline.rules().two_stage;
-    let (h1, w1) = if one_stage { (h, w) } else { (h / 2, w / 2) };
+    let (num, den) = s.upscale.ratio();
+    let (h1, w1) = if one_stage { (h, w) } else { (h * den as usize / num as usize, w * den as usize / num as usize) };
     let shapes = Shapes {
+        upscale: s.upscale,
         stage1: VideoLatentShape::from_pixels(channels, s.frames as usize, h1, w1),
         stage2: VideoLatentShape::from_pixels(channels, s.frames as usize, h, w),
         audio: layouts.audio.shape(s.frames, s.fps),

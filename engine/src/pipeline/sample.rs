@@ -34,6 +34,8 @@ use crate::{
 /// rate the positions use.
 #[derive(Debug, Clone, Copy)]
 pub struct Shapes {
+    /// The upscale between the stages (`stage2` = `stage1` × it).
+    pub upscale: ltx_protocol::Upscale,
     pub stage1: VideoLatentShape,
     pub stage2: VideoLatentShape,
     pub audio: AudioLatentShape,
@@ -256,13 +258,13 @@ pub fn sample_two_stage(
     preview: Option<Preview>,
 ) -> Result<(Array, Array), EngineError> {
     let mut laps = Laps(Instant::now());
-    let Shapes { stage1, stage2, audio: audio_shape, fps } = s.shapes;
+    let Shapes { stage1, stage2, audio: audio_shape, fps, upscale } = s.shapes;
     let (video, audio) = stage_one(c, s, noiser, progress, cancel, preview)?;
     laps.lap("denoise_stage_1", timings);
 
     progress.stage(Stage::Upscaling);
     let latent1 = unpatchify_video(&video.latent, &stage1).fail(FailureCode::UpscaleFailed)?;
-    let (upsampler, stats) = c.ensure_upsampler(progress)?;
+    let (upsampler, stats) = c.ensure_upsampler(upscale, progress)?;
     let upscaled = upsampler.upsample(&latent1, stats).fail(FailureCode::UpscaleFailed)?;
     let upscaled = patchify_video(&upscaled).fail(FailureCode::UpscaleFailed)?;
     upscaled.eval().fail(FailureCode::UpscaleFailed)?;

@@ -23,6 +23,8 @@ const TEXT: &[u8] = include_bytes!("../../tests/fixtures/text/tiny_ltx_text.safe
 const VAE: &[u8] = include_bytes!("../../tests/fixtures/video_vae/tiny_vae.safetensors");
 const AUDIO: &[u8] = include_bytes!("../../tests/fixtures/audio_vae/tiny_audio.safetensors");
 const UPSCALER: &[u8] = include_bytes!("../../tests/fixtures/upsampler/tiny_upsampler.safetensors");
+/// LTX-2.3's ×1.5 (rational 3/2) upscaler.
+const UPSCALER_X1_5: &[u8] = include_bytes!("../../tests/fixtures/upsampler/tiny_x15.safetensors");
 const TRANSFORMER23: &[u8] = include_bytes!("../../tests/fixtures/transformer/tiny_av23.safetensors");
 const TEXT23: &[u8] = include_bytes!("../../tests/fixtures/text/tiny_ltx_text23.safetensors");
 const VAE23: &[u8] = include_bytes!("../../tests/fixtures/video_vae/tiny_vae23.safetensors");
@@ -235,6 +237,9 @@ pub fn bundle_tiny(dir: &Path) -> std::io::Result<ModelSet> {
             write(&set.text_encoder.join(name), data)?;
         }
         write(&set.upscaler, UPSCALER)?;
+        if let Some(path) = &set.upscaler_x1_5 {
+            write(path, UPSCALER_X1_5)?;
+        }
         write(&set.distilled_lora, &tiny_lora(generation)?)?;
         newest = Some(set);
     }

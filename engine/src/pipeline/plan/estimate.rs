@@ -427,6 +427,7 @@ mod tests {
             audio: true,
             image: false,
             two_stage: true,
+            upscale: ltx_protocol::Upscale::X2,
             lora: false,
         };
         let o = PlanOptions {

@@ -51,7 +51,7 @@ pub fn read(models: &ModelSet, job: &JobShape) -> Result<Files, EngineError> {
     let checkpoint = header(&models.checkpoint)?;
     let ltx = checkpoint.config().fail(FailureCode::LoadFailed)?;
     let path = models.checkpoint.as_path();
-    let upscaler = if job.two_stage { Some(header(&models.upscaler)?) } else { None };
+    let upscaler = if job.two_stage { Some(header(models.upscaler_for(job.upscale))?) } else { None };
     let upscaler_config = match &upscaler {
         Some(h) => Some(UpsamplerConfig::from_metadata(h.metadata()).map_err(at(h.path()))?),
         None => None,

@@ -41,8 +41,10 @@ pub struct JobShape {
     pub fps: f64,
     pub audio: bool,
     pub image: bool,
-    /// Stage 1 at half size then the upscaler (the distilled and two-stage pipelines).
+    /// Stage 1 at 1/`upscale` of the size then the upscaler (the distilled and two-stage pipelines).
     pub two_stage: bool,
+    /// The two-stage pipelines' upscale.
+    pub upscale: ltx_protocol::Upscale,
     /// The distilled LoRA on stage 2 (the two-stage pipeline).
     pub lora: bool,
 }

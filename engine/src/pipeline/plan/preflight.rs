@@ -47,7 +47,7 @@ fn refusal(models: &ModelSet, job: &JobShape, o: &PlanOptions, e: &Estimate, low
     let gb = |b: u64| b as f64 / GB;
     let mut ways = Vec::new();
     // The sizes and frame counts the pipeline takes (the rule table's).
-    let limits = ltx_protocol::rules::Limits::new(models.variant.generation(), job.two_stage);
+    let limits = ltx_protocol::rules::Limits::new(models.variant.generation(), job.two_stage.then_some(job.upscale));
     let fits =
         |j: &JobShape| estimate(models, j, &PlanOptions { low_memory: true, ..*o }).map(|e| e.low_memory() <= o.budget);
     // The largest size of about the same aspect that fits with the sequential plan.
@@ -143,6 +143,7 @@ pub fn for_request(
         audio: r.audio,
         image: r.image.is_some(),
         two_stage: r.pipeline.rules().two_stage,
+        upscale: r.upscale,
         lora: catalogue::components(r.variant, r.pipeline)
             .iter()
             .any(|c| matches!(c, catalogue::Component::DistilledLora(_))),
