@@ -247,6 +247,10 @@ pub enum ModelsCmd {
         /// The pipeline to fetch for (default: the variant's, e.g. two-stage for dev).
         #[arg(long, value_parser = pipeline_arg())]
         pipeline: Option<Pipeline>,
+        /// Also download the generation's preview decoder (TAEHV's TAELTX, ≈47 MB from GitHub): live previews
+        /// at a fraction of the video VAE's cost, in any memory plan.
+        #[arg(long)]
+        preview: bool,
         /// Do not ask for confirmation.
         #[arg(short = 'y', long)]
         yes: bool,

@@ -1,10 +1,12 @@
 //! One file from the Hub into the models directory: resolve (`HEAD …/resolve/…`, no redirects, for the Hub's
 //! `x-linked-etag` sha256 / `x-linked-size` and the file host's location), then a ranged GET that appends to
 //! `<file>.part` (kept across interruptions and daemon restarts), retries with backoff on stalls, network
-//! errors, 429 and 5xx, hashes while writing, and renames into place only when the checksum matches.
+//! errors, 429 and 5xx, hashes while writing, and renames into place only when the checksum matches. A file of
+//! a GitHub repository (`Source::GitHub`) resolves with a `HEAD` of its raw URL at the pinned commit and is
+//! checked against the catalogue's git blob id; the rest is the same.
 use super::hf::HfConfig;
 use super::{disk_free, part_path, Active, Stop, CONNECT_TIMEOUT};
-use ltx_protocol::catalogue::ModelFile;
+use ltx_protocol::catalogue::{ModelFile, Source};
 use ltx_protocol::fsutil::Dir;
 use ltx_protocol::models::{human_bytes, DownloadEvent};
 use reqwest::{header, StatusCode, Url};
@@ -106,6 +108,9 @@ fn http_fail(ctx: &Ctx, f: &ModelFile, status: StatusCode, url: &Url) -> Fail {
             "the Hub refused the token for {} (HTTP {status}): check that it has read access and that its account accepted the licence at {page}",
             f.repo
         )),
+        404 if f.source != Source::Hub => {
+            Fail::Fatal(format!("{} is not in {} at {} (HTTP 404 at {url})", f.remote, f.repo, f.revision))
+        }
         404 => Fail::Fatal(format!("{} is not on the Hub (HTTP 404 at {url})", f.remote)),
         429 => Fail::Retry(format!("rate limited by the Hub (HTTP {status})")),
         s if s >= 500 => Fail::Retry(format!("server error (HTTP {status}) from {}", url.host_str().unwrap_or("?"))),
@@ -152,6 +157,9 @@ pub async fn published(ctx: &Ctx, f: &ModelFile) -> Result<Published, String> {
 }
 
 async fn resolve(ctx: &Ctx, f: &ModelFile) -> Result<Published, Fail> {
+    if let Source::GitHub { git_blob } = f.source {
+        return resolve_github(ctx, f, git_blob).await;
+    }
     let base = format!("{}/{}/resolve/{}/{}", ctx.hf.endpoint.trim_end_matches('/'), f.repo, f.revision, f.remote);
     let mut url = Url::parse(&base).map_err(|e| Fail::Fatal(format!("bad Hugging Face endpoint {base}: {e}")))?;
     for _ in 0..5 {
@@ -216,6 +224,26 @@ async fn resolve(ctx: &Ctx, f: &ModelFile) -> Result<Published, Fail> {
         return Ok(Published { expected, size, location });
     }
     Err(Fail::Fatal(format!("too many redirects resolving {base}")))
+}
+
+/// A GitHub file: its size from a `HEAD` of the raw URL at the pinned commit, its checksum the catalogue's.
+async fn resolve_github(ctx: &Ctx, f: &ModelFile, git_blob: &str) -> Result<Published, Fail> {
+    let base = format!("{}/{}/{}/{}", ctx.hf.github.trim_end_matches('/'), f.repo, f.revision, f.remote);
+    let url = Url::parse(&base).map_err(|e| Fail::Fatal(format!("bad GitHub endpoint {base}: {e}")))?;
+    let req = ctx.client.head(url.clone()).header(header::ACCEPT_ENCODING, "identity");
+    let resp = match tokio::time::timeout(ctx.hf.stall, req.send()).await {
+        Err(_) => return Err(Fail::Retry(format!("no answer from {} within {:?}", url, ctx.hf.stall))),
+        Ok(Err(e)) => return Err(net_fail(ctx, "cannot reach GitHub", e)),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(http_fail(ctx, f, status, &url));
+    }
+    let size = header_str(resp.headers(), "content-length")
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .ok_or_else(|| Fail::Fatal(format!("{} sent no size for {}", url.host_str().unwrap_or("GitHub"), f.remote)))?;
+    Ok(Published { expected: Expected::GitSha1(git_blob.to_ascii_lowercase()), size, location: url })
 }
 
 /// Both hashes a file may be checked by, computed in one pass.
@@ -491,8 +519,12 @@ async fn try_once(
     if want != got {
         let _ = fsdir.remove(&part_name);
         return Err(Fail::Fatal(format!(
-            "checksum mismatch for {}: the Hub publishes {want}, the downloaded bytes hash to {got}; the corrupt download was deleted — run the pull again",
-            f.local
+            "checksum mismatch for {}: {} {want}, the downloaded bytes hash to {got}; the corrupt download was deleted — run the pull again",
+            f.local,
+            match f.source {
+                Source::Hub => "the Hub publishes",
+                Source::GitHub { .. } => "the catalogue pins the git blob id",
+            }
         )));
     }
     // Verified: readable by all, renamed over the target's name (a link there is replaced, not followed).
@@ -509,6 +541,94 @@ async fn try_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ltx_protocol::catalogue::Component;
+    use ltx_protocol::rules::Generation;
+    use std::io::{BufRead, BufReader};
+
+    /// A raw-file host serving `body` at every path (HEAD and GET, no ranges); the requests' first lines and
+    /// whether any carried a token.
+    fn raw_host(body: Vec<u8>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut first = String::new();
+                reader.read_line(&mut first).unwrap();
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if line.to_ascii_lowercase().starts_with("authorization") {
+                        log.lock().unwrap().push("authorization".into());
+                    }
+                    line.clear();
+                }
+                log.lock().unwrap().push(first.trim().to_string());
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let _ = conn.write_all(head.as_bytes());
+                if first.starts_with("GET") {
+                    let _ = conn.write_all(&body);
+                }
+            }
+        });
+        (url, seen)
+    }
+
+    fn github_file(git_blob: &'static str) -> ModelFile {
+        ModelFile {
+            component: Component::PreviewDecoder(Generation::Ltx2),
+            repo: "owner/repo",
+            revision: "0123abcd",
+            remote: "safetensors/tiny.safetensors",
+            local: "taehv/tiny.safetensors",
+            size: 1,
+            lfs: false,
+            sha256: None,
+            source: Source::GitHub { git_blob },
+        }
+    }
+
+    #[test]
+    fn github_files_come_from_the_pinned_commit_and_must_match_their_git_blob_id() {
+        let body = b"preview decoder weights".repeat(1000);
+        let (url, seen) = raw_host(body.clone());
+        let models = tempfile::tempdir().unwrap();
+        let p = models.path().join("blob");
+        std::fs::write(&p, &body).unwrap();
+        let blob: &'static str = hash_file(&p, true).unwrap().git_sha1.unwrap().leak();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let hf = HfConfig {
+            endpoint: "http://127.0.0.1:9".into(),
+            token: Some("hf_secret".into()),
+            cache: models.path().join("hf"),
+            stall: Duration::from_secs(5),
+            github: url,
+        };
+        let ctx = Ctx { client, hf, dir: models.path().to_path_buf() };
+        let done = rt.block_on(fetch(&ctx, &github_file(blob), &Active::default(), &|_| {})).map_err(|f| f.message);
+        let done = done.expect("downloaded");
+        assert_eq!(std::fs::read(models.path().join("taehv/tiny.safetensors")).unwrap(), body);
+        assert_eq!((done.bytes, done.sha256), (body.len() as u64, hash_file(&p, false).unwrap().sha256));
+        let log = seen.lock().unwrap().clone();
+        assert!(
+            log.contains(&"HEAD /owner/repo/0123abcd/safetensors/tiny.safetensors HTTP/1.1".to_string()),
+            "{log:?}"
+        );
+        assert!(!log.contains(&"authorization".to_string()), "the Hub's token never goes to GitHub");
+
+        // Bytes that are not the pinned blob: refused, nothing left behind.
+        let other = github_file("ce013625030ba8dba906f756967f9e9ca394464a");
+        let other = ModelFile { local: "taehv/other.safetensors", ..other };
+        let e = rt.block_on(fetch(&ctx, &other, &Active::default(), &|_| {})).err().expect("refused").message;
+        assert!(
+            e.contains("checksum mismatch for taehv/other.safetensors") && e.contains("pins the git blob id"),
+            "{e}"
+        );
+        assert!(!models.path().join("taehv/other.safetensors").exists());
+        assert!(!models.path().join("taehv/other.safetensors.part").exists());
+    }
 
     #[test]
     fn git_blob_ids_and_etags() {
