@@ -149,3 +149,52 @@ fn a_file_of_another_layout_is_refused_naming_the_tensors() {
     std::fs::write(&garbage, b"\x10\0\0\0\0\0\0\0{not json}      ").expect("write");
     assert!(TaeDecoder::from_file(&garbage, rules, Dtype::Float32).is_err());
 }
+
+/// Previews while wanted, counted.
+#[derive(Default)]
+struct Watcher {
+    previews: usize,
+}
+
+impl ltx_engine::job::ProgressSink for Watcher {
+    fn stage(&mut self, _: ltx_protocol::Stage) {}
+    fn step(&mut self, _: ltx_protocol::Stage, _: u32, _: u32) {}
+    fn wants_preview(&self) -> bool {
+        true
+    }
+    fn preview(&mut self, _: u32, jpeg: Vec<u8>) {
+        assert!(jpeg.starts_with(&[0xff, 0xd8, 0xff]), "a JPEG");
+        self.previews += 1;
+    }
+}
+
+/// The bundled tiny model's latent has 8 channels, not TAELTX's 128: an installed preview decoder is left
+/// unloaded and the previews come from the video VAE, the job unharmed.
+#[test]
+fn a_preview_decoder_for_another_latent_is_not_used() {
+    use ltx_engine::{
+        job::{Generator, Job},
+        pipeline::{tiny::bundle_tiny, Pipeline},
+        Backend, Compute,
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let set = bundle_tiny(&dir.path().join("models")).expect("bundle");
+    std::fs::create_dir_all(set.preview_decoder.parent().expect("parent")).expect("dir");
+    let written = write(dir.path(), &weights());
+    std::fs::rename(written, &set.preview_decoder).expect("install");
+    let mut p = Pipeline::from_dir(dir.path().join("models"), Compute::on(Backend::Cpu));
+    let request = ltx_protocol::GenerationRequest {
+        width: 128,
+        height: 128,
+        frames: 9,
+        ..ltx_protocol::GenerationRequest::new("a cat")
+    };
+    let request = ltx_protocol::validate(request, ltx_protocol::FsCheck::Skip).expect("valid");
+    let out = dir.path().join("a.mp4");
+    let mut watcher = Watcher::default();
+    let job = Job { id: 1, request: &request, seed: 7, output: &out };
+    let done = p.generate(&job, &mut watcher, &Default::default()).expect("generated");
+    assert_eq!(watcher.previews, 8 + 3, "a preview per step");
+    assert!(!done.used.contains(&ltx_protocol::Part::PreviewDecoder), "{:?}", done.used);
+    assert!(done.used.contains(&ltx_protocol::Part::VideoDecoder));
+}
