@@ -176,6 +176,10 @@ pub enum Cmd {
     Follow {
         /// The job to follow.
         id: JobId,
+        /// Show a preview of each denoising step inline (terminals with images: kitty, Ghostty, iTerm2,
+        /// WezTerm; not inside tmux or screen); with --json, the preview events.
+        #[arg(long)]
+        preview: bool,
     },
     /// Open a finished job's video (printing its path when nothing can open it).
     Open {
