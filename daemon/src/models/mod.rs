@@ -13,8 +13,7 @@ use ltx_protocol::catalogue::{self, DirFile, ModelFile};
 use ltx_protocol::fsutil;
 use ltx_protocol::models::*;
 use ltx_protocol::{
-    rules::Generation, DaemonError, Event, EventKind, GenerationRequest, MissingModels, ModelVariant, Pipeline, Reply,
-    Request,
+    DaemonError, Event, EventKind, GenerationRequest, MissingModels, ModelVariant, Pipeline, Reply, Request,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -299,16 +298,15 @@ fn pull(shared: &Arc<Shared>, variant: ModelVariant, pipeline: Pipeline) -> Resu
     Ok(Reply::Pulling(out))
 }
 
-/// `models pull --preview`: the generation's preview decoder, from its GitHub repository.
-fn pull_preview(shared: &Arc<Shared>, generation: Generation) -> Result<Reply, DaemonError> {
+/// `models pull --preview`: the generation's preview decoder, from its GitHub repository (the download creates
+/// its directory).
+fn pull_preview(shared: &Arc<Shared>, generation: ltx_protocol::Generation) -> Result<Reply, DaemonError> {
     if shared.is_shutting_down() {
         return Err(DaemonError::ShuttingDown);
     }
     let f = catalogue::preview_decoder(generation)
         .ok_or_else(|| models_err(format!("{} has no preview decoder", generation.id())))?;
-    let dir = &shared.engine.models_dir();
-    std::fs::create_dir_all(dir).map_err(|e| models_err(format!("cannot create {}: {e}", dir.display())))?;
-    Ok(Reply::Pulling(vec![pull_file(shared, dir, f)]))
+    Ok(Reply::Pulling(vec![pull_file(shared, &shared.engine.models_dir(), f)]))
 }
 
 /// Joins the running download of `f`, finds it installed, links it from the Hugging Face cache or starts it.
