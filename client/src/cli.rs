@@ -206,6 +206,10 @@ pub enum Cmd {
     Follow {
         /// The job to follow.
         id: JobId,
+        /// Show a preview of each denoising step inline (terminals with images: kitty, Ghostty, iTerm2,
+        /// WezTerm; not inside tmux or screen); with --json, the preview events.
+        #[arg(long)]
+        preview: bool,
     },
     /// Open a finished job's video (printing its path when nothing can open it).
     Open {
@@ -277,6 +281,10 @@ pub enum ModelsCmd {
         /// The pipeline to fetch for (default: the variant's, e.g. two-stage for dev).
         #[arg(long, value_parser = pipeline_arg())]
         pipeline: Option<Pipeline>,
+        /// Also download the generation's preview decoder (TAEHV's TAELTX, ≈47 MB from GitHub): live previews
+        /// at a fraction of the video VAE's cost, in any memory plan.
+        #[arg(long)]
+        preview: bool,
         /// Do not ask for confirmation.
         #[arg(short = 'y', long)]
         yes: bool,

@@ -79,9 +79,9 @@ pub async fn run(cli: Cli) -> Res {
             if !a.wait {
                 return Ok(EXIT_OK);
             }
-            follow::follow(c, &socket, s.job, json).await
+            follow::follow(c, &socket, s.job, json, false).await
         }
-        Cmd::Follow { id } => follow::follow(connect(&socket).await?, &socket, id, json).await,
+        Cmd::Follow { id, preview } => follow::follow(connect(&socket).await?, &socket, id, json, preview).await,
         Cmd::Status | Cmd::Daemon { action: DaemonCmd::Status } => {
             show(json, &connect(&socket).await?.status().await?, ltx_protocol::json::status_json, print::status);
             Ok(EXIT_OK)

@@ -1,6 +1,7 @@
 //! Following a job until it ends — `ltxctl submit --wait` and `ltxctl follow` both call [`follow`]: an indicatif
 //! bar on a terminal, plain lines otherwise, one JSON event a line with `--json`; Ctrl-C asks whether to cancel
-//! the job or detach (detach without asking when not interactive).
+//! the job or detach (detach without asking when not interactive). With previews asked for, each step's preview
+//! is drawn above the bar in terminals that take inline images ([`crate::inline`]).
 use crate::daemon::connect;
 use crate::exit::{Failure, Res, EXIT_CANCELLED, EXIT_DETACHED, EXIT_FAILED, EXIT_OK};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -50,7 +51,16 @@ impl View {
         })
     }
 
-    fn show(&self, ev: &Event) {
+    fn show(&self, ev: &Event, inline: Option<crate::inline::Protocol>) {
+        if let (View::Bar(bar), EventKind::Preview { jpeg, .. }, Some(protocol)) = (self, &ev.kind, inline) {
+            if let Some(image) = crate::inline::image(protocol, jpeg) {
+                bar.suspend(|| {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{image}").and_then(|()| out.flush());
+                });
+            }
+        }
         match self {
             View::Json => crate::print::json(ltx_protocol::json::event_json(ev)),
             View::Plain(job) => {
@@ -122,11 +132,15 @@ fn ask(job: JobId) -> bool {
 }
 
 /// Subscribes `c` to `job` and shows its events until the final one; the exit code follows how it ended.
-pub async fn follow(c: Client, socket: &Path, job: JobId, json: bool) -> Res {
+pub async fn follow(c: Client, socket: &Path, job: JobId, json: bool, preview: bool) -> Res {
     // Registered before anything is shown, so a Ctrl-C from then on is never the default "kill".
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| Failure::new(EXIT_FAILED, format!("cannot handle Ctrl-C: {e}")))?;
-    let mut events = c.subscribe(Some(job), false).await?;
+    let inline = crate::inline::terminal().filter(|_| preview && !json && std::io::stdout().is_terminal());
+    if preview && !json && inline.is_none() {
+        eprintln!("previews are off: this is not a terminal that draws inline images (kitty, Ghostty, iTerm2 or WezTerm, outside tmux and screen)");
+    }
+    let mut events = c.subscribe(Some(job), preview && (json || inline.is_some())).await?;
     let view = View::new(job, json);
     let interactive = !json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mut answer: Option<tokio::task::JoinHandle<bool>> = None;
@@ -140,7 +154,7 @@ pub async fn follow(c: Client, socket: &Path, job: JobId, json: bool) -> Res {
         tokio::select! {
             ev = events.next() => {
                 let ev = ev?.ok_or(ClientError::Closed)?;
-                view.show(&ev);
+                view.show(&ev, inline);
                 if ev.kind.is_final() {
                     return view.finish(job, &ev.kind);
                 }

@@ -42,6 +42,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod exit;
 pub mod follow;
+pub mod inline;
 pub mod json;
 #[cfg(test)]
 mod json_docs;

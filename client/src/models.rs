@@ -92,9 +92,9 @@ fn space_warning(dir: &Path, free: Option<u64>, bytes: u64) -> Option<String> {
 pub async fn run(cmd: ModelsCmd, socket: &Path, json: bool) -> Res {
     match cmd {
         ModelsCmd::List => list(socket, json).await,
-        ModelsCmd::Pull { variant, pipeline, yes } => {
+        ModelsCmd::Pull { variant, pipeline, preview, yes } => {
             let pipeline = pipeline.unwrap_or(variant.default_pipeline());
-            pull(socket, variant, pipeline, yes, json).await
+            pull(socket, variant, pipeline, preview, yes, json).await
         }
         ModelsCmd::Rm { variant, yes } => remove(socket, variant, yes, json).await,
         ModelsCmd::Verify { variant } => verify(socket, variant, json).await,
@@ -175,9 +175,13 @@ fn confirm(question: &str) -> Result<bool, Failure> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
-async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: bool, json: bool) -> Res {
+async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, preview: bool, yes: bool, json: bool) -> Res {
     let info = list_info(socket).await?;
-    let fetch: Vec<u64> = info.needed(variant, pipeline).into_iter().map(to_fetch).filter(|&b| b > 0).collect();
+    let generation = variant.rules().generation;
+    let preview_name = preview.then(|| catalogue::Component::PreviewDecoder(generation).name());
+    let mut wanted = info.needed(variant, pipeline);
+    wanted.extend(info.files.iter().filter(|f| Some(&f.component) == preview_name.as_ref()));
+    let fetch: Vec<u64> = wanted.into_iter().map(to_fetch).filter(|&b| b > 0).collect();
     let (count, bytes) = (fetch.len(), fetch.iter().sum::<u64>());
     let what = format!("{} ({} pipeline)", variant.name(), pipeline.name());
     if count > 0 {
@@ -200,7 +204,10 @@ async fn pull(socket: &Path, variant: ModelVariant, pipeline: Pipeline, yes: boo
     // Subscribe first, so no event of a download (ours or one we join) is missed; events that arrive before the
     // pull's reply are kept for `next`.
     let mut events = connect(socket).await?.subscribe(None, false).await?;
-    let files = events.models_pull(variant, Some(pipeline)).await?;
+    let mut files = events.models_pull(variant, Some(pipeline)).await?;
+    if preview {
+        files.extend(events.models_pull_preview(generation).await?);
+    }
     if json {
         print::json(json::models_pull(variant, pipeline, &files));
     }

@@ -61,6 +61,7 @@ pub(crate) async fn handle(
         Request::Shutdown => Ok(Reply::Ok),
         r @ (Request::ModelsList
         | Request::ModelsPull { .. }
+        | Request::ModelsPullPreview { .. }
         | Request::ModelsRemove { .. }
         | Request::ModelsVerify { .. }
         | Request::ModelsDir { .. }

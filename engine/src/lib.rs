@@ -8,6 +8,7 @@ pub mod job;
 pub mod media;
 pub mod memory;
 pub mod pipeline;
+pub mod preview;
 pub mod sampling;
 pub mod text;
 pub mod transformer;

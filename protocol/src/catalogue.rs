@@ -6,6 +6,10 @@
 //! no sha256 is pinned here: every LFS file is checked against the sha256 the Hub publishes with it
 //! (`x-linked-etag`), every small git file against its git blob id (`etag`). A `sha256` given here must also
 //! match, so a pinned catalogue can refuse a file the Hub replaced.
+//!
+//! The preview decoders live in a GitHub repository, not on the Hub ([`Source::GitHub`]): each is fetched at a
+//! pinned commit and checked against its git blob id in that commit's tree (GitHub publishes no sha256 for
+//! repository files; the blob id is the repository's own hash of the file).
 use crate::job::{ModelVariant, Pipeline, Upscale};
 use crate::rules::{Generation, Weights};
 use serde::{Deserialize, Serialize};
@@ -23,6 +27,8 @@ pub enum Component {
     SpatialUpscaler(Generation, Upscale),
     /// Gemma 3 12B: config, tokenizer and weight shards (gated on the Hub: accept its licence, set a token).
     TextEncoder,
+    /// The tiny decoder of a generation's live previews (TAEHV's TAELTX); optional: `models pull --preview`.
+    PreviewDecoder(Generation),
 }
 
 impl Component {
@@ -32,6 +38,7 @@ impl Component {
             Self::DistilledLora(g) => format!("{} distilled LoRA", g.id()),
             Self::SpatialUpscaler(g, u) => format!("{} spatial upscaler ×{}", g.id(), u.name()),
             Self::TextEncoder => "Gemma 3 text encoder".into(),
+            Self::PreviewDecoder(g) => format!("{} preview decoder", g.id()),
         }
     }
 }
@@ -54,6 +61,19 @@ pub struct ModelFile {
     pub lfs: bool,
     /// A pinned sha256 (lowercase hex), where known.
     pub sha256: Option<&'static str>,
+    /// Where it is downloaded from.
+    pub source: Source,
+}
+
+/// Where a file is downloaded from, and what it is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The Hugging Face Hub (`{endpoint}/{repo}/resolve/{revision}/{remote}`): the sha256 or git blob id it
+    /// publishes with the file.
+    Hub,
+    /// A GitHub repository at a pinned commit (`https://raw.githubusercontent.com/{repo}/{revision}/{remote}`):
+    /// the file's git blob id (lowercase hex) in that commit's tree.
+    GitHub { git_blob: &'static str },
 }
 
 pub const LTX_REPO: &str = "Lightricks/LTX-2";
@@ -76,7 +96,17 @@ const GB: u64 = 1_000_000_000;
 const MB: u64 = 1_000_000;
 
 const fn ltx(component: Component, file: &'static str, size: u64) -> ModelFile {
-    ModelFile { component, repo: LTX_REPO, revision: "main", remote: file, local: file, size, lfs: true, sha256: None }
+    ModelFile {
+        component,
+        repo: LTX_REPO,
+        revision: "main",
+        remote: file,
+        local: file,
+        size,
+        lfs: true,
+        sha256: None,
+        source: Source::Hub,
+    }
 }
 
 /// An LTX-2.3 file: name from `MODELS-LTX-2.3.md`; size and sha256 not published there (checked against the
@@ -91,6 +121,7 @@ const fn ltx23(component: Component, file: &'static str) -> ModelFile {
         size: UNPUBLISHED,
         lfs: true,
         sha256: None,
+        source: Source::Hub,
     }
 }
 
@@ -104,6 +135,27 @@ const fn gemma(remote: &'static str, local: &'static str, size: u64, lfs: bool) 
         size,
         lfs,
         sha256: None,
+        source: Source::Hub,
+    }
+}
+
+/// The TAEHV repository and the commit its preview decoders are fetched at.
+pub const TAEHV_REPO: &str = "madebyollin/taehv";
+const TAEHV_COMMIT: &str = "1f14a568f24bf8811e0a0ac601613e04fc1581e8";
+
+/// A preview decoder of the TAEHV repository: its converted safetensors file (the repository also has the
+/// `.pth` original; the safetensors one needs no unpickling). Size: 11.76M parameters in f32, approximate.
+const fn taehv(generation: Generation, remote: &'static str, local: &'static str, git_blob: &'static str) -> ModelFile {
+    ModelFile {
+        component: Component::PreviewDecoder(generation),
+        repo: TAEHV_REPO,
+        revision: TAEHV_COMMIT,
+        remote,
+        local,
+        size: 47 * MB,
+        lfs: false,
+        sha256: None,
+        source: Source::GitHub { git_blob },
     }
 }
 
@@ -160,6 +212,18 @@ pub const FILES: &[ModelFile] = &[
         4_600 * MB,
         true,
     ),
+    taehv(
+        Generation::Ltx2,
+        "safetensors/taeltx_2.safetensors",
+        "taehv/taeltx_2.safetensors",
+        "a3b56beaa4c3d5478cdcb78d984e65b2ad44bffa",
+    ),
+    taehv(
+        Generation::Ltx23,
+        "safetensors/taeltx2_3.safetensors",
+        "taehv/taeltx2_3.safetensors",
+        "9553c906cd3d2a1deb85574d5236d256d795aa50",
+    ),
 ];
 
 /// The components a pipeline running `variant` reads ([`crate::rules::PipelineRules`]).
@@ -189,6 +253,11 @@ pub fn file_of(component: Component) -> Option<&'static ModelFile> {
         Component::TextEncoder => None,
         c => FILES.iter().find(|f| f.component == c),
     }
+}
+
+/// The preview decoder of `generation`, where it has one.
+pub fn preview_decoder(generation: Generation) -> Option<&'static ModelFile> {
+    file_of(Component::PreviewDecoder(generation))
 }
 
 /// The checkpoint file of `variant` in the models directory.
@@ -423,6 +492,24 @@ mod tests {
             assert_eq!(FILES.iter().filter(|g| g.local == f.local).count(), 1);
             assert!(!f.local.starts_with('/') && !f.local.contains(".."));
         }
+    }
+
+    #[test]
+    fn each_generation_has_its_preview_decoder_pinned_on_github() {
+        for g in Generation::ALL {
+            let f = preview_decoder(g).expect("a preview decoder");
+            assert!(g.preview().is_some(), "its layout is a rules row");
+            let Source::GitHub { git_blob } = f.source else { panic!("{} is not a GitHub file", f.local) };
+            assert!(git_blob.len() == 40 && git_blob.bytes().all(|b| b.is_ascii_hexdigit()), "{git_blob}");
+            assert!(f.revision.len() == 40 && f.local.starts_with("taehv/") && f.local.ends_with(".safetensors"));
+            assert!(!f.lfs && f.sha256.is_none());
+            // Optional: no job needs it.
+            assert!(ModelVariant::ALL
+                .into_iter()
+                .all(|v| Pipeline::ALL.into_iter().all(|p| !needs(v, p).contains(&f))));
+        }
+        assert_ne!(preview_decoder(Generation::Ltx2), preview_decoder(Generation::Ltx23));
+        assert!(FILES.iter().filter(|f| f.source == Source::Hub).all(|f| f.repo != TAEHV_REPO));
     }
 
     #[test]

@@ -70,9 +70,11 @@ pub fn reply_timeout(req: &Request) -> Duration {
     match req {
         Request::Load { .. } | Request::Unload { .. } => minutes(60),
         Request::ModelsVerify { .. } => minutes(120),
-        Request::Submit(_) | Request::ModelsPull { .. } | Request::ModelsRemove { .. } | Request::ModelsDir { .. } => {
-            minutes(2)
-        }
+        Request::Submit(_)
+        | Request::ModelsPull { .. }
+        | Request::ModelsPullPreview { .. }
+        | Request::ModelsRemove { .. }
+        | Request::ModelsDir { .. } => minutes(2),
         _ => Duration::from_secs(30),
     }
 }
@@ -346,6 +348,17 @@ impl Client {
         pipeline: Option<Pipeline>,
     ) -> Result<Vec<PullFile>, ClientError> {
         expect(self.request(Request::ModelsPull { variant, pipeline }).await?, "ModelsPull", |r| match r {
+            Reply::Pulling(files) => Ok(files),
+            r => Err(r),
+        })
+    }
+
+    /// `ModelsPullPreview`: the preview decoder's download, as [`Self::models_pull`] answers.
+    pub async fn models_pull_preview(
+        &mut self,
+        generation: crate::rules::Generation,
+    ) -> Result<Vec<PullFile>, ClientError> {
+        expect(self.request(Request::ModelsPullPreview { generation }).await?, "ModelsPullPreview", |r| match r {
             Reply::Pulling(files) => Ok(files),
             r => Err(r),
         })

@@ -94,6 +94,11 @@ pub enum Request {
     /// Stop every running or queued download (partial files are kept; a pull resumes them). Appended last:
     /// the bincode indices of the variants above stay.
     ModelsCancel,
+    /// Download a generation's preview decoder (`ltxctl models pull --preview`), answered like `ModelsPull`.
+    /// Appended last, as `ModelsCancel`.
+    ModelsPullPreview {
+        generation: crate::rules::Generation,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

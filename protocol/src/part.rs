@@ -17,10 +17,13 @@ pub enum Part {
     Vocoder,
     /// The distilled LoRA of the two-stage pipeline's stage 2.
     DistilledLora,
+    /// The tiny decoder of live previews (TAELTX), where installed. Appended last: the bincode indices of the
+    /// parts above stay.
+    PreviewDecoder,
 }
 
 impl Part {
-    pub const ALL: [Part; 8] = [
+    pub const ALL: [Part; 9] = [
         Self::TextEncoder,
         Self::Transformer,
         Self::Upscaler,
@@ -29,6 +32,7 @@ impl Part {
         Self::AudioDecoder,
         Self::Vocoder,
         Self::DistilledLora,
+        Self::PreviewDecoder,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +45,7 @@ impl Part {
             Self::AudioDecoder => "audio_decoder",
             Self::Vocoder => "vocoder",
             Self::DistilledLora => "distilled_lora",
+            Self::PreviewDecoder => "preview_decoder",
         }
     }
 

@@ -562,6 +562,35 @@ pub fn guidance_help() -> String {
     format!("Video CFG scale (distilled: 1, no guidance; otherwise default {}, 3–5 is the useful range)", g.video_cfg)
 }
 
+/// The tiny decoder a generation's latents are previewed through while they denoise: TAEHV's TAELTX
+/// (github.com/madebyollin/taehv, `taeltx_2` for LTX-2, `taeltx2_3` for LTX-2.3), its file in
+/// [`crate::catalogue::FILES`] as `Component::PreviewDecoder(generation)`. Its weights file carries no
+/// config: the layout the reference builds for it (`TAEHV(…)` when the name holds `taeltx`) is this row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviewRules {
+    pub generation: Generation,
+    /// Channels of the latent it decodes (the generation's normalised video latent).
+    pub latent_channels: u32,
+    /// Its output's pixel shuffle: 3·p² channels become p×p RGB pixels.
+    pub patch_size: u32,
+    /// Whether each of its three stages doubles the frames (`TGrow` stride 2); the first
+    /// 2^(doublings) − 1 decoded frames are dropped, so F latent frames give 8(F − 1) + 1 with all three.
+    pub time_upscale: [bool; 3],
+}
+
+/// One row per generation that has a preview decoder.
+pub const PREVIEWS: &[PreviewRules] = &[
+    PreviewRules { generation: Generation::Ltx2, latent_channels: 128, patch_size: 4, time_upscale: [true; 3] },
+    PreviewRules { generation: Generation::Ltx23, latent_channels: 128, patch_size: 4, time_upscale: [true; 3] },
+];
+
+impl Generation {
+    /// Its preview decoder's layout, where it has one.
+    pub fn preview(self) -> Option<&'static PreviewRules> {
+        PREVIEWS.iter().find(|p| p.generation == self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

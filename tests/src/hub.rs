@@ -1,7 +1,8 @@
 //! A local Hugging Face Hub for download tests (test code only): `HEAD|GET /{repo}/resolve/{rev}/{file}`
 //! answers LFS files with a 302 to a separate file-host path (`/cas/{sha256}`) carrying `x-linked-etag` and
 //! `x-linked-size`, and small git files directly with their git blob id as `etag`; the file host honours
-//! `Range`. Faults are scripted: 5xx answers, a connection cut or a stall after N bytes, corrupt bodies, a
+//! `Range`; GitHub's raw files come from `/{owner}/{name}/{rev}/{path}` (`LTX_GITHUB_ENDPOINT` points here).
+//! Faults are scripted: 5xx answers, a connection cut or a stall after N bytes, corrupt bodies, a
 //! missing checksum header, gated repositories; every body byte sent is counted.
 use sha2::Digest;
 use std::collections::HashMap;
@@ -166,6 +167,10 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
     }
     // /{owner}/{name}/resolve/{rev}/{file…}
     let segs: Vec<&str> = path.trim_start_matches('/').splitn(5, '/').collect();
+    if segs.len() >= 4 && segs[2] != "resolve" {
+        let file = segs[3..].join("/");
+        return raw_file(conn, st, &path, &format!("{}/{}/{file}", segs[0], segs[1]), &method);
+    }
     if segs.len() != 5 || segs[2] != "resolve" {
         return respond(&mut conn, "404 Not Found", &[("content-length".into(), "0".into())]);
     }
@@ -196,6 +201,18 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
     respond(&mut conn, "200 OK", &h)?;
     if method == "GET" {
         send_body(&mut conn, st, &path, &f.body, false)?;
+    }
+    Ok(())
+}
+
+/// GitHub's raw files (`/{owner}/{name}/{rev}/{path…}`): the bytes and their length, no checksum header.
+fn raw_file(mut conn: TcpStream, st: &Arc<Mutex<State>>, path: &str, key: &str, method: &str) -> std::io::Result<()> {
+    let Some(f) = st.lock().unwrap().files.get(key).cloned() else {
+        return respond(&mut conn, "404 Not Found", &[("content-length".into(), "0".into())]);
+    };
+    respond(&mut conn, "200 OK", &[("content-length".into(), f.body.len().to_string())])?;
+    if method == "GET" {
+        send_body(&mut conn, st, path, &f.body, false)?;
     }
     Ok(())
 }

@@ -24,7 +24,7 @@ macro_rules! bins {
 }
 
 /// Environment variables that steer Hugging Face downloads.
-pub const HF_VARS: [&str; 10] = [
+pub const HF_VARS: [&str; 11] = [
     "HF_HOME",
     "HF_HUB_CACHE",
     "HUGGINGFACE_HUB_CACHE",
@@ -32,6 +32,7 @@ pub const HF_VARS: [&str; 10] = [
     "HUGGING_FACE_HUB_TOKEN",
     "HF_TOKEN_PATH",
     "HF_ENDPOINT",
+    "LTX_GITHUB_ENDPOINT",
     "XDG_CACHE_HOME",
     "LTX_TEST_WRITE_QUOTA",
     "LTX_TEST_DISK_FREE",

@@ -136,6 +136,36 @@ fn ctrl_c_without_a_terminal_detaches_and_the_job_continues() {
     assert!(stdout(&o).contains("completed: "));
 }
 
+/// `follow --preview`: with --json the preview events come (previews were asked for); without a terminal that
+/// draws images, previews are off, said once, and the follow goes on.
+#[test]
+fn follow_preview_streams_previews_or_says_they_are_off() {
+    let d = Daemon::start(bins!());
+    let gate = d.gate("g");
+    let o = d.ctl(&["submit", &format!("held steps=4 gate={}", gate.display()), "--size", "256x256", "--frames", "9"]);
+    let id = stdout(&o).trim().to_string();
+    let mut follower = d
+        .ctl_cmd(&["--json", "follow", &id, "--preview"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follower.stdout.take().unwrap()));
+    // The job's state first: the subscription is in place before the job moves.
+    assert!(lines.next().unwrap().unwrap().contains(&id));
+    let mut plain = d.ctl_cmd(&["follow", &id, "--preview"]);
+    let plain = plain.env("TERM", "xterm-kitty").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    open_gate(&gate);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let previews = rest.iter().filter(|l| l.contains("\"preview\"")).count();
+    assert_eq!(previews, 2, "steps 2 and 4: {rest:?}");
+    assert_eq!(follower.wait().unwrap().code(), Some(0));
+    let o = plain.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stderr(&o).contains("previews are off"), "{o:?}");
+    assert!(!stdout(&o).contains('\x1b'), "no escape sequences into a pipe: {o:?}");
+}
+
 #[test]
 fn daemon_start_stop_status() {
     let d = Daemon::with(bins!(), Opts { start: false, ..Opts::default() });

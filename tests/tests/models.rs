@@ -433,3 +433,23 @@ fn a_directory_with_its_own_gemma_split_is_listed_as_it_is() {
     assert!(d.ctl(&["models", "rm", "distilled", "-y"]).status.success());
     assert!(!gemma.exists());
 }
+
+/// `models pull --preview` fetches the generation's preview decoder from GitHub's raw host at the pinned commit,
+/// without the Hub's token, and refuses bytes that are not the pinned git blob (the test host cannot serve
+/// the real file); the variant's own files arrive all the same.
+#[test]
+fn pull_preview_fetches_from_github_and_checks_the_pinned_blob() {
+    let hub = hub::Hub::start();
+    let (_unused, d) = setup(100_000, &[("HF_TOKEN", "hf_test"), ("LTX_GITHUB_ENDPOINT", &hub.url)], true);
+    let f = catalogue::preview_decoder(ltx_protocol::Generation::Ltx2).expect("LTX-2's preview decoder");
+    hub.add(f.repo, f.remote, HubFile { body: hub::bytes(9, 50_000), ..HubFile::default() });
+    let o = d.ctl(&["models", "pull", "distilled", "--preview", "-y"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = stderr(&o);
+    assert!(err.contains(&format!("checksum mismatch for {}", f.local)), "{err}");
+    assert!(err.contains("the catalogue pins the git blob id"), "{err}");
+    let want = format!("GET /{}/{}/{}", f.repo, f.revision, f.remote);
+    assert!(hub.log().iter().any(|l| l.starts_with(&want)), "{:?}", hub.log());
+    assert!(!models(&d).join(f.local).exists() && !models(&d).join(format!("{}.part", f.local)).exists());
+    assert!(models(&d).join(CHECKPOINT).is_file(), "the variant's files arrived");
+}

@@ -1,10 +1,12 @@
 //! One file from the Hub into the models directory: resolve (`HEAD …/resolve/…`, no redirects, for the Hub's
 //! `x-linked-etag` sha256 / `x-linked-size` and the file host's location), then a ranged GET that appends to
 //! `<file>.part` (kept across interruptions and daemon restarts), retries with backoff on stalls, network
-//! errors, 429 and 5xx, hashes while writing, and renames into place only when the checksum matches.
+//! errors, 429 and 5xx, hashes while writing, and renames into place only when the checksum matches. A file of
+//! a GitHub repository (`Source::GitHub`) resolves with a `HEAD` of its raw URL at the pinned commit and is
+//! checked against the catalogue's git blob id; the rest is the same.
 use super::hf::HfConfig;
 use super::{disk_free, part_path, Active, Stop, CONNECT_TIMEOUT};
-use ltx_protocol::catalogue::ModelFile;
+use ltx_protocol::catalogue::{ModelFile, Source};
 use ltx_protocol::fsutil::Dir;
 use ltx_protocol::models::{human_bytes, DownloadEvent};
 use reqwest::{header, StatusCode, Url};
@@ -106,6 +108,9 @@ fn http_fail(ctx: &Ctx, f: &ModelFile, status: StatusCode, url: &Url) -> Fail {
             "the Hub refused the token for {} (HTTP {status}): check that it has read access and that its account accepted the licence at {page}",
             f.repo
         )),
+        404 if f.source != Source::Hub => {
+            Fail::Fatal(format!("{} is not in {} at {} (HTTP 404 at {url})", f.remote, f.repo, f.revision))
+        }
         404 => Fail::Fatal(format!("{} is not on the Hub (HTTP 404 at {url})", f.remote)),
         429 => Fail::Retry(format!("rate limited by the Hub (HTTP {status})")),
         s if s >= 500 => Fail::Retry(format!("server error (HTTP {status}) from {}", url.host_str().unwrap_or("?"))),
@@ -152,6 +157,9 @@ pub async fn published(ctx: &Ctx, f: &ModelFile) -> Result<Published, String> {
 }
 
 async fn resolve(ctx: &Ctx, f: &ModelFile) -> Result<Published, Fail> {
+    if let Source::GitHub { git_blob } = f.source {
+        return resolve_github(ctx, f, git_blob).await;
+    }
     let base = format!("{}/{}/resolve/{}/{}", ctx.hf.endpoint.trim_end_matches('/'), f.repo, f.revision, f.remote);
     let mut url = Url::parse(&base).map_err(|e| Fail::Fatal(format!("bad Hugging Face endpoint {base}: {e}")))?;
     for _ in 0..5 {
@@ -216,6 +224,26 @@ async fn resolve(ctx: &Ctx, f: &ModelFile) -> Result<Published, Fail> {
         return Ok(Published { expected, size, location });
     }
     Err(Fail::Fatal(format!("too many redirects resolving {base}")))
+}
+
+/// A GitHub file: its size from a `HEAD` of the raw URL at the pinned commit, its checksum the catalogue's.
+async fn resolve_github(ctx: &Ctx, f: &ModelFile, git_blob: &str) -> Result<Published, Fail> {
+    let base = format!("{}/{}/{}/{}", ctx.hf.github.trim_end_matches('/'), f.repo, f.revision, f.remote);
+    let url = Url::parse(&base).map_err(|e| Fail::Fatal(format!("bad GitHub endpoint {base}: {e}")))?;
+    let req = ctx.client.head(url.clone()).header(header::ACCEPT_ENCODING, "identity");
+    let resp = match tokio::time::timeout(ctx.hf.stall, req.send()).await {
+        Err(_) => return Err(Fail::Retry(format!("no answer from {} within {:?}", url, ctx.hf.stall))),
+        Ok(Err(e)) => return Err(net_fail(ctx, "cannot reach GitHub", e)),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(http_fail(ctx, f, status, &url));
+    }
+    let size = header_str(resp.headers(), "content-length")
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .ok_or_else(|| Fail::Fatal(format!("{} sent no size for {}", url.host_str().unwrap_or("GitHub"), f.remote)))?;
+    Ok(Published { expected: Expected::GitSha1(git_blob.to_ascii_lowercase()), size, location: url })
 }
 
 /// Both hashes a file may be checked by, computed in one pass.
@@ -491,8 +519,12 @@ async fn try_once(
     if want != got {
         let _ = fsdir.remove(&part_name);
         return Err(Fail::Fatal(format!(
-            "checksum mismatch for {}: the Hub publishes {want}, the downloaded bytes hash to {got}; the corrupt download was deleted — run the pull again",
-            f.local
+            "checksum mismatch for {}: {} {want}, the downloaded bytes hash to {got}; the corrupt download was deleted — run the pull again",
+            f.local,
+            match f.source {
+                Source::Hub => "the Hub publishes",
+                Source::GitHub { .. } => "the catalogue pins the git blob id",
+            }
         )));
     }
     // Verified: readable by all, renamed over the target's name (a link there is replaced, not followed).
@@ -507,22 +539,4 @@ async fn try_once(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn git_blob_ids_and_etags() {
-        // `git hash-object` of "hello\n".
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f");
-        std::fs::write(&p, b"hello\n").unwrap();
-        let h = hash_file(&p, true).unwrap();
-        assert_eq!(h.git_sha1.as_deref(), Some("ce013625030ba8dba906f756967f9e9ca394464a"));
-        assert_eq!(h.sha256, "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
-        assert_eq!(etag_value("W/\"ABC\""), "abc");
-        assert!(is_hex(&"a".repeat(64), 64) && !is_hex("xyz", 3));
-        assert_eq!(backoff(1), Duration::from_millis(500));
-        assert_eq!(backoff(3), Duration::from_secs(2));
-        assert_eq!(backoff(30), MAX_BACKOFF);
-    }
-}
+mod tests;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+/// Where GitHub serves a repository's files at a commit (the preview decoders' source).
+pub const DEFAULT_GITHUB: &str = "https://raw.githubusercontent.com";
 
 #[derive(Clone)]
 pub struct HfConfig {
@@ -17,6 +19,9 @@ pub struct HfConfig {
     pub cache: PathBuf,
     /// No byte for this long: the download is retried from where it stopped.
     pub stall: Duration,
+    /// `$LTX_GITHUB_ENDPOINT` > raw.githubusercontent.com: the host of `Source::GitHub` files (tests point it
+    /// at a local server). It never gets the Hub's token.
+    pub github: String,
 }
 
 impl std::fmt::Debug for HfConfig {
@@ -26,6 +31,7 @@ impl std::fmt::Debug for HfConfig {
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("cache", &self.cache)
             .field("stall", &self.stall)
+            .field("github", &self.github)
             .finish()
     }
 }
@@ -57,6 +63,7 @@ impl HfConfig {
             token,
             cache,
             stall: Duration::from_secs(stall_secs.unwrap_or(30).max(1)),
+            github: var("LTX_GITHUB_ENDPOINT").unwrap_or_else(|| DEFAULT_GITHUB.into()),
         })
     }
 }
@@ -99,6 +106,7 @@ mod tests {
         assert_eq!(c.token.as_deref(), Some("hf_file"));
         assert_eq!(c.cache, home.path().join(".cache/huggingface/hub"));
         assert_eq!(c.stall, Duration::from_secs(30));
+        assert_eq!(c.github, DEFAULT_GITHUB);
         assert!(!format!("{c:?}").contains("hf_file"), "the token is never logged");
         let c = HfConfig::load(&Env(&f), Some("http://cfg".into()), Some("hf_cfg".into()), Some(2)).unwrap();
         assert_eq!((c.endpoint.as_str(), c.token.as_deref()), ("http://cfg", Some("hf_cfg")));

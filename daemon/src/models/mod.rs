@@ -130,6 +130,10 @@ pub(crate) async fn request(shared: &Arc<Shared>, req: Request) -> Result<Reply,
             let sh = shared.clone();
             blocking(move || pull(&sh, variant, pipeline.unwrap_or(variant.default_pipeline()))).await
         }
+        Request::ModelsPullPreview { generation } => {
+            let sh = shared.clone();
+            blocking(move || pull_preview(&sh, generation)).await
+        }
         Request::ModelsRemove { variant } => {
             let sh = shared.clone();
             blocking(move || remove(&sh, variant)).await
@@ -284,30 +288,45 @@ fn pull(shared: &Arc<Shared>, variant: ModelVariant, pipeline: Pipeline) -> Resu
             catalogue::GEMMA_INDEX
         )));
     }
-    let mut out = Vec::new();
-    for file in files {
-        let DirFile::Catalogue(f) = file else {
-            out.push(PullFile { name: file.local().into(), action: PullAction::AlreadyInstalled });
-            continue;
-        };
-        let action = {
-            let mut active = shared.models.active();
-            if active.contains_key(f.local) {
-                PullAction::Joined
-            } else if catalogue::is_present(dir, f) {
-                PullAction::AlreadyInstalled
-            } else if let Some(src) = link_from_cache(shared, f) {
-                PullAction::Linked(src)
-            } else {
-                let a = Arc::new(Active::default());
-                active.insert(f.local, a.clone());
-                start(shared.clone(), f, a);
-                PullAction::Started
-            }
-        };
-        out.push(PullFile { name: f.local.into(), action });
-    }
+    let out = files
+        .into_iter()
+        .map(|file| match file {
+            DirFile::Catalogue(f) => pull_file(shared, dir, f),
+            own => PullFile { name: own.local().into(), action: PullAction::AlreadyInstalled },
+        })
+        .collect();
     Ok(Reply::Pulling(out))
+}
+
+/// `models pull --preview`: the generation's preview decoder, from its GitHub repository (the download creates
+/// its directory).
+fn pull_preview(shared: &Arc<Shared>, generation: ltx_protocol::Generation) -> Result<Reply, DaemonError> {
+    if shared.is_shutting_down() {
+        return Err(DaemonError::ShuttingDown);
+    }
+    let f = catalogue::preview_decoder(generation)
+        .ok_or_else(|| models_err(format!("{} has no preview decoder", generation.id())))?;
+    Ok(Reply::Pulling(vec![pull_file(shared, &shared.engine.models_dir(), f)]))
+}
+
+/// Joins the running download of `f`, finds it installed, links it from the Hugging Face cache or starts it.
+fn pull_file(shared: &Arc<Shared>, dir: &Path, f: &'static ModelFile) -> PullFile {
+    let action = {
+        let mut active = shared.models.active();
+        if active.contains_key(f.local) {
+            PullAction::Joined
+        } else if catalogue::is_present(dir, f) {
+            PullAction::AlreadyInstalled
+        } else if let Some(src) = (f.source == catalogue::Source::Hub).then(|| link_from_cache(shared, f)).flatten() {
+            PullAction::Linked(src)
+        } else {
+            let a = Arc::new(Active::default());
+            active.insert(f.local, a.clone());
+            start(shared.clone(), f, a);
+            PullAction::Started
+        }
+    };
+    PullFile { name: f.local.into(), action }
 }
 
 fn start(shared: Arc<Shared>, f: &'static ModelFile, act: Arc<Active>) {
@@ -379,7 +398,15 @@ fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> 
         keep.extend(needs(v)?.iter().map(|f| f.local().to_string()));
     }
     let (mut files, mut bytes) = (Vec::new(), 0);
-    for f in needs(variant)? {
+    let mut remove = needs(variant)?;
+    // The generation's preview decoder goes with its last installed variant.
+    let generation = variant.rules().generation;
+    let others =
+        ModelVariant::ALL.into_iter().any(|v| v != variant && v.rules().generation == generation && installed(dir, v));
+    if let (Some(preview), false) = (catalogue::preview_decoder(generation), others) {
+        remove.push(DirFile::Catalogue(preview));
+    }
+    for f in remove {
         let f = f.local();
         if keep.contains(f) {
             continue;
@@ -399,8 +426,11 @@ fn remove(shared: &Shared, variant: ModelVariant) -> Result<Reply, DaemonError> 
         }
         seal::unseal(&shared.models.seals, &shared.cfg.state_dir, &target);
     }
-    // The Gemma directory goes when it is empty (remove_dir refuses otherwise).
+    // The Gemma and preview directories go when they are empty (remove_dir refuses otherwise).
     let _ = std::fs::remove_dir(dir.join(catalogue::GEMMA_DIR));
+    if let Some(parent) = catalogue::preview_decoder(generation).and_then(|f| Path::new(f.local).parent()) {
+        let _ = std::fs::remove_dir(dir.join(parent));
+    }
     tracing::info!(variant = variant.name(), removed = files.len(), bytes, "removed model files");
     Ok(Reply::Removed { files, bytes })
 }
@@ -475,6 +505,9 @@ async fn expected_hash(
 ) -> Result<download::Expected, String> {
     if let Some(s) = f.sha256 {
         return Ok(download::Expected::Sha256(s.into()));
+    }
+    if let catalogue::Source::GitHub { git_blob } = f.source {
+        return Ok(download::Expected::GitSha1(git_blob.to_ascii_lowercase()));
     }
     if let Ok(target) = std::fs::read_link(path) {
         let name = target.file_name().and_then(|n| n.to_str()).unwrap_or_default();

@@ -14,6 +14,7 @@ use crate::{
     device::Compute,
     job::{EngineError, ProgressSink},
     memory::MemoryReport,
+    preview::TaeDecoder,
     text::{EncoderOptions, PromptEncoder},
     transformer::LtxModel,
     upsampler::LatentUpsampler,
@@ -53,6 +54,7 @@ pub struct Components {
     pub vocoder: Option<Vocoder>,
     /// The distilled LoRA's tensors (two-stage stage 2), attached to the transformer while it runs.
     pub lora: Option<std::collections::HashMap<String, mlx_rs::Array>>,
+    pub preview_decoder: Option<TaeDecoder>,
     layouts: Option<Layouts>,
     ledger: Ledger,
 }
@@ -95,6 +97,7 @@ impl Components {
             audio_decoder: None,
             vocoder: None,
             lora: None,
+            preview_decoder: None,
             layouts: None,
             ledger: Ledger::default(),
         }
@@ -245,6 +248,29 @@ impl Components {
         Ok((d, v))
     }
 
+    /// The generation's preview decoder, `None` where its file is not installed or does not decode this
+    /// checkpoint's latent (its channels are not the video VAE's): previews then come from the VAE.
+    pub fn ensure_preview_decoder(
+        &mut self,
+        progress: &mut dyn ProgressSink,
+    ) -> Result<Option<&TaeDecoder>, EngineError> {
+        let Some(rules) = self.models.variant.rules().generation.preview() else { return Ok(None) };
+        if self.preview_decoder.is_none() && !self.models.preview_decoder.is_file() {
+            return Ok(None);
+        }
+        let channels = self.layouts()?.vae.latent_channels;
+        let path = &self.models.preview_decoder;
+        if rules.latent_channels != channels {
+            tracing::warn!(file = %path.display(), channels, "the preview decoder takes {} latent channels: not used", rules.latent_channels);
+            return Ok(None);
+        }
+        let dtype = self.compute.dtype;
+        let d = self.ledger.ensure(&mut self.preview_decoder, Part::PreviewDecoder, progress, || {
+            materialized(TaeDecoder::from_file(path, rules, dtype).fail(FailureCode::LoadFailed)?)
+        })?;
+        Ok(Some(d))
+    }
+
     /// Frees one component (its keep-alive passed); `false` when it was not resident.
     pub fn drop_component(&mut self, name: Part) -> bool {
         let dropped = match name {
@@ -256,6 +282,7 @@ impl Components {
             Part::AudioDecoder => self.audio_decoder.take().is_some(),
             Part::Vocoder => self.vocoder.take().is_some(),
             Part::DistilledLora => self.lora.take().is_some(),
+            Part::PreviewDecoder => self.preview_decoder.take().is_some(),
         };
         self.ledger.bytes.remove(&name);
         let _ = mlx_rs::memory::clear_cache();

@@ -1,6 +1,7 @@
 //! Where a variant's weights live, resolved through the catalogue ([`ltx_protocol::catalogue`], the one table
 //! of file names): the single checkpoint (transformer, text connectors, video VAE, audio VAE and vocoder), the
-//! Gemma directory with `tokenizer.json`, the spatial upscaler and the distilled LoRA.
+//! Gemma directory with `tokenizer.json`, the spatial upscaler, the distilled LoRA and the generation's preview
+//! decoder.
 use std::path::{Path, PathBuf};
 
 use ltx_protocol::{
@@ -27,6 +28,8 @@ pub struct ModelSet {
     pub upscaler_x1_5: Option<PathBuf>,
     /// The distilled LoRA (the two-stage pipeline's stage 2 on dev weights).
     pub distilled_lora: PathBuf,
+    /// The generation's preview decoder (optional: previews use the video VAE without it).
+    pub preview_decoder: PathBuf,
 }
 
 impl ModelSet {
@@ -45,6 +48,7 @@ impl ModelSet {
                 .contains(&Upscale::X1_5)
                 .then(|| file(Component::SpatialUpscaler(generation, Upscale::X1_5))),
             distilled_lora: file(Component::DistilledLora(generation)),
+            preview_decoder: file(Component::PreviewDecoder(generation)),
         }
     }
 
