@@ -275,9 +275,13 @@ pub enum ModelsCmd {
     List,
     /// Download what a variant needs (asks first, with the total size). Runs in the daemon: Ctrl-C detaches.
     Pull {
-        /// The weights to download.
+        /// The weights to download: a variant (`ltx-2.3-dev`, `distilled`), or a generation (`ltx-2.3`: its
+        /// first variant, or the one `--variant` names in it).
         #[arg(value_parser = variant_arg())]
         variant: ModelVariant,
+        /// With a generation: its variant by its name there (`ltxctl models pull ltx-2.3 --variant dev`).
+        #[arg(long = "variant", value_name = "NAME")]
+        within: Option<String>,
         /// The pipeline to fetch for (default: the variant's, e.g. two-stage for dev).
         #[arg(long, value_parser = pipeline_arg())]
         pipeline: Option<Pipeline>,

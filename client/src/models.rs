@@ -92,7 +92,20 @@ fn space_warning(dir: &Path, free: Option<u64>, bytes: u64) -> Option<String> {
 pub async fn run(cmd: ModelsCmd, socket: &Path, json: bool) -> Res {
     match cmd {
         ModelsCmd::List => list(socket, json).await,
-        ModelsCmd::Pull { variant, pipeline, preview, yes } => {
+        ModelsCmd::Pull { variant, within, pipeline, preview, yes } => {
+            let variant = match within {
+                None => variant,
+                Some(name) => {
+                    let g = variant.rules().generation;
+                    ModelVariant::find(g, &name).ok_or_else(|| {
+                        let names: Vec<_> = ModelVariant::of(g).map(|v| v.rules().short).collect();
+                        Failure::new(
+                            EXIT_INVALID,
+                            format!("{} has no variant {name:?} (it has {})", g.rules().name, names.join(", ")),
+                        )
+                    })?
+                }
+            };
             let pipeline = pipeline.unwrap_or(variant.default_pipeline());
             pull(socket, variant, pipeline, preview, yes, json).await
         }

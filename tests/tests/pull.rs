@@ -229,3 +229,25 @@ fn drawn_lines(out: &str, name: &str) -> Vec<String> {
     }
     plain.lines().map(str::trim_end).filter(|l| l.starts_with(name)).map(str::to_string).collect()
 }
+
+/// `models pull ltx-2.3 --variant dev` fetches LTX-2.3's dev set from its own repository (its sizes are not in
+/// the catalogue: the Hub's are used), the Gemma it shares with LTX-2, both 2.3 upscalers and the LoRA; a
+/// generation without that variant is refused with the ones it has.
+#[test]
+fn a_generation_and_its_variant_are_pulled_by_name() {
+    let (hub, d) = setup(MB, &[("HF_TOKEN", "hf_test")], true);
+    hub.add_variant(ModelVariant::Ltx23Dev, 2 * MB);
+    let o = d.ctl(&["models", "pull", "ltx-2.3", "--variant", "dev", "-y"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    for f in catalogue::needs(ModelVariant::Ltx23Dev, ModelVariant::Ltx23Dev.default_pipeline()) {
+        assert!(models(&d).join(f.local).is_file(), "{} was not pulled", f.local);
+    }
+    assert!(models(&d).join("ltx-2.3-spatial-upscaler-x1.5-1.0.safetensors").is_file());
+    let l = list_json(&d);
+    let ready: Vec<_> = l["variants"].as_array().unwrap().iter().filter(|v| v["ready"] == true).collect();
+    assert_eq!(ready.len(), 1, "{l}");
+    assert_eq!(ready[0]["variant"], "ltx-2.3-dev");
+    let o = d.ctl(&["models", "pull", "ltx-2", "--variant", "nope", "-y"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("LTX-2 (19B) has no variant \"nope\" (it has distilled, distilled-fp8, dev)"), "{o:?}");
+}
