@@ -42,7 +42,8 @@ pub fn detect(ck: &Checkpoint) -> Result<Generation, GenerationError> {
         version,
         known: Generation::ALL.map(|g| g.rules().name).join(", "),
     })?;
-    let on = switches(&TransformerConfig::from_ltx(&ck.config()?)?);
+    let config = ck.config()?;
+    let on = switches(&TransformerConfig::from_ltx(&config)?);
     let by_config = match on.len() {
         0 => Generation::Ltx2,
         3 => Generation::Ltx23,
@@ -53,6 +54,19 @@ pub fn detect(ck: &Checkpoint) -> Result<Generation, GenerationError> {
             })
         }
     };
+    // The vocoder in the same file must be the transformer's generation's: BigVGAN + bandwidth extension on
+    // LTX-2.3, HiFi-GAN on LTX-2 (a 2.3 transformer beside LTX-2's decoders is a mixed set).
+    let bwe = config.raw("vocoder").is_some_and(|v| v.get("bwe").is_some());
+    if config.raw("vocoder").is_some() && bwe != (by_config == Generation::Ltx23) {
+        return Err(GenerationError::Inconsistent {
+            file,
+            reason: format!(
+                "its transformer is {}'s but its vocoder is {}'s: a mixed set",
+                by_config.rules().name,
+                if bwe { Generation::Ltx23.rules().name } else { Generation::Ltx2.rules().name }
+            ),
+        });
+    }
     match (version, by_version == by_config) {
         (_, true) => Ok(by_config),
         // A converted file without a version: its config says which.
