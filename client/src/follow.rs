@@ -1,9 +1,10 @@
 //! Following a job until it ends — `ltxctl submit --wait` and `ltxctl follow` both call [`follow`]: an indicatif
 //! bar on a terminal, plain lines otherwise, one JSON event a line with `--json`; Ctrl-C asks whether to cancel
-//! the job or detach (detach without asking when not interactive).
+//! the job or detach, the bar held still while it asks and a second Ctrl-C detaching (detach without asking when
+//! not interactive).
 use crate::daemon::connect;
 use crate::exit::{Failure, Res, EXIT_CANCELLED, EXIT_DETACHED, EXIT_FAILED, EXIT_OK};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ltx_protocol::client::{Client, ClientError};
 use ltx_protocol::{Event, EventKind, JobId};
 use std::io::IsTerminal;
@@ -77,6 +78,21 @@ impl View {
         }
     }
 
+    /// Holds the bar still while a question is on the screen: its last frame stays where it was and nothing is
+    /// drawn over the question (the steady tick redrew the line at once and erased it).
+    fn hold(&self) {
+        if let View::Bar(bar) = self {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+    }
+
+    /// Draws the bar again, below the answered question.
+    fn release(&self) {
+        if let View::Bar(bar) = self {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+
     fn finish(&self, job: JobId, kind: &EventKind) -> Res {
         if let View::Bar(bar) = self {
             bar.finish_and_clear();
@@ -115,10 +131,14 @@ impl View {
 
 /// Asks on the terminal; `true` = cancel. Runs on a blocking thread so events keep flowing meanwhile.
 fn ask(job: JobId) -> bool {
-    eprint!("\nCtrl-C: cancel job {job}, or detach and let it run? [c]ancel / [d]etach (default): ");
+    eprint!("\nCtrl-C: cancel job {job}, or detach and let it run? [c]ancel / [d]etach (default; Ctrl-C again): ");
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
     line.trim().to_ascii_lowercase().starts_with('c')
+}
+
+fn detached(job: JobId) -> String {
+    format!("detached; job {job} keeps running (`ltxctl follow {job}` to watch it again)")
 }
 
 /// Subscribes `c` to `job` and shows its events until the final one; the exit code follows how it ended.
@@ -142,26 +162,35 @@ pub async fn follow(c: Client, socket: &Path, job: JobId, json: bool) -> Res {
                 let ev = ev?.ok_or(ClientError::Closed)?;
                 view.show(&ev);
                 if ev.kind.is_final() {
+                    if answer.is_some() {
+                        // Off the unanswered question's line.
+                        eprintln!();
+                    }
                     return view.finish(job, &ev.kind);
                 }
             }
             _ = sigint.recv() => {
-                if !interactive {
-                    view.note(&format!("detached; job {job} keeps running (`ltxctl follow {job}` to watch it again)"));
+                let asking = answer.is_some();
+                if !interactive || asking {
+                    // A second Ctrl-C is the answer "detach".
+                    match asking {
+                        // Below the question, which the held bar does not print over.
+                        true => eprintln!("\n{}", detached(job)),
+                        false => view.note(&detached(job)),
+                    }
                     return Ok(EXIT_DETACHED);
                 }
-                if answer.is_none() {
-                    if let View::Bar(b) = &view { b.suspend(|| {}) }
-                    answer = Some(tokio::task::spawn_blocking(move || ask(job)));
-                }
+                view.hold();
+                answer = Some(tokio::task::spawn_blocking(move || ask(job)));
             }
             cancel = pending_answer => {
                 answer = None;
                 if !cancel {
-                    view.note(&format!("detached; job {job} keeps running (`ltxctl follow {job}` to watch it again)"));
+                    eprintln!("{}", detached(job));
                     return Ok(EXIT_DETACHED);
                 }
-                view.note(&format!("cancelling job {job} at the next step…"));
+                eprintln!("cancelling job {job} at the next step…");
+                view.release();
                 connect(socket).await?.cancel(job).await?;
             }
         }
