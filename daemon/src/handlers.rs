@@ -248,6 +248,10 @@ async fn subscribe(
         if done {
             return Ok(());
         }
+        // Joining mid-job: where it is now (its stage, step and ETA), not only that it started.
+        if let Some(p) = shared.progress(id).filter(|_| skip_started) {
+            tx.send(send(p.event(), id)).await.map_err(closed)?;
+        }
     } else {
         tx.send(Out::Msg(ServerMsg::Reply(Reply::Subscribed))).await.map_err(closed)?;
     }

@@ -3,6 +3,7 @@
 pub mod config;
 mod crash;
 pub mod engine;
+pub mod eta;
 mod handlers;
 mod listen;
 pub mod logging;

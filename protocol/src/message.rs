@@ -140,18 +140,31 @@ pub struct QueueInfo {
     pub paused: bool,
     pub capacity: u32,
     pub running: Option<JobRecord>,
-    /// How far the running job is: its last step (`None` before its first).
+    /// How far the running job is: its last stage or step event (`None` before its first).
     pub progress: Option<Progress>,
     pub pending: Vec<JobRecord>,
 }
 
-/// A running job's last step event.
+/// A running job's last stage or step event, as of when it was asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     pub stage: crate::Stage,
+    /// The stage's last step of `total`; both 0 before its first step (or in a stage without steps).
     pub step: u32,
     pub total: u32,
-    pub eta_ms: Option<u64>,
+    pub elapsed_ms: u64,
+    pub eta: Option<crate::Eta>,
+}
+
+impl Progress {
+    /// The event that brings a client that joins now up to date.
+    pub fn event(&self) -> crate::EventKind {
+        let Progress { stage, step, total, elapsed_ms, eta } = self.clone();
+        match total {
+            0 => crate::EventKind::Stage { stage, elapsed_ms, eta },
+            _ => crate::EventKind::Step { stage, step, total, elapsed_ms, eta },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
