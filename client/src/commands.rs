@@ -33,6 +33,21 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A refused submit; one for want of models or memory says the machine's memory decision too.
+fn refused(e: ltx_protocol::client::ClientError, decision: &ltx_protocol::MemoryDecision) -> Failure {
+    use ltx_protocol::{client::ClientError, DaemonError};
+    let names_memory =
+        matches!(&e, ClientError::Daemon(DaemonError::ModelsMissing(_) | DaemonError::InsufficientMemory(_)));
+    let mut f = Failure::from(e);
+    if names_memory {
+        f.message.push_str(&format!("\nthis machine: {}", decision.summary()));
+        if let Some(pull) = decision.pull() {
+            f.message.push_str(&format!(" (`{pull}`)"));
+        }
+    }
+    f
+}
+
 /// Says why on stderr; under `--json` the error document goes to stdout too, where scripts read.
 fn fail(f: &Failure, json: bool) -> ExitCode {
     eprintln!("ltxctl: {}", f.message);
@@ -71,9 +86,14 @@ pub async fn run(cli: Cli) -> Res {
     let json = cli.json;
     match cli.cmd {
         Cmd::Submit(a) => {
-            let req = request::build_request(&a)?;
+            let mut req = request::build_request(&a)?;
             let mut c = connect(&socket).await?;
-            let s = c.submit(req).await?;
+            // A job that names neither variant nor pipeline runs what the daemon's memory decision says.
+            let decision = c.status().await?.decision;
+            if a.variant.is_none() && a.pipeline.is_none() && decision.variant.default_pipeline() == req.pipeline {
+                req.variant = decision.variant;
+            }
+            let s = c.submit(req).await.map_err(|e| refused(e, &decision))?;
             show(json, &s, json::submitted, |s| print::line(&s.job.to_string()));
             if !a.wait {
                 return Ok(EXIT_OK);

@@ -110,6 +110,7 @@ fn goldens() -> Vec<(&'static str, Value)> {
         models_dir: "/home/me/ltx/models".into(),
         compute: "cuda bf16, MLX 0.32.2".into(),
         memory: "profile 64gb, budget 60.0 GB".into(),
+        decision: decision(),
         engine_restarts: 0,
         engine_panic: None,
     };
@@ -327,9 +328,25 @@ fn documents_carry_the_schema_and_one_spelling_per_value() {
     assert_eq!(sidecar["request"]["guidance"]["rescale"].to_string(), "0.7");
 }
 
+/// A 64 GB machine's memory decision.
+fn decision() -> MemoryDecision {
+    MemoryDecision {
+        profile: "64gb".into(),
+        total_memory: 68_719_476_736,
+        budget: 51_539_607_552,
+        variant: ModelVariant::Distilled,
+        installed: true,
+        weights: 49_700_000_000,
+        low_memory: false,
+        why: "69 GB of memory, the 64gb profile (51.5 GB for a job): it runs distilled; its weights (49.7 GB) fit, so \
+              all resident unless a job's size needs the low-memory plan"
+            .into(),
+    }
+}
+
 /// The sidecar of [`job`], its versions those `docs/json.md` shows.
 fn view_sidecar() -> Value {
-    let mut v = ltx_protocol::json::sidecar_json(&job());
+    let mut v = ltx_protocol::json::sidecar_json(&job(), &decision());
     assert_eq!((&v["daemon_version"], &v["protocol_version"]), (&VERSION.into(), &PROTOCOL_VERSION.into()));
     (v["daemon_version"], v["protocol_version"]) = ("0.1.0".into(), 5.into());
     v

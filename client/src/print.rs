@@ -138,6 +138,10 @@ pub fn status(s: &DaemonStatus) {
     println!("models:  {}", s.models_dir.display());
     println!("compute: {}", s.compute);
     println!("memory:  {}", s.memory);
+    println!("default: {}", s.decision.summary());
+    if let Some(pull) = s.decision.pull() {
+        println!("         install it: {pull}");
+    }
     if s.engine_restarts > 0 {
         let last = s.engine_panic.as_deref().unwrap_or("no message");
         println!("engine:  restarted {} time(s) after a panic; last: {last}", s.engine_restarts);

@@ -178,6 +178,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
     let cfg = &shared.cfg;
     let compute = ltx_engine::Compute::detect();
     let restarts = shared.engine.restarts();
+    let decision = shared.decision().await;
     Ok(Reply::Status(Box::new(DaemonStatus {
         daemon_version: ltx_protocol::VERSION.into(),
         protocol_version: ltx_protocol::PROTOCOL_VERSION,
@@ -192,6 +193,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         models_dir: shared.engine.models_dir(),
         compute: compute.to_string(),
         memory: cfg.memory.describe(compute.backend),
+        decision,
         engine_restarts: restarts.count,
         engine_panic: restarts.last,
     })))

@@ -68,6 +68,8 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
     let id = rec.id;
     tracing::info!(prompt = %rec.request.prompt, seed = rec.seed, "started");
     let clock = clock(shared, &rec);
+    // What the sidecar says the job ran under.
+    let decision = shared.decision().await;
     shared.emit(Event { job: id, kind: EventKind::Started });
     let cfg = &shared.cfg;
     let target =
@@ -96,7 +98,8 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
     let duration_ms = finished.saturating_sub(rec.started_ms.unwrap_or(finished));
     let event = match result {
         Ok(out) => {
-            let placed = output::place(&tmp, &target, |path| output::sidecar(&rec, path, finished, &out.timings));
+            let sidecar = |path: &std::path::Path| output::sidecar(&rec, path, finished, &out.timings, &decision);
+            let placed = output::place(&tmp, &target, sidecar);
             match placed {
                 Ok(placed) => {
                     // Test daemons may stop here: placed and synced, not yet recorded (see output::recover).

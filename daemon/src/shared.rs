@@ -101,6 +101,18 @@ impl Shared {
         Some(p)
     }
 
+    /// The memory decision now, over the current models directory (file sizes read on the blocking pool).
+    pub async fn decision(self: &Arc<Self>) -> ltx_protocol::MemoryDecision {
+        let me = self.clone();
+        let backend = ltx_engine::Compute::detect().backend;
+        let decide = move || me.cfg.memory.decision(backend, &me.engine.models_dir());
+        match tokio::task::spawn_blocking(decide.clone()).await {
+            Ok(d) => d,
+            // The pool is shutting down: a few file sizes, read here.
+            Err(_) => decide(),
+        }
+    }
+
     /// Runs a store operation off the async threads (SQLite fsyncs on commit).
     pub async fn db<T: Send + 'static>(
         &self,

@@ -7,7 +7,7 @@
 //! Each view destructures its type completely: a field added to a wire type does not build until it has its JSON.
 use crate::event::{Eta, Event, EventKind, Stage};
 use crate::job::{GenerationRequest, Guidance, ImageInput, JobRecord, KeepAlive};
-use crate::message::{ComponentStatus, DaemonStatus, Progress, QueueInfo};
+use crate::message::{ComponentStatus, DaemonStatus, MemoryDecision, Progress, QueueInfo};
 use crate::models::{DownloadEvent, FileState, ModelFileInfo, PullAction, PullFile, VerifyOutcome, VerifyResult};
 use serde_json::{json, Map, Value};
 use std::path::Path;
@@ -294,6 +294,7 @@ pub fn status_json(s: &DaemonStatus) -> Value {
         models_dir,
         compute,
         memory,
+        decision,
         engine_restarts,
         engine_panic,
     } = s;
@@ -311,8 +312,26 @@ pub fn status_json(s: &DaemonStatus) -> Value {
         "models_dir": path_json(models_dir),
         "compute": compute,
         "memory": memory,
+        "decision": decision_json(decision),
         "engine_restarts": engine_restarts,
         "engine_panic": engine_panic,
+    })
+}
+
+/// The memory decision (`ltxctl status`, `doctor`, the sidecar): the variant by name, `installed`, `plan`
+/// (`all resident` or `low-memory sequential`), the bytes, `why`, and the pull command when not installed.
+pub fn decision_json(d: &MemoryDecision) -> Value {
+    let MemoryDecision { profile, total_memory, budget, variant, installed, weights, low_memory: _, why } = d;
+    json!({
+        "variant": variant.name(),
+        "installed": installed,
+        "plan": d.plan(),
+        "profile": profile,
+        "total_memory": total_memory,
+        "budget": budget,
+        "weights": weights,
+        "why": why,
+        "pull": d.pull(),
     })
 }
 
@@ -388,8 +407,9 @@ pub fn error_json(code: &str, reason: Option<&str>, message: &str) -> Value {
 }
 
 /// The sidecar beside a finished video: its job (as [`job_json`]) and the versions that made it.
-pub fn sidecar_json(job: &JobRecord) -> Value {
+pub fn sidecar_json(job: &JobRecord, decision: &MemoryDecision) -> Value {
     let mut doc = document(job_json(job));
+    doc["memory"] = decision_json(decision);
     doc["daemon_version"] = crate::VERSION.into();
     doc["protocol_version"] = crate::PROTOCOL_VERSION.into();
     doc
@@ -467,7 +487,19 @@ mod tests {
             timings: vec![],
         };
         rec.request.output = Some(p);
-        let v = sidecar_json(&rec);
+        let d = MemoryDecision {
+            profile: "16gb".into(),
+            total_memory: 1,
+            budget: 1,
+            variant: ModelVariant::DistilledFp8,
+            installed: false,
+            weights: 2,
+            low_memory: true,
+            why: "w".into(),
+        };
+        let v = sidecar_json(&rec, &d);
+        assert_eq!(v["memory"]["pull"], "ltxctl models pull distilled-fp8");
+        assert_eq!(v["memory"]["plan"], "low-memory sequential");
         assert_eq!(v["output"], "/tmp/\u{fffd}.mp4");
         assert_eq!(v["request"]["output"], "/tmp/\u{fffd}.mp4");
         assert_eq!(v["state"], "completed");
