@@ -33,6 +33,21 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A refused submit; one for want of models or memory says the machine's memory decision too.
+fn refused(e: ltx_protocol::client::ClientError, decision: &ltx_protocol::MemoryDecision) -> Failure {
+    use ltx_protocol::{client::ClientError, DaemonError};
+    let names_memory =
+        matches!(&e, ClientError::Daemon(DaemonError::ModelsMissing(_) | DaemonError::InsufficientMemory(_)));
+    let mut f = Failure::from(e);
+    if names_memory {
+        f.message.push_str(&format!("\nthis machine: {}", decision.summary()));
+        if let Some(pull) = decision.pull() {
+            f.message.push_str(&format!(" (`{pull}`)"));
+        }
+    }
+    f
+}
+
 /// Says why on stderr; under `--json` the error document goes to stdout too, where scripts read.
 fn fail(f: &Failure, json: bool) -> ExitCode {
     eprintln!("ltxctl: {}", f.message);
@@ -72,9 +87,16 @@ pub async fn run(cli: Cli) -> Res {
     match cli.cmd {
         Cmd::Submit(a) => {
             let mut c = connect(&socket).await?;
-            let installed = c.models_list().await?.default_generation();
-            let req = request::build_request(&a, installed)?;
-            let s = c.submit(req).await?;
+            // A job that names no model, variant or pipeline runs what the daemon's memory decision says (which
+            // prefers the newest installed generation that fits); one naming only a model or a pipeline takes that
+            // decision's generation for the rest.
+            let decision = c.status().await?.decision;
+            let mut req = request::build_request(&a, decision.variant.rules().generation)?;
+            let named = a.model.is_some() || a.variant.is_some() || a.pipeline.is_some();
+            if !named && decision.variant.default_pipeline() == req.pipeline {
+                req.variant = decision.variant;
+            }
+            let s = c.submit(req).await.map_err(|e| refused(e, &decision))?;
             show(json, &s, json::submitted, |s| print::line(&s.job.to_string()));
             if !a.wait {
                 return Ok(EXIT_OK);
@@ -133,7 +155,7 @@ pub async fn run(cli: Cli) -> Res {
             let mut c = connect(&socket).await?;
             let variant = match variant {
                 Some(v) => v,
-                None => c.models_list().await?.default_variant(),
+                None => c.status().await?.decision.variant,
             };
             c.load(variant, keep_alive).await?;
             show(json, &variant, |v| json::loaded(*v, keep_alive), |v| print::line(&format!("{} loaded", v.name())));

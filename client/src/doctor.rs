@@ -1,11 +1,10 @@
 //! `ltxctl doctor`: checks the installation and prints each problem with its fix.
 use crate::daemon::{connect, Daemon};
 use crate::exit::{Res, EXIT_FAILED, EXIT_OK};
-use ltx_protocol::catalogue;
-use ltx_protocol::models::{human_bytes, FileState, ModelsInfo};
+use ltx_protocol::catalogue::{self, DirFile};
+use ltx_protocol::models::{human_bytes, FileState, ModelFileInfo, ModelsInfo};
 use ltx_protocol::paths::{self, Env, Os};
-use ltx_protocol::sysmem;
-use ltx_protocol::DaemonStatus;
+use ltx_protocol::{DaemonStatus, MachineReport, MemoryDecision};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +48,6 @@ fn check(check: &'static str, status: Level, detail: impl Into<String>, fix: Opt
     Check { check, status, detail: detail.into(), fix }
 }
 
-/// LTX-2 19B with Gemma 3 12B loaded one after the other (distilled, bf16): below this, expect swapping.
-const RECOMMENDED_MEMORY: u64 = 32 << 30;
-
 pub async fn run(socket: &Path, json: bool) -> Res {
     let checks = checks(socket).await;
     if json {
@@ -94,6 +90,7 @@ pub async fn checks(socket: &Path) -> Vec<Check> {
         "not installed as a service (`ltxctl daemon start` runs it until logout)".into()
     };
     let mut client = None;
+    let mut decision = None;
     match status {
         Some((s, c)) => {
             out.push(check(
@@ -107,6 +104,8 @@ pub async fn checks(socket: &Path) -> Vec<Check> {
             ));
             out.push(compute_check(&s));
             out.push(check("memory profile", Level::Ok, s.memory.clone(), None));
+            out.push(decision_check(&s.decision));
+            decision = Some(s.decision.clone());
             client = Some(c);
         }
         None => out.push(check(
@@ -116,22 +115,86 @@ pub async fn checks(socket: &Path) -> Vec<Check> {
             Some("ltxctl daemon start".into()),
         )),
     }
-    out.extend(socket_checks(socket));
-    out.push(memory_check());
+    out.extend(socket_checks(socket, client.is_some()));
     let models = match &mut client {
         Some(c) => c.models_list().await.ok(),
         None => None,
     };
-    match models {
-        Some(m) => out.extend(model_checks(&m)),
-        None => out.push(check(
+    match (models, client.is_some()) {
+        (Some(m), _) => out.extend(model_checks(&m, decision.as_ref())),
+        (None, true) => out.push(check(
             "models",
             Level::Warn,
-            "unknown: the daemon is not answering",
-            Some("ltxctl daemon start, then ltxctl doctor".into()),
+            "unknown: the daemon does not list its models",
+            Some("ltxctl daemon stop && ltxctl daemon start, then ltxctl doctor".into()),
         )),
+        // No daemon: the decision from ltxd's own config, and the models directory read here.
+        (None, false) => match machine_report(&daemon.binary) {
+            Ok(r) => {
+                out.push(decision_check(&r.decision));
+                out.extend(model_checks(&models_in(&r.models_dir), Some(&r.decision)));
+                out.push(check(
+                    "models",
+                    Level::Warn,
+                    format!("read from {} without the daemon: checksums not checked", r.models_dir.display()),
+                    Some("ltxctl daemon start, then ltxctl doctor".into()),
+                ));
+            }
+            Err(e) => out.push(check("models", Level::Warn, format!("unknown: {e}"), None)),
+        },
     }
     out
+}
+
+/// The memory decision ([`MemoryDecision`], the one `status`, a refused submit and each sidecar show).
+fn decision_check(d: &MemoryDecision) -> Check {
+    match d.pull() {
+        None => check("memory", Level::Ok, d.summary(), None),
+        Some(pull) => check("memory", Level::Warn, d.summary(), Some(pull)),
+    }
+}
+
+/// What `ltxd --memory-decision` says of this machine under ltxd's config: the models directory and the
+/// memory decision over it.
+fn machine_report(bin: &Path) -> Result<MachineReport, String> {
+    let o = std::process::Command::new(bin)
+        .arg("--memory-decision")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).trim().trim_start_matches("ltxd: ").to_string());
+    }
+    serde_json::from_slice(&o.stdout).map_err(|e| format!("{} --memory-decision: {e}", bin.display()))
+}
+
+/// The models directory as this process reads it: each file installed (its size), partly downloaded (a
+/// `.part` beside it) or missing.
+pub fn models_in(dir: &Path) -> ModelsInfo {
+    let files = catalogue::files_in(dir).unwrap_or_else(|_| catalogue::FILES.iter().map(DirFile::Catalogue).collect());
+    let files = files
+        .into_iter()
+        .map(|file| {
+            let path = dir.join(file.local());
+            let len = |p: &Path| std::fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len());
+            let mut part = path.as_os_str().to_owned();
+            part.push(".part");
+            let state = match (len(&path), len(Path::new(&part))) {
+                (Some(bytes), _) => FileState::Installed { bytes },
+                (None, Some(bytes)) => FileState::Partial { bytes },
+                (None, None) => FileState::Missing,
+            };
+            let (repo, size) = match &file {
+                DirFile::Catalogue(f) => (f.repo.to_string(), f.size),
+                DirFile::Own(_) => (String::new(), len(&path).unwrap_or(0)),
+            };
+            let own_split = matches!(file, DirFile::Own(_));
+            let name = file.local().to_string();
+            // Checksums are the daemon's record: not claimed unverified here (the check above says so).
+            ModelFileInfo { name, repo, component: file.component().name(), size, state, verified: true, own_split }
+        })
+        .collect();
+    ModelsInfo { dir: dir.to_path_buf(), disk_free: ltx_protocol::models::disk_free(dir), hf_cache: None, files }
 }
 
 /// The daemon's own loader (`ltxd --check-config`), so this check knows every key ltxd knows.
@@ -170,7 +233,8 @@ fn compute_check(s: &DaemonStatus) -> Check {
     }
 }
 
-fn socket_checks(socket: &Path) -> Vec<Check> {
+/// The socket's and its directory's permissions; `listening`: the daemon answered on it.
+fn socket_checks(socket: &Path, listening: bool) -> Vec<Check> {
     use std::os::unix::fs::MetadataExt;
     let uid = ltx_service::current_uid();
     let mut out = Vec::new();
@@ -208,32 +272,25 @@ fn socket_checks(socket: &Path) -> Vec<Check> {
             ));
         }
     }
-    if ok {
-        out.push(check("socket", Level::Ok, format!("{} private to you", socket.display()), None));
+    let detail = match (socket.exists(), listening) {
+        _ if !ok => None,
+        (true, true) => {
+            out.push(check("socket", Level::Ok, format!("{} private to you", socket.display()), None));
+            None
+        }
+        (true, false) => {
+            Some(format!("{} is left from a daemon that is gone: nothing listens there", socket.display()))
+        }
+        (false, _) => Some(format!("{} does not exist: no daemon listens there", socket.display())),
+    };
+    if let Some(detail) = detail {
+        out.push(check("socket", Level::Warn, detail, Some("ltxctl daemon start".into())));
     }
     out
 }
 
-/// The machine's memory ([`sysmem::system`]); `None` where it could not be read (its fallback).
-fn total_memory() -> Option<u64> {
-    let m = sysmem::system();
-    m.measured().then_some(m.total)
-}
-
-fn memory_check() -> Check {
-    match total_memory() {
-        Some(m) if m >= RECOMMENDED_MEMORY => check("memory", Level::Ok, format!("{} GiB", m >> 30), None),
-        Some(m) => check(
-            "memory",
-            Level::Warn,
-            format!("{} GiB: LTX-2 19B with Gemma 3 12B wants 32 GiB or more", m >> 30),
-            Some("use the distilled-fp8 variant (`ltxctl models pull distilled-fp8`) and small sizes".into()),
-        ),
-        None => check("memory", Level::Warn, "cannot read the memory size", None),
-    }
-}
-
-pub fn model_checks(m: &ModelsInfo) -> Vec<Check> {
+/// The models directory's checks; a missing variant's fix installs `decision`'s variant where there is one.
+pub fn model_checks(m: &ModelsInfo, decision: Option<&MemoryDecision>) -> Vec<Check> {
     let mut out = Vec::new();
     let summary = crate::models::variant_summary(m);
     let ready: Vec<&str> = summary.iter().filter(|s| s.missing.is_empty()).map(|s| s.variant.name()).collect();
@@ -270,7 +327,9 @@ pub fn model_checks(m: &ModelsInfo) -> Vec<Check> {
             "models",
             Level::Fail,
             format!("no variant is installed in {}", m.dir.display()),
-            Some(catalogue::pull_command(ltx_protocol::ModelVariant::Distilled, ltx_protocol::Pipeline::Distilled)),
+            Some(decision.and_then(MemoryDecision::pull).unwrap_or_else(|| {
+                catalogue::pull_command(ltx_protocol::ModelVariant::Distilled, ltx_protocol::Pipeline::Distilled)
+            })),
         ));
     } else {
         out.push(check("models", Level::Ok, format!("installed: {}", ready.join(", ")), None));
@@ -321,18 +380,46 @@ fn verify_fix() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ltx_protocol::models::ModelFileInfo;
 
     #[test]
-    fn memory_comes_from_the_system_probe() {
-        let c = memory_check();
-        let m = sysmem::system();
-        if m.measured() {
-            assert_eq!(total_memory(), Some(m.total));
-            assert!(c.detail.starts_with(&format!("{} GiB", m.total >> 30)), "{c:?}");
-        } else {
-            assert_eq!((c.status, c.detail.as_str()), (Level::Warn, "cannot read the memory size"));
-        }
+    fn the_memory_check_is_the_decision_and_asks_for_a_pull_only_when_not_installed() {
+        let mut d = MemoryDecision {
+            profile: "16gb".into(),
+            total_memory: 16 << 30,
+            budget: 12 << 30,
+            variant: ltx_protocol::ModelVariant::DistilledFp8,
+            installed: true,
+            weights: 20 << 30,
+            low_memory: true,
+            why: "why".into(),
+        };
+        let c = decision_check(&d);
+        assert_eq!(
+            (c.status, c.detail.as_str(), c.fix),
+            (Level::Ok, "distilled-fp8, low-memory sequential plan: why", None)
+        );
+        d.installed = false;
+        let c = decision_check(&d);
+        assert_eq!((c.status, c.fix.as_deref()), (Level::Warn, Some("ltxctl models pull distilled-fp8")));
+    }
+
+    #[test]
+    fn the_models_directory_is_read_without_the_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = models_in(dir.path());
+        assert!(m.files.iter().all(|f| f.state == FileState::Missing) && m.disk_free.is_some(), "{m:?}");
+        let ckpt = catalogue::checkpoint(ltx_protocol::ModelVariant::DistilledFp8);
+        std::fs::write(dir.path().join(format!("{ckpt}.part")), b"abc").unwrap();
+        let m = models_in(dir.path());
+        let f = m.files.iter().find(|f| f.name == ckpt).unwrap();
+        assert_eq!(f.state, FileState::Partial { bytes: 3 });
+        std::fs::write(dir.path().join(ckpt), b"abcd").unwrap();
+        let m = models_in(dir.path());
+        assert_eq!(m.files.iter().find(|f| f.name == ckpt).unwrap().state, FileState::Installed { bytes: 4 });
+    }
+
+    fn model_checks_of(m: &ModelsInfo) -> Vec<Check> {
+        model_checks(m, None)
     }
 
     fn info(free: u64, installed: bool) -> ModelsInfo {
@@ -358,20 +445,20 @@ mod tests {
 
     #[test]
     fn disk_and_models() {
-        let c = model_checks(&info(1 << 30, false));
+        let c = model_checks_of(&info(1 << 30, false));
         let disk = c.iter().find(|c| c.check == "disk").unwrap();
         assert_eq!(disk.status, Level::Fail);
         assert!(disk.detail.contains("the smallest variant needs"), "{disk:?}");
         assert_eq!(disk.fix.as_deref(), Some("free some space or move the models: `ltxctl models dir PATH`"));
         let models = c.iter().find(|c| c.check == "models").unwrap();
         assert_eq!((models.status, models.fix.as_deref()), (Level::Fail, Some("ltxctl models pull distilled")));
-        let c = model_checks(&info(1 << 30, true));
+        let c = model_checks_of(&info(1 << 30, true));
         assert!(c.iter().all(|c| c.status == Level::Ok), "{c:?}");
         assert!(
             c.iter().any(|c| c.detail == "installed: distilled, distilled-fp8, ltx-2.3-distilled, ltx-2.3-dev"),
             "{c:?}"
         );
-        let c = model_checks(&info(1 << 50, false));
+        let c = model_checks_of(&info(1 << 50, false));
         assert_eq!(c.iter().find(|c| c.check == "disk").unwrap().status, Level::Ok);
     }
 
@@ -381,7 +468,7 @@ mod tests {
         for f in m.files.iter_mut().filter(|f| f.name.contains("/model-")) {
             f.verified = false;
         }
-        let warns: Vec<Check> = model_checks(&m).into_iter().filter(|c| c.status == Level::Warn).collect();
+        let warns: Vec<Check> = model_checks_of(&m).into_iter().filter(|c| c.status == Level::Warn).collect();
         assert_eq!(warns.len(), 1, "{warns:?}");
         assert!(warns[0].detail.starts_with("5 files are not verified: "), "{warns:?}");
         assert_eq!(warns[0].fix.as_deref(), Some("ltxctl models verify"));
@@ -389,7 +476,7 @@ mod tests {
         for f in m.files.iter_mut().filter(|f| f.name.contains("/model-")) {
             f.own_split = true;
         }
-        let c = model_checks(&m);
+        let c = model_checks_of(&m);
         assert!(c.iter().all(|c| c.status == Level::Ok), "{c:?}");
         assert!(c.iter().any(|c| c.detail.starts_with("Gemma is the directory's own split (5 shards")), "{c:?}");
     }

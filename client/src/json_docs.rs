@@ -82,6 +82,12 @@ fn event(kind: EventKind) -> Value {
     document(event_json(&Event { job: 12, kind }))
 }
 
+/// A stage event `elapsed_ms` into the job, with its ETA (ms left, measured) if any.
+fn stage(stage: Stage, elapsed_ms: u64, eta: Option<(u64, bool)>) -> Value {
+    let eta = eta.map(|(remaining_ms, measured)| Eta { remaining_ms, measured });
+    event(EventKind::Stage { stage, elapsed_ms, eta })
+}
+
 fn download(d: DownloadEvent) -> Value {
     document(event_json(&Event { job: models::MODEL_EVENTS, kind: EventKind::Download(d) }))
 }
@@ -104,6 +110,7 @@ fn goldens() -> Vec<(&'static str, Value)> {
         models_dir: "/home/me/ltx/models".into(),
         compute: "cuda bf16, MLX 0.32.2".into(),
         memory: "profile 64gb, budget 60.0 GB".into(),
+        decision: decision(),
         engine_restarts: 0,
         engine_panic: None,
     };
@@ -181,13 +188,13 @@ fn goldens() -> Vec<(&'static str, Value)> {
         ("event queued", event(EventKind::Queued { position: 2 })),
         ("event started", event(EventKind::Started)),
         ("event preview", event(EventKind::Preview { step: 3, jpeg: vec![0xff; 2048] })),
-        ("event stage loading", event(EventKind::Stage(Stage::LoadingComponent("transformer".into())))),
-        ("event stage encoding_prompt", event(EventKind::Stage(Stage::EncodingPrompt))),
-        ("event stage upscaling", event(EventKind::Stage(Stage::Upscaling))),
-        ("event stage decoding_video", event(EventKind::Stage(Stage::DecodingVideo))),
-        ("event stage decoding_audio", event(EventKind::Stage(Stage::DecodingAudio))),
-        ("event stage writing_file", event(EventKind::Stage(Stage::WritingFile))),
-        ("event stage encoding_image", event(EventKind::Stage(Stage::EncodingImage))),
+        ("event stage loading", stage(Stage::LoadingComponent("transformer".into()), 300, None)),
+        ("event stage encoding_prompt", stage(Stage::EncodingPrompt, 2100, Some((118000, false)))),
+        ("event stage upscaling", stage(Stage::Upscaling, 60000, Some((55000, true)))),
+        ("event stage decoding_video", stage(Stage::DecodingVideo, 90000, Some((30000, true)))),
+        ("event stage decoding_audio", stage(Stage::DecodingAudio, 110000, Some((9000, true)))),
+        ("event stage writing_file", stage(Stage::WritingFile, 119000, Some((2000, true)))),
+        ("event stage encoding_image", stage(Stage::EncodingImage, 3000, Some((117000, false)))),
         (
             "event step",
             event(EventKind::Step {
@@ -195,7 +202,7 @@ fn goldens() -> Vec<(&'static str, Value)> {
                 step: 3,
                 total: 8,
                 elapsed_ms: 4100,
-                eta_ms: Some(6800),
+                eta: Some(Eta { remaining_ms: 6800, measured: true }),
             }),
         ),
         (
@@ -230,7 +237,13 @@ fn goldens() -> Vec<(&'static str, Value)> {
                 paused: false,
                 capacity: 256,
                 running: None,
-                progress: Some(Progress { stage: Stage::Denoising(1), step: 3, total: 8, eta_ms: Some(6800) }),
+                progress: Some(Progress {
+                    stage: Stage::Denoising(1),
+                    step: 3,
+                    total: 8,
+                    elapsed_ms: 4100,
+                    eta: Some(Eta { remaining_ms: 6800, measured: true }),
+                }),
                 pending: vec![],
             })),
         ),
@@ -315,9 +328,25 @@ fn documents_carry_the_schema_and_one_spelling_per_value() {
     assert_eq!(sidecar["request"]["guidance"]["rescale"].to_string(), "0.7");
 }
 
+/// A 64 GB machine's memory decision.
+fn decision() -> MemoryDecision {
+    MemoryDecision {
+        profile: "64gb".into(),
+        total_memory: 68_719_476_736,
+        budget: 51_539_607_552,
+        variant: ModelVariant::Distilled,
+        installed: true,
+        weights: 49_700_000_000,
+        low_memory: false,
+        why: "69 GB of memory, the 64gb profile (51.5 GB for a job): it runs distilled; its weights (49.7 GB) fit, so \
+              all resident unless a job's size needs the low-memory plan"
+            .into(),
+    }
+}
+
 /// The sidecar of [`job`], its versions those `docs/json.md` shows.
 fn view_sidecar() -> Value {
-    let mut v = ltx_protocol::json::sidecar_json(&job());
+    let mut v = ltx_protocol::json::sidecar_json(&job(), &decision());
     assert_eq!((&v["daemon_version"], &v["protocol_version"]), (&VERSION.into(), &PROTOCOL_VERSION.into()));
     (v["daemon_version"], v["protocol_version"]) = ("0.1.0".into(), 5.into());
     v

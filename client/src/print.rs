@@ -2,7 +2,7 @@
 //! one way anything reaches stdout or stderr ([`line`], [`note`]; the crate's `println!` and `eprintln!`).
 use crate::exit::{EXIT_FAILED, EXIT_OK};
 use ltx_protocol::models::human_bytes;
-use ltx_protocol::{ComponentStatus, DaemonStatus, JobId, JobRecord, QueueInfo};
+use ltx_protocol::{ComponentStatus, DaemonStatus, Eta, JobId, JobRecord, QueueInfo};
 use std::io::Write;
 
 /// Writes `s` and a newline to stdout (line-buffered: written at once). When the reader has gone (`| head -1`),
@@ -88,12 +88,35 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// A span of time, short: `4.1s`, `12s`, `1m 05s`, `2h 03m`.
+pub fn span(ms: u64) -> String {
+    let s = ms / 1000;
+    match ms {
+        0..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        10_000..60_000 => format!("{s}s"),
+        60_000..3_600_000 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// The time since the job started and the whole job's ETA, as `ltxctl` shows them: `12s elapsed, ETA 45s`, or
+/// `ETA ~45s (estimate)` while the daemon has only past jobs to go by.
+pub fn clock(elapsed_ms: u64, eta: Option<Eta>) -> String {
+    let left = |ms: u64| if ms < 1000 { "<1s".to_string() } else { span(ms) };
+    let eta = match eta {
+        Some(Eta { remaining_ms, measured: true }) => format!(", ETA {}", left(remaining_ms)),
+        Some(Eta { remaining_ms, measured: false }) => format!(", ETA ~{} (estimate)", left(remaining_ms)),
+        None => String::new(),
+    };
+    format!("{} elapsed{eta}", span(elapsed_ms))
+}
+
 /// How far a job in the queue is: the running job's last step, a pending job's place.
 fn progress(q: &QueueInfo, r: &JobRecord) -> String {
     if q.running.as_ref().is_some_and(|x| x.id == r.id) {
         return q.progress.as_ref().map_or("starting".into(), |p| {
-            let eta = p.eta_ms.map(|e| format!(", {} left", ltx_service::desktop::duration(e))).unwrap_or_default();
-            format!("{} {}/{}{eta}", p.stage, p.step, p.total)
+            let steps = if p.total > 0 { format!(" {}/{}", p.step, p.total) } else { String::new() };
+            format!("{}{steps}, {}", p.stage, clock(p.elapsed_ms, p.eta))
         });
     }
     let place = q.pending.iter().position(|p| p.id == r.id).map_or(0, |i| i + 1);
@@ -115,6 +138,10 @@ pub fn status(s: &DaemonStatus) {
     println!("models:  {}", s.models_dir.display());
     println!("compute: {}", s.compute);
     println!("memory:  {}", s.memory);
+    println!("default: {}", s.decision.summary());
+    if let Some(pull) = s.decision.pull() {
+        println!("         install it: {pull}");
+    }
     if s.engine_restarts > 0 {
         let last = s.engine_panic.as_deref().unwrap_or("no message");
         println!("engine:  restarted {} time(s) after a panic; last: {last}", s.engine_restarts);
@@ -236,6 +263,16 @@ pub fn components(comps: &[ComponentStatus]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_and_clocks() {
+        let spans: Vec<_> = [0, 4_100, 12_000, 65_000, 7_380_000].into_iter().map(span).collect();
+        assert_eq!(spans, ["0.0s", "4.1s", "12s", "1m 05s", "2h 03m"]);
+        assert_eq!(clock(4_100, None), "4.1s elapsed");
+        assert_eq!(clock(4_100, Some(Eta { remaining_ms: 45_000, measured: true })), "4.1s elapsed, ETA 45s");
+        let estimate = Some(Eta { remaining_ms: 300, measured: false });
+        assert_eq!(clock(0, estimate), "0.0s elapsed, ETA ~<1s (estimate)", "never `ETA 0.0s`");
+    }
 
     #[test]
     fn ages() {

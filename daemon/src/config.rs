@@ -25,6 +25,10 @@ pub struct Args {
     /// Load the configuration, report the first problem (exit 2) or `ok` (exit 0), and exit.
     #[arg(long)]
     pub check_config: bool,
+    /// Print the models directory and the memory decision (what a job that names no variant runs here) as one
+    /// JSON line, and exit: `ltxctl doctor` without a running daemon.
+    #[arg(long)]
+    pub memory_decision: bool,
 }
 
 /// The config file: every key optional.

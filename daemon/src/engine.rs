@@ -9,7 +9,7 @@
 //! The submit-time preflight does not go through the worker (a job may be running for minutes): it runs on
 //! the blocking pool against a second engine built by the same factory, which never loads anything and only
 //! reads the model files' headers ([`Generator::preflight`]).
-use crate::worker::Cmd;
+use crate::{eta::JobClock, worker::Cmd};
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator};
 use ltx_engine::{pipeline::Pipeline, Compute};
 use ltx_protocol::{ComponentStatus, DaemonError, FailureCode, JobId, KeepAlive, ModelVariant, ValidRequest};
@@ -130,7 +130,8 @@ impl EngineHandle {
         self.dir.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Runs one job on the worker; `EngineCrashed` when the worker is gone.
+    /// Runs one job on the worker, its stages and steps timed by `clock`; `EngineCrashed` when the worker is
+    /// gone.
     pub async fn run(
         &self,
         id: JobId,
@@ -138,10 +139,11 @@ impl EngineHandle {
         seed: u64,
         output: PathBuf,
         cancel: CancelToken,
+        clock: Arc<JobClock>,
     ) -> Result<GenerationOutput, EngineError> {
         let (done, rx) = oneshot::channel();
         let lost = || EngineError::failed(FailureCode::EngineCrashed, "the engine worker stopped");
-        let cmd = Cmd::Run { id, request: Box::new(request), seed, output, cancel, done };
+        let cmd = Cmd::Run { id, request: Box::new(request), seed, output, cancel, clock, done };
         self.send(cmd, Wait::Always).await.map_err(|_| lost())?;
         rx.await.unwrap_or_else(|_| Err(lost()))
     }

@@ -179,6 +179,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
     let cfg = &shared.cfg;
     let compute = ltx_engine::Compute::detect();
     let restarts = shared.engine.restarts();
+    let decision = shared.decision().await;
     Ok(Reply::Status(Box::new(DaemonStatus {
         daemon_version: ltx_protocol::VERSION.into(),
         protocol_version: ltx_protocol::PROTOCOL_VERSION,
@@ -193,6 +194,7 @@ async fn status(shared: &Arc<Shared>) -> Result<Reply, DaemonError> {
         models_dir: shared.engine.models_dir(),
         compute: compute.to_string(),
         memory: cfg.memory.describe(compute.backend),
+        decision,
         engine_restarts: restarts.count,
         engine_panic: restarts.last,
     })))
@@ -248,6 +250,10 @@ async fn subscribe(
         tx.send(send(now, id)).await.map_err(closed)?;
         if done {
             return Ok(());
+        }
+        // Joining mid-job: where it is now (its stage, step and ETA), not only that it started.
+        if let Some(p) = shared.progress(id).filter(|_| skip_started) {
+            tx.send(send(p.event(), id)).await.map_err(closed)?;
         }
     } else {
         tx.send(Out::Msg(ServerMsg::Reply(Reply::Subscribed))).await.map_err(closed)?;

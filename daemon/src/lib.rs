@@ -3,6 +3,7 @@
 pub mod config;
 mod crash;
 pub mod engine;
+pub mod eta;
 mod handlers;
 mod listen;
 pub mod logging;
@@ -19,6 +20,7 @@ mod worker;
 
 use config::{Args, Config};
 use ltx_engine::job::Generator;
+use ltx_protocol::MachineReport;
 pub(crate) use shared::{Broadcast, Shared};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -51,6 +53,19 @@ pub fn main_with(make_engine: impl MakeEngine) -> ExitCode {
     if args.check_config {
         println!("ok: {}", cfg.config_path.display());
         return ExitCode::SUCCESS;
+    }
+    if args.memory_decision {
+        let decision = cfg.memory.decision(ltx_engine::Compute::detect().backend, &cfg.models_dir);
+        return match serde_json::to_string(&MachineReport { models_dir: cfg.models_dir.clone(), decision }) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ltxd: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let _guard = logging::init(&cfg.log_dir);
     // Blocking work (SQLite behind one lock, file probes, at most two engine hand-overs) needs few threads: a

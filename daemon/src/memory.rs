@@ -2,8 +2,10 @@
 //! machine's memory), a fixed peak budget (`memory_budget`, overriding what the machine has) and the
 //! low-memory switch (`low_memory`), as the engine's preflight uses them; and when an idle daemon gives its
 //! loaded models back because the system runs short of memory (`memory_pressure`).
+use ltx_engine::pipeline::decision::decide;
 use ltx_engine::{Backend, MemoryProfile, MemorySettings};
-use ltx_protocol::sysmem;
+use ltx_protocol::{sysmem, MemoryDecision};
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryConfig {
@@ -125,6 +127,12 @@ impl MemoryConfig {
         MemorySettings { profile: Some(self.profile), budget: self.budget }
     }
 
+    /// The memory decision ([`ltx_engine::pipeline::decision::decide`]) over the models in `dir` (reads their
+    /// sizes: run it off the async threads).
+    pub fn decision(&self, backend: Backend, dir: &Path) -> MemoryDecision {
+        decide(sysmem::system().total, &self.settings(), self.low_memory, backend, dir)
+    }
+
     /// One line for `ltxctl status`, for the backend the engine runs on.
     pub fn describe(&self, backend: Backend) -> String {
         let mut s = format!("{}{}", self.profile, if self.auto { " (auto)" } else { "" });
@@ -156,7 +164,7 @@ mod tests {
         let c = MemoryConfig::load(Some("32gb"), Some("20GB"), Some(true), None).unwrap();
         assert_eq!((c.profile.system_gb, c.auto, c.budget, c.low_memory), (32, false, Some(20_000_000_000), true));
         assert!(
-            c.describe(Backend::Metal).starts_with("32gb: distilled-fp8 variant, Gemma int4"),
+            c.describe(Backend::Metal).starts_with("32gb: distilled-fp8 variant, Gemma int4, decode tiles"),
             "{}",
             c.describe(Backend::Metal)
         );

@@ -217,9 +217,15 @@ pub fn place(
     Ok(Placement { sidecar: dir.join(&json), dir, temp: tmp_name, video })
 }
 
-/// The sidecar of `rec`'s output `output`: the completed job as `ltxctl --json show` prints it, with the versions
-/// that made it ([`ltx_protocol::json::sidecar_json`], `docs/json.md`).
-pub fn sidecar(rec: &JobRecord, output: &Path, finished_ms: u64, timings: &[(String, u64)]) -> io::Result<Vec<u8>> {
+/// The sidecar of `rec`'s output `output`: the completed job as `ltxctl --json show` prints it, with the memory
+/// decision it ran under and the versions that made it ([`ltx_protocol::json::sidecar_json`], `docs/json.md`).
+pub fn sidecar(
+    rec: &JobRecord,
+    output: &Path,
+    finished_ms: u64,
+    timings: &[(String, u64)],
+    decision: &ltx_protocol::MemoryDecision,
+) -> io::Result<Vec<u8>> {
     let done = JobRecord {
         state: ltx_protocol::JobState::Completed,
         finished_ms: Some(finished_ms),
@@ -229,7 +235,7 @@ pub fn sidecar(rec: &JobRecord, output: &Path, finished_ms: u64, timings: &[(Str
         timings: timings.to_vec(),
         ..rec.clone()
     };
-    serde_json::to_vec_pretty(&ltx_protocol::json::sidecar_json(&done)).map_err(io::Error::other)
+    serde_json::to_vec_pretty(&ltx_protocol::json::sidecar_json(&done, decision)).map_err(io::Error::other)
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! Picks jobs from the store one at a time (FIFO, front-of-queue first), hands them to the engine worker and
 //! records how they ended: output and sidecar placed without overwriting and fsynced, then the row updated,
 //! then the event sent.
-use crate::{output, store::now_ms, Shared};
+use crate::eta::{self, JobClock};
+use crate::store::{now_ms, Outcome};
+use crate::{output, Shared};
 use ltx_engine::job::{CancelToken, EngineError};
 use ltx_protocol::{Event, EventKind, FailureCode, FsCheck, JobRecord, JobState};
 use std::sync::Arc;
@@ -54,9 +56,20 @@ pub async fn run(shared: Arc<Shared>) {
     }
 }
 
+/// The clock of a job starting now, its ETA learned from this machine's completed jobs and knowing what is loaded.
+fn clock(shared: &Shared, rec: &JobRecord) -> Arc<JobClock> {
+    let resident = shared.engine.resident();
+    let names: Vec<&str> =
+        resident.iter().filter(|c| c.variant == rec.request.variant).map(|c| c.name.name()).collect();
+    Arc::new(JobClock::start(shared.eta.tracker(&rec.request, &names)))
+}
+
 async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
     let id = rec.id;
     tracing::info!(prompt = %rec.request.prompt, seed = rec.seed, "started");
+    let clock = clock(shared, &rec);
+    // What the sidecar says the job ran under.
+    let decision = shared.decision().await;
     shared.emit(Event { job: id, kind: EventKind::Started });
     let cfg = &shared.cfg;
     let target =
@@ -76,7 +89,7 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
         )),
         // The stored row is a file's contents: the one validation again, before the engine sees it.
         _ => match ltx_protocol::validate(rec.request.clone(), FsCheck::Skip) {
-            Ok(request) => shared.engine.run(id, request, rec.seed, tmp.clone(), cancel).await,
+            Ok(request) => shared.engine.run(id, request, rec.seed, tmp.clone(), cancel, clock.clone()).await,
             Err(e) => Err(EngineError::failed(FailureCode::CorruptRecord, format!("the stored job is invalid: {e}"))),
         },
     };
@@ -85,15 +98,20 @@ async fn run_job(shared: &Arc<Shared>, rec: JobRecord, cancel: CancelToken) {
     let duration_ms = finished.saturating_sub(rec.started_ms.unwrap_or(finished));
     let event = match result {
         Ok(out) => {
-            let placed = output::place(&tmp, &target, |path| output::sidecar(&rec, path, finished, &out.timings));
+            let sidecar = |path: &std::path::Path| output::sidecar(&rec, path, finished, &out.timings, &decision);
+            let placed = output::place(&tmp, &target, sidecar);
             match placed {
                 Ok(placed) => {
                     // Test daemons may stop here: placed and synced, not yet recorded (see output::recover).
                     let _ = output::fault("output-placed");
                     let path = placed.video.clone();
-                    let (p, timings) = (path.clone(), out.timings.clone());
+                    // The last stage ends with the output in place: what a client waits for.
+                    let stages = clock.finish();
+                    shared.eta.add(eta::Sample::new(&rec.request, stages.clone()));
+                    let outcome = Outcome { timings: out.timings.clone(), stages };
+                    let p = path.clone();
                     let saved =
-                        shared.db(move |s| s.finish(id, JobState::Completed, Some(&p), None, Some(&timings))).await;
+                        shared.db(move |s| s.finish(id, JobState::Completed, Some(&p), None, Some(&outcome))).await;
                     match saved {
                         // The temporary name marked the placement until the row said so.
                         Ok(_) => placed.commit(),

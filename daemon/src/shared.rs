@@ -23,8 +23,9 @@ pub(crate) struct Shared {
     store: Arc<Mutex<Store>>,
     events: broadcast::Sender<Broadcast>,
     queue: Mutex<Queue>,
-    /// The last step event of a job (`ltxctl queue`'s progress; only the running job's is read).
-    progress: Mutex<Option<(JobId, Progress)>>,
+    /// The last stage or step event of a job and when it was sent (`ltxctl queue`'s progress, and what a
+    /// client subscribing mid-job is shown first; only the running job's is read).
+    progress: Mutex<Option<(JobId, Progress, Instant)>>,
     /// Wakes the scheduler (new job, resume, cancel of the running job, shutdown).
     wake: Notify,
     shutting_down: AtomicBool,
@@ -36,10 +37,16 @@ pub(crate) struct Shared {
     /// Desktop notifications: who follows which job, whether a client shows notifications itself.
     pub desktop: Arc<notify::Desktop>,
     pub models: models::Models,
+    /// The completed jobs the ETA learns from.
+    pub eta: crate::eta::History,
 }
 
 impl Shared {
     pub fn new(cfg: Config, store: Store, engine: engine::EngineHandle, models: models::Models) -> Self {
+        let samples = store.samples(crate::eta::HISTORY).unwrap_or_else(|e| {
+            tracing::warn!("the ETA starts without the past jobs: {e}");
+            Vec::new()
+        });
         let store = Arc::new(Mutex::new(store));
         Self {
             desktop: Arc::new(notify::Desktop::start(cfg.notifications, store.clone())),
@@ -54,15 +61,24 @@ impl Shared {
             engine,
             started: Instant::now(),
             models,
+            eta: crate::eta::History::new(samples),
             cfg,
         }
     }
 
     pub fn emit(&self, event: Event) {
         self.desktop.on_event(&event);
-        if let EventKind::Step { stage, step, total, eta_ms, .. } = &event.kind {
-            let p = Progress { stage: stage.clone(), step: *step, total: *total, eta_ms: *eta_ms };
-            *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Some((event.job, p));
+        let progress = match &event.kind {
+            EventKind::Stage { stage, elapsed_ms, eta } => {
+                Some(Progress { stage: stage.clone(), step: 0, total: 0, elapsed_ms: *elapsed_ms, eta: *eta })
+            }
+            EventKind::Step { stage, step, total, elapsed_ms, eta } => {
+                Some(Progress { stage: stage.clone(), step: *step, total: *total, elapsed_ms: *elapsed_ms, eta: *eta })
+            }
+            _ => None,
+        };
+        if let Some(p) = progress {
+            *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Some((event.job, p, Instant::now()));
         }
         match frame::encode(&ServerMsg::Event(event.clone())) {
             Ok(bytes) => {
@@ -72,10 +88,29 @@ impl Shared {
         }
     }
 
-    /// Job `job`'s last step, if it reported one.
+    /// Job `job`'s last stage or step, if it reported one, its elapsed time and ETA as of now.
     pub fn progress(&self, job: JobId) -> Option<Progress> {
         let last = self.progress.lock().unwrap_or_else(|e| e.into_inner());
-        last.as_ref().filter(|(id, _)| *id == job).map(|(_, p)| p.clone())
+        let (_, p, at) = last.as_ref().filter(|(id, ..)| *id == job)?;
+        let since = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut p = p.clone();
+        p.elapsed_ms = p.elapsed_ms.saturating_add(since);
+        if let Some(eta) = p.eta.as_mut() {
+            eta.remaining_ms = eta.remaining_ms.saturating_sub(since);
+        }
+        Some(p)
+    }
+
+    /// The memory decision now, over the current models directory (file sizes read on the blocking pool).
+    pub async fn decision(self: &Arc<Self>) -> ltx_protocol::MemoryDecision {
+        let me = self.clone();
+        let backend = ltx_engine::Compute::detect().backend;
+        let decide = move || me.cfg.memory.decision(backend, &me.engine.models_dir());
+        match tokio::task::spawn_blocking(decide.clone()).await {
+            Ok(d) => d,
+            // The pool is shutting down: a few file sizes, read here.
+            Err(_) => decide(),
+        }
     }
 
     /// Runs a store operation off the async threads (SQLite fsyncs on commit).

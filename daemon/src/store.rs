@@ -12,7 +12,8 @@ mod migrations;
 mod record;
 pub use inputs::{InputCap, InputError, Pruned};
 pub use migrations::LATEST as SCHEMA_VERSION;
-use record::{corrupt_message, decode, StoredResult, AFTER_COLS, COLS};
+pub use record::Outcome;
+use record::{corrupt_message, decode, AFTER_COLS, COLS};
 
 pub type DbResult<T> = Result<T, DbError>;
 
@@ -309,18 +310,18 @@ impl Store {
         }
     }
 
-    /// Records how a running job ended (`timings`: a completed job's, per stage). A job already marked
-    /// `interrupted` (by shutdown) only changes to `completed`: the file exists, so say so.
+    /// Records how a running job ended (`outcome`: a completed job's timings and stage timeline). A job already
+    /// marked `interrupted` (by shutdown) only changes to `completed`: the file exists, so say so.
     pub fn finish(
         &mut self,
         id: JobId,
         state: JobState,
         output: Option<&Path>,
         error: Option<(&str, &str)>,
-        timings: Option<&[(String, u64)]>,
+        outcome: Option<&Outcome>,
     ) -> DbResult<bool> {
-        let result = timings
-            .map(|t| serde_json::to_string(&StoredResult { timings: t.to_vec() }))
+        let result = outcome
+            .map(serde_json::to_string)
             .transpose()
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
         let n = self.db.execute(
@@ -378,6 +379,27 @@ impl Store {
 
     pub fn running(&self) -> DbResult<Option<JobRecord>> {
         Ok(self.query(&format!("SELECT {COLS} FROM jobs WHERE state = 'running'"), [])?.pop())
+    }
+
+    /// The latest `limit` completed jobs with a stage timeline, newest first: what the ETA learns from. A row
+    /// that cannot be read is left out (it is listed as `corrupt_record` elsewhere).
+    pub fn samples(&self, limit: u32) -> DbResult<Vec<crate::eta::Sample>> {
+        let mut stmt = self.db.prepare(
+            "SELECT request, result FROM jobs WHERE state = 'completed' AND typeof(request) = 'text'
+             AND typeof(result) = 'text' AND json_valid(result) AND json_array_length(result, '$.stages') > 0
+             ORDER BY finished_ms DESC, id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (request, result) = row?;
+            let request = serde_json::from_str::<GenerationRequest>(&request);
+            let outcome = serde_json::from_str::<Outcome>(&result);
+            if let (Ok(request), Ok(Outcome { stages, .. })) = (request, outcome) {
+                out.push(crate::eta::Sample::new(&request, stages));
+            }
+        }
+        Ok(out)
     }
 
     /// Finished jobs, newest first.

@@ -1,6 +1,6 @@
 //! The single worker thread that owns the engine: runs jobs one at a time, loads/unloads on request, and
 //! unloads components when their keep-alive expires or, between jobs, when the system runs short of memory.
-use crate::{Factory, Shared};
+use crate::{eta::JobClock, Factory, Shared};
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
 use ltx_protocol::{Event, EventKind, FailureCode, JobId, KeepAlive, ModelVariant, Part, Stage, ValidRequest};
 use std::collections::HashMap;
@@ -17,6 +17,7 @@ pub enum Cmd {
         seed: u64,
         output: PathBuf,
         cancel: CancelToken,
+        clock: Arc<JobClock>,
         done: oneshot::Sender<Result<GenerationOutput, EngineError>>,
     },
     Load {
@@ -35,31 +36,22 @@ pub enum Cmd {
     },
 }
 
+/// Sends a job's stage and step events, each with the time since the job started and the whole job's ETA
+/// ([`crate::eta`]).
 struct Sink<'a> {
     shared: &'a Shared,
     job: JobId,
-    stage_start: Option<(Stage, Instant)>,
-    started: Instant,
+    clock: &'a JobClock,
 }
 
 impl ProgressSink for Sink<'_> {
     fn stage(&mut self, stage: Stage) {
-        self.shared.emit(Event { job: self.job, kind: EventKind::Stage(stage) });
+        let (elapsed_ms, eta) = self.clock.stage(&stage);
+        self.shared.emit(Event { job: self.job, kind: EventKind::Stage { stage, elapsed_ms, eta } });
     }
     fn step(&mut self, stage: Stage, step: u32, total: u32) {
-        let now = Instant::now();
-        let since = match &self.stage_start {
-            Some((s, t)) if *s == stage => *t,
-            _ => {
-                // The first step report of a stage marks its start; ETA counts from there.
-                self.stage_start = Some((stage.clone(), now));
-                now
-            }
-        };
-        let done = now.duration_since(since).as_millis() as u64;
-        let eta_ms = (step > 0 && total >= step).then(|| done / u64::from(step) * u64::from(total - step));
-        let elapsed_ms = now.duration_since(self.started).as_millis() as u64;
-        self.shared.emit(Event { job: self.job, kind: EventKind::Step { stage, step, total, elapsed_ms, eta_ms } });
+        let (elapsed_ms, eta) = self.clock.step(&stage, step, total);
+        self.shared.emit(Event { job: self.job, kind: EventKind::Step { stage, step, total, elapsed_ms, eta } });
     }
     fn wants_preview(&self) -> bool {
         self.shared.wants_previews()
@@ -227,10 +219,10 @@ fn serve(
                     }
                 });
             }
-            Some(Cmd::Run { id, request, seed, output, cancel, done }) => {
+            Some(Cmd::Run { id, request, seed, output, cancel, clock, done }) => {
                 let mut res = Err(EngineError::Cancelled);
                 let panicked = guarded(engine, keep, "a job", &mut |engine, keep| {
-                    let mut sink = Sink { shared, job: id, stage_start: None, started: Instant::now() };
+                    let mut sink = Sink { shared, job: id, clock: &clock };
                     let job = Job { id, request: &request, seed, output: &output };
                     res = engine.generate(&job, &mut sink, &cancel);
                     for name in res.iter().flat_map(|out| &out.used) {

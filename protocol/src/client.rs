@@ -478,7 +478,10 @@ mod tests {
             Request::Subscribe { job, .. } => {
                 vec![event(job.unwrap_or(0), EventKind::Started), ServerMsg::Reply(Reply::Subscribed)]
             }
-            Request::Ps => vec![event(7, EventKind::Stage(Stage::DecodingVideo)), ServerMsg::Reply(Reply::Ps(vec![]))],
+            Request::Ps => vec![
+                event(7, EventKind::Stage { stage: Stage::DecodingVideo, elapsed_ms: 1, eta: None }),
+                ServerMsg::Reply(Reply::Ps(vec![])),
+            ],
             _ => vec![ServerMsg::Reply(Reply::Ok)],
         })
         .await;
@@ -495,7 +498,10 @@ mod tests {
         let mut sub = c.subscribe(Some(7), false).await.unwrap();
         assert_eq!(sub.ps().await.unwrap(), vec![]);
         assert_eq!(sub.next().await.unwrap().map(|e| e.kind), Some(EventKind::Started));
-        assert_eq!(sub.next().await.unwrap().map(|e| e.kind), Some(EventKind::Stage(Stage::DecodingVideo)));
+        assert_eq!(
+            sub.next().await.unwrap().map(|e| e.kind),
+            Some(EventKind::Stage { stage: Stage::DecodingVideo, elapsed_ms: 1, eta: None })
+        );
         server.abort();
         let _ = server.await;
         assert!(sub.next().await.unwrap().is_none(), "a closed connection ends the subscription");

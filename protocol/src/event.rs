@@ -38,6 +38,15 @@ impl std::fmt::Display for Stage {
     }
 }
 
+/// How long a running job has left, over every stage it still has to run (`ltxd`'s estimate: its past jobs on
+/// this machine per stage, scaled by tokens and steps, then the job's own steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Eta {
+    pub remaining_ms: u64,
+    /// The job's own denoising steps back it; `false`: an estimate from past jobs alone, to be shown as one.
+    pub measured: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EventKind {
     /// Waiting; 1 = next to run.
@@ -50,13 +59,19 @@ pub enum EventKind {
         step: u32,
         jpeg: Vec<u8>,
     },
-    Stage(Stage),
+    /// A stage began, `elapsed_ms` after the job started.
+    Stage {
+        stage: Stage,
+        elapsed_ms: u64,
+        eta: Option<Eta>,
+    },
+    /// A denoising step ended.
     Step {
         stage: Stage,
         step: u32,
         total: u32,
         elapsed_ms: u64,
-        eta_ms: Option<u64>,
+        eta: Option<Eta>,
     },
     Completed {
         output: PathBuf,

@@ -5,9 +5,9 @@
 //! `code` per error. The bincode wire types' serde derive is the socket protocol and is not this.
 //!
 //! Each view destructures its type completely: a field added to a wire type does not build until it has its JSON.
-use crate::event::{Event, EventKind, Stage};
+use crate::event::{Eta, Event, EventKind, Stage};
 use crate::job::{GenerationRequest, Guidance, ImageInput, JobRecord, KeepAlive};
-use crate::message::{ComponentStatus, DaemonStatus, Progress, QueueInfo};
+use crate::message::{ComponentStatus, DaemonStatus, MemoryDecision, Progress, QueueInfo};
 use crate::models::{DownloadEvent, FileState, ModelFileInfo, PullAction, PullFile, VerifyOutcome, VerifyResult};
 use serde_json::{json, Map, Value};
 use std::path::Path;
@@ -74,6 +74,13 @@ fn stage_fields(stage: &Stage, m: &mut Map<String, Value>) {
     m.insert("stage".into(), name.into());
 }
 
+/// The whole job's time left as `eta_ms` (`null` while it cannot be estimated) and whether the job's own steps
+/// back it, `eta_measured` (`false`: an estimate from this machine's past jobs).
+fn eta_fields(eta: &Option<Eta>, m: &mut Map<String, Value>) {
+    let (ms, measured) = eta.map_or((None, false), |Eta { remaining_ms, measured }| (Some(remaining_ms), measured));
+    extend(m, json!({ "eta_ms": ms, "eta_measured": measured }));
+}
+
 /// One event, flat: `{"event":"step","job":1,"stage":"denoising","denoising_stage":1,"step":2,…}` (no
 /// `"schema"`: [`document`] adds it where the event is a line of its own). Download events carry no job.
 pub fn event_json(ev: &Event) -> Value {
@@ -89,13 +96,16 @@ pub fn event_json(ev: &Event) -> Value {
             extend(&mut m, json!({ "step": step, "jpeg_bytes": jpeg.len() }));
             "preview"
         }
-        EventKind::Stage(s) => {
-            stage_fields(s, &mut m);
+        EventKind::Stage { stage, elapsed_ms, eta } => {
+            stage_fields(stage, &mut m);
+            extend(&mut m, json!({ "elapsed_ms": elapsed_ms }));
+            eta_fields(eta, &mut m);
             "stage"
         }
-        EventKind::Step { stage, step, total, elapsed_ms, eta_ms } => {
+        EventKind::Step { stage, step, total, elapsed_ms, eta } => {
             stage_fields(stage, &mut m);
-            extend(&mut m, json!({ "step": step, "total": total, "elapsed_ms": elapsed_ms, "eta_ms": eta_ms }));
+            extend(&mut m, json!({ "step": step, "total": total, "elapsed_ms": elapsed_ms }));
+            eta_fields(eta, &mut m);
             "step"
         }
         EventKind::Completed { output, duration_ms, seed, timings } => {
@@ -259,12 +269,14 @@ pub fn queue_json(q: &QueueInfo) -> Value {
     })
 }
 
-/// A running job's last step: the stage as in a step event, `step` of `total`, `eta_ms`.
+/// A running job's last stage or step event: the stage as in the event, `step` of `total` (0 of 0 before the
+/// stage's first step), `elapsed_ms`, `eta_ms`, `eta_measured`.
 pub fn progress_json(p: &Progress) -> Value {
-    let Progress { stage, step, total, eta_ms } = p;
+    let Progress { stage, step, total, elapsed_ms, eta } = p;
     let mut m = Map::new();
     stage_fields(stage, &mut m);
-    extend(&mut m, json!({ "step": step, "total": total, "eta_ms": eta_ms }));
+    extend(&mut m, json!({ "step": step, "total": total, "elapsed_ms": elapsed_ms }));
+    eta_fields(eta, &mut m);
     Value::Object(m)
 }
 
@@ -284,6 +296,7 @@ pub fn status_json(s: &DaemonStatus) -> Value {
         models_dir,
         compute,
         memory,
+        decision,
         engine_restarts,
         engine_panic,
     } = s;
@@ -301,8 +314,26 @@ pub fn status_json(s: &DaemonStatus) -> Value {
         "models_dir": path_json(models_dir),
         "compute": compute,
         "memory": memory,
+        "decision": decision_json(decision),
         "engine_restarts": engine_restarts,
         "engine_panic": engine_panic,
+    })
+}
+
+/// The memory decision (`ltxctl status`, `doctor`, the sidecar): the variant by name, `installed`, `plan`
+/// (`all resident` or `low-memory sequential`), the bytes, `why`, and the pull command when not installed.
+pub fn decision_json(d: &MemoryDecision) -> Value {
+    let MemoryDecision { profile, total_memory, budget, variant, installed, weights, low_memory: _, why } = d;
+    json!({
+        "variant": variant.name(),
+        "installed": installed,
+        "plan": d.plan(),
+        "profile": profile,
+        "total_memory": total_memory,
+        "budget": budget,
+        "weights": weights,
+        "why": why,
+        "pull": d.pull(),
     })
 }
 
@@ -378,8 +409,9 @@ pub fn error_json(code: &str, reason: Option<&str>, message: &str) -> Value {
 }
 
 /// The sidecar beside a finished video: its job (as [`job_json`]) and the versions that made it.
-pub fn sidecar_json(job: &JobRecord) -> Value {
+pub fn sidecar_json(job: &JobRecord, decision: &MemoryDecision) -> Value {
     let mut doc = document(job_json(job));
+    doc["memory"] = decision_json(decision);
     doc["daemon_version"] = crate::VERSION.into();
     doc["protocol_version"] = crate::PROTOCOL_VERSION.into();
     doc
@@ -405,12 +437,19 @@ mod tests {
     fn events_are_flat_and_tagged() {
         let step = Event {
             job: 3,
-            kind: EventKind::Step { stage: Stage::Denoising(2), step: 1, total: 8, elapsed_ms: 5, eta_ms: None },
+            kind: EventKind::Step { stage: Stage::Denoising(2), step: 1, total: 8, elapsed_ms: 5, eta: None },
         };
         assert_eq!(
             event_json(&step),
             json!({"job": 3, "event": "step", "stage": "denoising", "denoising_stage": 2, "step": 1, "total": 8,
-                   "elapsed_ms": 5, "eta_ms": null})
+                   "elapsed_ms": 5, "eta_ms": null, "eta_measured": false})
+        );
+        let eta = Some(Eta { remaining_ms: 900, measured: false });
+        let stage = Event { job: 3, kind: EventKind::Stage { stage: Stage::DecodingVideo, elapsed_ms: 7, eta } };
+        assert_eq!(
+            event_json(&stage),
+            json!({"job": 3, "event": "stage", "stage": "decoding_video", "elapsed_ms": 7, "eta_ms": 900,
+                   "eta_measured": false})
         );
         assert_eq!(event_json(&Event { job: 1, kind: EventKind::Started }), json!({"job": 1, "event": "started"}));
         let dl = Event {
@@ -450,7 +489,19 @@ mod tests {
             timings: vec![],
         };
         rec.request.output = Some(p);
-        let v = sidecar_json(&rec);
+        let d = MemoryDecision {
+            profile: "16gb".into(),
+            total_memory: 1,
+            budget: 1,
+            variant: ModelVariant::DistilledFp8,
+            installed: false,
+            weights: 2,
+            low_memory: true,
+            why: "w".into(),
+        };
+        let v = sidecar_json(&rec, &d);
+        assert_eq!(v["memory"]["pull"], "ltxctl models pull distilled-fp8");
+        assert_eq!(v["memory"]["plan"], "low-memory sequential");
         assert_eq!(v["output"], "/tmp/\u{fffd}.mp4");
         assert_eq!(v["request"]["output"], "/tmp/\u{fffd}.mp4");
         assert_eq!(v["state"], "completed");

@@ -35,7 +35,7 @@ pub mod validate;
 
 pub use catalogue::MissingModels;
 pub use error::DaemonError;
-pub use event::{Event, EventKind, Stage};
+pub use event::{Eta, Event, EventKind, Stage};
 pub use job::*;
 pub use message::*;
 pub use part::Part;

@@ -145,18 +145,31 @@ pub struct QueueInfo {
     pub paused: bool,
     pub capacity: u32,
     pub running: Option<JobRecord>,
-    /// How far the running job is: its last step (`None` before its first).
+    /// How far the running job is: its last stage or step event (`None` before its first).
     pub progress: Option<Progress>,
     pub pending: Vec<JobRecord>,
 }
 
-/// A running job's last step event.
+/// A running job's last stage or step event, as of when it was asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     pub stage: crate::Stage,
+    /// The stage's last step of `total`; both 0 before its first step (or in a stage without steps).
     pub step: u32,
     pub total: u32,
-    pub eta_ms: Option<u64>,
+    pub elapsed_ms: u64,
+    pub eta: Option<crate::Eta>,
+}
+
+impl Progress {
+    /// The event that brings a client that joins now up to date.
+    pub fn event(&self) -> crate::EventKind {
+        let Progress { stage, step, total, elapsed_ms, eta } = self.clone();
+        match total {
+            0 => crate::EventKind::Stage { stage, elapsed_ms, eta },
+            _ => crate::EventKind::Step { stage, step, total, elapsed_ms, eta },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,8 +198,61 @@ pub struct DaemonStatus {
     pub compute: String,
     /// The memory profile and budget the preflight holds jobs to.
     pub memory: String,
+    /// What a job that names no variant runs on this machine, and how ([`MemoryDecision`]).
+    pub decision: MemoryDecision,
     /// How often the engine was rebuilt after a panic since the daemon started.
     pub engine_restarts: u32,
     /// The last engine panic's message (the job it failed has it too).
     pub engine_panic: Option<String>,
+}
+
+/// The one memory decision (`ltx_engine::pipeline::decision::decide`): the variant a job that names none runs on
+/// this machine, the loading plan its weights get, and why. `ltxctl status`, `doctor`, a refused submit and each
+/// job's sidecar show this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryDecision {
+    /// The memory profile (`16gb`, …).
+    pub profile: String,
+    /// The machine's memory and the peak a job is held to, in bytes.
+    pub total_memory: u64,
+    pub budget: u64,
+    pub variant: ModelVariant,
+    /// Its files are in the models directory.
+    pub installed: bool,
+    /// What its weights take loaded: the installed files (Gemma at the profile's precision), else the published
+    /// sizes.
+    pub weights: u64,
+    /// The low-memory sequential plan (the weights exceed the budget, or the config asks for it); else all
+    /// resident, a job too large for the budget still running low-memory.
+    pub low_memory: bool,
+    pub why: String,
+}
+
+impl MemoryDecision {
+    pub fn plan(&self) -> &'static str {
+        if self.low_memory {
+            "low-memory sequential"
+        } else {
+            "all resident"
+        }
+    }
+
+    /// The command that installs the variant, when it is not installed.
+    pub fn pull(&self) -> Option<String> {
+        let v = self.variant;
+        (!self.installed).then(|| crate::catalogue::pull_command(v, v.default_pipeline()))
+    }
+
+    /// One line: `distilled-fp8, low-memory sequential plan: <why>`.
+    pub fn summary(&self) -> String {
+        format!("{}, {} plan: {}", self.variant.name(), self.plan(), self.why)
+    }
+}
+
+/// What `ltxd --memory-decision` prints (one JSON line) for `ltxctl doctor` when no daemon runs: the models
+/// directory the config names and the decision over it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineReport {
+    pub models_dir: PathBuf,
+    pub decision: MemoryDecision,
 }

@@ -67,28 +67,6 @@ impl ModelsInfo {
             crate::catalogue::components(variant, pipeline).into_iter().map(|c| c.name()).collect();
         self.files.iter().filter(|f| names.contains(&f.component)).collect()
     }
-
-    /// Whether every file `variant`'s default pipeline reads is installed.
-    pub fn ready(&self, variant: ModelVariant) -> bool {
-        self.needed(variant, variant.default_pipeline()).iter().all(|f| matches!(f.state, FileState::Installed { .. }))
-    }
-
-    /// The generation a request that names none runs: the newest with an installed variant, else the newest
-    /// (whose missing-files refusal then says what to pull).
-    pub fn default_generation(&self) -> crate::Generation {
-        let newest_first = crate::Generation::ALL.into_iter().rev();
-        let installed = newest_first.clone().find(|&g| ModelVariant::of(g).any(|v| self.ready(v)));
-        installed.or_else(|| newest_first.clone().next()).unwrap_or(crate::Generation::ALL[0])
-    }
-
-    /// The variant `ltxctl load` warms when none is named: the default generation's first installed variant.
-    pub fn default_variant(&self) -> ModelVariant {
-        let g = self.default_generation();
-        ModelVariant::of(g)
-            .find(|&v| self.ready(v))
-            .or_else(|| ModelVariant::of(g).next())
-            .unwrap_or(ModelVariant::ALL[0])
-    }
 }
 
 /// What a pull did with each file it needs.
@@ -191,4 +169,20 @@ pub struct VariantState {
     pub bytes: u64,
     /// How many of them are downloading or queued now.
     pub downloading: usize,
+}
+
+/// Free bytes for an unprivileged user on the file system holding `path` (or its nearest existing parent).
+pub fn disk_free(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid NUL-terminated path.
+    unsafe {
+        let mut s: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut s) != 0 {
+            return None;
+        }
+        #[allow(clippy::unnecessary_cast)] // the field types differ between Linux and macOS
+        Some(s.f_bavail as u64 * s.f_frsize as u64)
+    }
 }

@@ -3,7 +3,9 @@
 //! Behaviour comes from `LTX_TEST_STEPS` / `LTX_TEST_STEP_MS` (defaults 4 steps, 10 ms) and per-job
 //! directives in the prompt: `steps=N`, `ms=N`, `fail`, `panic` (panics after the first step, as an engine bug
 //! would), `gate=/path` (wait at the first step boundary until the file exists: deterministic "running" jobs),
-//! `preview_kb=N` (preview size when previews are wanted).
+//! `preview_kb=N` (preview size when previews are wanted), and the milliseconds the stages around the steps take:
+//! `prompt_ms=N`, `decode_ms=N`, `audio_ms=N`, `write_ms=N` (default 0; the ETA tests give each job a machine's
+//! costs for its size).
 use ltx_engine::job::{CancelToken, EngineError, GenerationOutput, Generator, Job, ProgressSink};
 use ltx_protocol::{ComponentStatus, FailureCode, ModelVariant, Part, Stage};
 use std::path::PathBuf;
@@ -41,12 +43,17 @@ impl Generator for TestEngine {
         let ms = directive(p, "ms").and_then(|v| v.parse().ok()).unwrap_or(self.step_ms);
         let gate = directive(p, "gate").map(PathBuf::from);
         let preview_kb: usize = directive(p, "preview_kb").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let pause = |key: &str| {
+            let ms = directive(p, key).and_then(|v| v.parse().ok()).unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(ms));
+        };
         let t0 = Instant::now();
         if self.loaded != Some(job.request.variant) {
             progress.stage(Stage::LoadingComponent("transformer".into()));
             self.loaded = Some(job.request.variant);
         }
         progress.stage(Stage::EncodingPrompt);
+        pause("prompt_ms");
         progress.stage(Stage::Denoising(1));
         for step in 1..=steps {
             cancel.check()?;
@@ -73,10 +80,13 @@ impl Generator for TestEngine {
             return Err(EngineError::failed(FailureCode::DenoiseFailed, "the test engine was asked to fail"));
         }
         progress.stage(Stage::DecodingVideo);
+        pause("decode_ms");
         if job.request.audio {
             progress.stage(Stage::DecodingAudio);
+            pause("audio_ms");
         }
         progress.stage(Stage::WritingFile);
+        pause("write_ms");
         let body = format!("ltx test video: job {} seed {} prompt {p:?}\n", job.id, job.seed);
         // As the shipped engine's MP4 writer: a new file, never through a link.
         ltx_protocol::fsutil::write_new(job.output, body.as_bytes(), 0o600)

@@ -2,6 +2,7 @@
 //! Tests live in `tests/tests/`; the engine test double lives in [`engine`] and only in the test daemon.
 pub mod engine;
 pub mod hub;
+pub mod pty;
 
 use ltx_protocol::client::Client;
 use ltx_protocol::{Event, EventKind, GenerationRequest, JobId, Reply, Request};

@@ -187,53 +187,69 @@ fn daemon_start_stop_status() {
     assert!(stdout(&o).contains("not running"));
 }
 
+/// `submit --wait` on a terminal, as a person runs it.
+fn on_a_terminal(d: &Daemon, prompt: &str) -> ltx_e2e::pty::Pty {
+    let mut c = d.ctl_cmd(&["submit", prompt, "--size", "256x256", "--frames", "9", "--wait"]);
+    c.env("TERM", "xterm-256color");
+    ltx_e2e::pty::Pty::spawn(c)
+}
+
+const QUESTION: &str = "Ctrl-C: cancel job";
+
+/// Ctrl-C while following on a terminal: the question stays on the screen while the bar's spinner goes on
+/// ticking (it was erased by the next redraw at once), "c" cancels the job (exit 2), Enter detaches (exit 5),
+/// and a second Ctrl-C detaches (exit 5); a detached job runs on.
 #[test]
-fn ctrl_c_on_a_terminal_asks_and_can_cancel() {
-    let script = std::path::Path::new("/usr/bin/script");
-    if !script.exists() {
-        println!("SKIPPED: needs util-linux `script` for a pseudo-terminal");
-        return;
-    }
+fn ctrl_c_on_a_terminal_asks_keeps_the_question_and_a_second_ctrl_c_detaches() {
     let d = Daemon::start(bins!());
     let gate = d.gate("g");
-    // `exec`, so the pseudo-terminal's Ctrl-C reaches ltxctl alone and not also a shell waiting on it
-    // (a non-interactive sh dies of SIGINT, and `script` then reports 130 whatever ltxctl returns).
-    let cmd = format!(
-        "exec {} --socket {} submit 'held gate={}' --size 256x256 --frames 9 --wait",
-        d.bins.ctl.display(),
-        d.socket.display(),
-        gate.display()
-    );
-    let mut child = std::process::Command::new(script)
-        .args(["-qfec", &cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let mut stdout = child.stdout.take().unwrap();
-    let sink = out.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let wait_text = |text: &str| {
-        let t = std::time::Instant::now();
-        while !out.lock().unwrap().contains(text) {
-            assert!(t.elapsed() < Duration::from_secs(20), "no {text:?} in {:?}", out.lock().unwrap());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    let held = format!("held gate={}", gate.display());
+    let long = Duration::from_secs(20);
+    let asked = |t: &mut ltx_e2e::pty::Pty| {
+        t.wait_screen("the bar", long, |l| l.contains(" job ") && l.contains(": "));
+        t.send(b"\x03");
+        t.wait_screen("the question", long, |l| l.starts_with(QUESTION));
+        // The spinner ticks every 120 ms: a second later the question is still there, whole.
+        std::thread::sleep(Duration::from_secs(1));
+        let screen = t.screen();
+        assert!(
+            screen.iter().any(|l| l.starts_with(QUESTION) && l.ends_with("(default; Ctrl-C again):")),
+            "the question was drawn over:\n{}",
+            screen.join("\n")
+        );
     };
-    wait_text("started");
-    let mut stdin = child.stdin.take().unwrap();
-    std::io::Write::write_all(&mut stdin, b"\x03").unwrap();
-    wait_text("[c]ancel");
-    std::io::Write::write_all(&mut stdin, b"c\n").unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(2), "{:?}", out.lock().unwrap());
+
+    let mut t = on_a_terminal(&d, &held);
+    asked(&mut t);
+    t.send(b"c\r");
+    let code = t.wait(long);
+    let screen = t.screen().join("\n");
+    assert_eq!(code, Some(2), "cancelled:\n{screen}");
+    assert!(screen.contains("cancelling job") && screen.contains("cancelled"), "{screen}");
+    assert!(screen.contains(QUESTION), "the question is still on the screen after the answer:\n{screen}");
+
+    let mut t = on_a_terminal(&d, &held);
+    asked(&mut t);
+    t.send(b"\x03");
+    let code = t.wait(long);
+    let screen = t.screen().join("\n");
+    assert_eq!(code, Some(i32::from(ltx_client::EXIT_DETACHED)), "a second Ctrl-C detaches:\n{screen}");
+    assert!(screen.contains("detached; job") && screen.contains(QUESTION), "{screen}");
+
+    let mut t = on_a_terminal(&d, &format!("{held} third"));
+    asked(&mut t);
+    t.send(b"\r");
+    let code = t.wait(long);
+    let screen = t.screen().join("\n");
+    assert_eq!(code, Some(i32::from(ltx_client::EXIT_DETACHED)), "Enter detaches:\n{screen}");
+
+    // The detached jobs ran on.
+    open_gate(&gate);
+    // A fresh daemon numbers its jobs from 1: the cancelled one, then the two detached.
+    for id in [2, 3] {
+        let o = d.ctl(&["follow", &id.to_string()]);
+        assert_eq!(o.status.code(), Some(0), "job {id} completes: {o:?}");
+    }
 }
 
 /// The refusal an older daemon writes, byte by byte, so this test breaks if today's types stop reading it: the

@@ -33,11 +33,18 @@ fn failing(rows: &[Row]) -> Vec<&Row> {
     rows.iter().filter(|r| r.1 == "fail").collect()
 }
 
+const PROFILE: &str = "memory_profile = \"16gb\"";
+
 fn healthy() -> (Hub, Daemon) {
     let hub = Hub::start();
     hub.add_variant(ModelVariant::Distilled, 200_000);
-    let opts =
-        Opts { env: vec![("HF_ENDPOINT".into(), hub.url.clone())], placeholder_models: false, ..Opts::default() };
+    // The 16gb profile whatever this machine has: its variant, distilled-fp8, is not the one installed.
+    let opts = Opts {
+        env: vec![("HF_ENDPOINT".into(), hub.url.clone())],
+        placeholder_models: false,
+        extra_config: PROFILE.into(),
+        ..Opts::default()
+    };
     let d = Daemon::with(bins!(), opts);
     let o = d.ctl(&["models", "pull", "distilled", "-y"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
@@ -59,7 +66,14 @@ fn healthy_setup_has_no_problems() {
     let (code, rows) = checks(&d);
     assert_eq!(code, Some(0));
     assert!(failing(&rows).is_empty(), "{rows:?}");
-    assert!(rows.iter().any(|r| r.0 == "memory"));
+    // The profile's variant is not installed, distilled is: that one runs, and nothing asks for a pull.
+    let memory = rows.iter().find(|r| r.0 == "memory").expect("the memory decision");
+    assert_eq!((memory.1.as_str(), memory.3.as_str()), ("ok", ""), "{memory:?}");
+    assert!(
+        memory.2.starts_with("distilled, all resident plan: ")
+            && memory.2.contains("distilled-fp8, which is not installed; distilled is"),
+        "{memory:?}"
+    );
 }
 
 #[test]
@@ -97,7 +111,11 @@ fn each_broken_condition_is_reported_with_its_fix() {
     assert_eq!(code, Some(1));
     // (The disk check may fail too where less than a variant's size is free: not this test's business.)
     let f: Vec<_> = failing(&rows).into_iter().filter(|r| r.0 != "disk").collect();
-    assert_eq!((f.len(), f[0].0.as_str(), f[0].3.as_str()), (1, "models", "ltxctl models pull distilled"), "{rows:?}");
+    // The pull is the memory decision's variant, the 16gb profile's.
+    let pull = "ltxctl models pull distilled-fp8";
+    assert_eq!((f.len(), f[0].0.as_str(), f[0].3.as_str()), (1, "models", pull), "{rows:?}");
+    let memory = rows.iter().find(|r| r.0 == "memory").expect("the memory decision");
+    assert_eq!((memory.1.as_str(), memory.3.as_str()), ("warn", pull), "{memory:?}");
     drop(hub);
 
     // A config file ltxd would refuse.
@@ -117,5 +135,77 @@ fn each_broken_condition_is_reported_with_its_fix() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("FAIL  daemon   ltxd is not running at"), "{out}");
     assert!(out.contains("fix: ltxctl daemon start"), "{out}");
-    assert!(out.contains("warn  models   unknown"), "{out}");
+    // The socket a killed daemon left is not "ok"; the models directory is read, the decision is ltxd's own.
+    assert!(!out.contains("ok    socket") && out.contains("nothing listens there"), "{out}");
+    assert!(
+        out.contains("FAIL  models   no variant is installed in ") && out.contains(&format!("fix: {pull}")),
+        "{out}"
+    );
+    assert!(out.contains("warn  memory   distilled-fp8, low-memory sequential plan: "), "{out}");
+    assert!(out.contains("without the daemon: checksums not checked"), "{out}");
+    std::fs::remove_file(&d.socket).unwrap();
+    let out = String::from_utf8_lossy(&doctor(&d, false).stdout).into_owned();
+    assert!(!out.contains("ok    socket") && out.contains("does not exist: no daemon listens there"), "{out}");
+}
+
+/// One decision, shown alike by `status`, `doctor` (with and without the daemon), a default `submit` (which
+/// runs its variant, and whose refusal names it) and the job's sidecar.
+#[test]
+fn status_doctor_submit_and_the_sidecar_show_one_memory_decision() {
+    let mut d = Daemon::with(bins!(), Opts { extra_config: PROFILE.into(), ..Opts::default() });
+    let json =
+        |o: Output| -> serde_json::Value { serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {o:?}")) };
+    let decision = json(d.ctl(&["--json", "status"]))["decision"].clone();
+    assert_eq!((&decision["variant"], &decision["installed"]), (&"distilled-fp8".into(), &true.into()), "{decision}");
+    let summary = |d: &serde_json::Value| {
+        format!(
+            "{}, {} plan: {}",
+            d["variant"].as_str().unwrap(),
+            d["plan"].as_str().unwrap(),
+            d["why"].as_str().unwrap()
+        )
+    };
+    let status = String::from_utf8_lossy(&d.ctl(&["status"]).stdout).into_owned();
+    assert!(status.contains(&format!("default: {}", summary(&decision))), "{status}");
+    let memory = |d: &Daemon| checks(d).1.into_iter().find(|r| r.0 == "memory").expect("the memory check").2;
+    assert_eq!(memory(&d), summary(&decision));
+
+    // A submit naming no variant runs the decision's; its sidecar says the same decision.
+    let o = d.ctl(&["--json", "submit", "a fox", "--size", "256x256", "--frames", "9", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    let video = std::path::PathBuf::from(last["output"].as_str().expect("the output"));
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(video.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(sidecar["request"]["variant"], "distilled-fp8", "{sidecar}");
+    assert_eq!(sidecar["memory"], decision, "{sidecar}");
+    // Naming one still runs it.
+    let o = d.ctl(&["--json", "submit", "a fox", "--variant", "distilled", "--size", "256x256", "--frames", "9"]);
+    let id = json(o)["job"].as_u64().unwrap();
+    assert_eq!(d.ctl(&["follow", &id.to_string()]).status.code(), Some(0));
+    assert_eq!(json(d.ctl(&["--json", "show", &id.to_string()]))["request"]["variant"], "distilled");
+
+    // No checkpoint at all: the default submit is refused, and the refusal says the decision and its pull.
+    for v in [ModelVariant::Distilled, ModelVariant::DistilledFp8] {
+        std::fs::remove_file(d.dir.path().join("models").join(ltx_protocol::catalogue::checkpoint(v))).unwrap();
+    }
+    let decision = json(d.ctl(&["--json", "status"]))["decision"].clone();
+    assert_eq!(
+        (&decision["installed"], &decision["pull"]),
+        (&false.into(), &"ltxctl models pull distilled-fp8".into())
+    );
+    let o = d.ctl(&["submit", "a fox", "--size", "256x256", "--frames", "9"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(
+        err.contains("ltxctl models pull distilled-fp8")
+            && err.contains(&format!("this machine: {}", summary(&decision))),
+        "{err}"
+    );
+    assert!(!err.contains("models pull distilled`") && !err.contains("models pull distilled\n"), "{err}");
+
+    // Without the daemon, doctor shows the same decision, from ltxd's config and the directory.
+    d.kill9();
+    assert_eq!(memory(&d), summary(&decision));
 }

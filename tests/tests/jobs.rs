@@ -12,7 +12,7 @@ async fn submit_events_completed_with_output_and_sidecar() {
     let evs = events(&mut c, job).await;
     let kinds: Vec<_> = evs.iter().map(|e| &e.kind).collect();
     assert!(kinds.iter().filter(|k| matches!(k, EventKind::Started)).count() <= 1, "duplicate Started: {kinds:?}");
-    assert!(kinds.iter().any(|k| matches!(k, EventKind::Stage(Stage::Denoising(1)))), "{kinds:?}");
+    assert!(kinds.iter().any(|k| matches!(k, EventKind::Stage { stage: Stage::Denoising(1), .. })), "{kinds:?}");
     let steps: Vec<_> = kinds
         .iter()
         .filter_map(|k| match k {

@@ -86,7 +86,7 @@ async fn loads_behind_a_running_job_wait_without_threads_and_are_bounded() {
     let gate = d.gate("g");
     let job = submit(&mut c, req(&format!("held gate={}", gate.display()))).await;
     assert_eq!(c.request(Request::Subscribe { job: Some(job), previews: false }).await.unwrap(), Reply::Subscribed);
-    wait_for(&mut c, job, |k| matches!(k, ltx_protocol::EventKind::Stage(_))).await;
+    wait_for(&mut c, job, |k| matches!(k, ltx_protocol::EventKind::Stage { .. })).await;
     let idle_threads = proc_status(d.pid(), "Threads:");
     let mut loads = tokio::task::JoinSet::new();
     for _ in 0..200 {

@@ -145,15 +145,15 @@ async fn session(
                 let mut need_refresh = true;
                 match ev.kind {
                     EventKind::Started => st.error = None,
-                    EventKind::Stage(stage) => {
+                    EventKind::Stage { stage, elapsed_ms, eta } => {
                         if let Some(r) = st.running.as_mut().filter(|r| r.id == ev.job) {
-                            r.stage = Some(stage.to_string());
+                            r.update(&stage, 0, 0, elapsed_ms, eta);
                             need_refresh = false;
                         }
                     }
-                    EventKind::Step { stage, step, total, eta_ms, .. } => {
+                    EventKind::Step { stage, step, total, elapsed_ms, eta } => {
                         if let Some(r) = st.running.as_mut().filter(|r| r.id == ev.job) {
-                            *r = Running { stage: Some(stage.to_string()), step, total, eta_ms, ..r.clone() };
+                            r.update(&stage, step, total, elapsed_ms, eta);
                             need_refresh = false;
                         }
                     }
@@ -245,9 +245,16 @@ async fn refresh(ctl: &mut Client, st: &mut State) -> Result<(), ClientError> {
     let q = ctl.queue().await?;
     st.paused = q.paused;
     st.pending = q.pending.len() as u32;
+    let progress = q.progress;
     st.running = q.running.map(|r| match st.running.take() {
         Some(old) if old.id == r.id => old,
-        _ => Running { id: r.id, prompt: r.request.prompt, ..Default::default() },
+        _ => {
+            let mut new = Running { id: r.id, prompt: r.request.prompt, ..Default::default() };
+            if let Some(p) = progress {
+                new.update(&p.stage, p.step, p.total, p.elapsed_ms, p.eta);
+            }
+            new
+        }
     });
     st.recent = ctl
         .history(50)

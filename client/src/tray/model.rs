@@ -1,7 +1,7 @@
 //! What the tray shows, as a pure function of the daemon's state: the menu tree, the icon's state, its title
 //! (`42%`) and tooltip. The UI layer only renders this, so the whole menu logic is tested without a display.
 use ltx_protocol::models::{FileState, ModelsInfo};
-use ltx_protocol::{ComponentStatus, JobId, ModelVariant, Pipeline};
+use ltx_protocol::{ComponentStatus, Eta, JobId, ModelVariant, Pipeline, Stage};
 use ltx_service::desktop::{duration, excerpt};
 use std::path::PathBuf;
 
@@ -13,12 +13,27 @@ pub struct Running {
     pub stage: Option<String>,
     pub step: u32,
     pub total: u32,
-    pub eta_ms: Option<u64>,
+    pub elapsed_ms: u64,
+    /// The daemon's whole-job ETA.
+    pub eta: Option<Eta>,
 }
 
 impl Running {
+    /// Of the whole job where its ETA is known (never 100 while it runs), else of the stage's steps.
     pub fn percent(&self) -> u32 {
-        (self.step * 100).checked_div(self.total).unwrap_or(0).min(100)
+        match self.eta {
+            Some(e) => {
+                let whole = self.elapsed_ms.saturating_add(e.remaining_ms);
+                (self.elapsed_ms.saturating_mul(100).checked_div(whole).unwrap_or(0) as u32).min(99)
+            }
+            None => (self.step * 100).checked_div(self.total).unwrap_or(0).min(100),
+        }
+    }
+
+    /// Takes in a stage or step event of this job (`step` and `total` 0 for a stage).
+    pub fn update(&mut self, stage: &Stage, step: u32, total: u32, elapsed_ms: u64, eta: Option<Eta>) {
+        (self.stage, self.step, self.total) = (Some(stage.to_string()), step, total);
+        (self.elapsed_ms, self.eta) = (elapsed_ms, eta);
     }
 }
 
@@ -274,8 +289,14 @@ pub fn menu(s: &State, p: &Prefs) -> Vec<Node> {
                 line.push_str(&format!(" — {stage}"));
             }
             line.push_str(&format!(", {}%", r.percent()));
-            if let Some(eta) = r.eta_ms {
-                line.push_str(&format!(", {} left", duration(eta)));
+            match r.eta {
+                Some(Eta { remaining_ms, measured: true }) => {
+                    line.push_str(&format!(", {} left", duration(remaining_ms)))
+                }
+                Some(Eta { remaining_ms, measured: false }) => {
+                    line.push_str(&format!(", about {} left (estimate)", duration(remaining_ms)))
+                }
+                None => {}
             }
             m.push(info(line));
             m.push(act(Action::Cancel, "Cancel current job", true));
@@ -408,7 +429,8 @@ mod tests {
             stage: Some("denoising (stage 1)".into()),
             step: 3,
             total: 8,
-            eta_ms: Some(65_000),
+            elapsed_ms: 38_500,
+            eta: Some(Eta { remaining_ms: 65_000, measured: true }),
         });
         s.pending = 2;
         assert_eq!(icon_state(&s), IconState::Generating(37));
@@ -418,6 +440,21 @@ mod tests {
         let mut l = Vec::new();
         labels(&m, &mut l);
         assert_eq!(l[1], "Job 7: a red fox in the snow — denoising (stage 1), 37%, 1 min 5 s left");
+        // Of the whole job: 38.5 s of 103.5 s; an ETA from past jobs alone says it is one.
+        if let Some(r) = s.running.as_mut() {
+            r.update(&Stage::EncodingPrompt, 0, 0, 1_000, Some(Eta { remaining_ms: 99_000, measured: false }));
+        }
+        let mut l = Vec::new();
+        labels(&menu(&s, &Prefs::default()), &mut l);
+        assert_eq!(l[1], "Job 7: a red fox in the snow — encoding prompt, 1%, about 1 min 39 s left (estimate)");
+        if let Some(r) = s.running.as_mut() {
+            r.update(&Stage::DecodingVideo, 0, 0, 50_000, None);
+        }
+        assert_eq!(title(&s), "0%", "no ETA and no steps: nothing to count");
+        if let Some(r) = s.running.as_mut() {
+            r.update(&Stage::DecodingVideo, 0, 0, 50_000, Some(Eta { remaining_ms: 0, measured: true }));
+        }
+        assert_eq!(title(&s), "99%", "never 100 % while it runs");
         assert!(l.contains(&"Cancel current job".into()) && l.contains(&"Queue: 2 waiting".into()));
         assert!(matches!(find(&m, "variant:distilled"), Some(Node::Check { checked: true, .. })));
         assert!(matches!(find(&m, "frames:121"), Some(Node::Check { checked: false, .. })));

@@ -168,18 +168,7 @@ pub(crate) fn disk_free(path: &std::path::Path) -> Option<u64> {
     if fake != u64::MAX {
         return Some(fake);
     }
-    use std::os::unix::ffi::OsStrExt;
-    let existing = path.ancestors().find(|p| p.exists())?;
-    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid NUL-terminated path.
-    unsafe {
-        let mut s: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut s) != 0 {
-            return None;
-        }
-        #[allow(clippy::unnecessary_cast)] // the field types differ between Linux and macOS
-        Some(s.f_bavail as u64 * s.f_frsize as u64)
-    }
+    ltx_protocol::models::disk_free(path)
 }
 
 fn part_path(target: &Path) -> PathBuf {

@@ -44,6 +44,8 @@ pub fn recover(store: &mut Store, cfg: &Config) -> Recovered {
         dirs.extend(t.parent().map(PathBuf::from));
     }
     let mut out = Recovered::default();
+    // A sidecar written now says the decision of now (the job's own was not kept).
+    let decision = cfg.memory.decision(ltx_engine::Compute::detect().backend, &cfg.models_dir);
     for path in dirs {
         let Ok(dir) = Dir::open(&path) else { continue };
         let names = dir.entries().unwrap_or_default();
@@ -56,7 +58,7 @@ pub fn recover(store: &mut Store, cfg: &Config) -> Recovered {
             let is_video = !file.ends_with(".json");
             if let (true, Some(rec)) = (is_video && st.nlink > 1, interrupted.get(&job)) {
                 if let Some(video) = names.iter().find(|n| same_file(&dir, n, &st)) {
-                    match complete(store, &dir, rec, video, &tag) {
+                    match complete(store, &dir, rec, video, &tag, &decision) {
                         Ok(p) => out.completed.push((job, p)),
                         Err(e) => tracing::warn!(job, "cannot record the output {:?} found for this job: {e}", video),
                     }
@@ -77,11 +79,19 @@ fn same_file(dir: &Dir, name: &OsString, st: &Stat) -> bool {
         && dir.stat(name).ok().flatten().is_some_and(|s| s.is_file() && (s.dev, s.ino) == (st.dev, st.ino))
 }
 
-fn complete(store: &mut Store, dir: &Dir, rec: &JobRecord, video: &OsString, tag: &str) -> Result<PathBuf, String> {
+fn complete(
+    store: &mut Store,
+    dir: &Dir,
+    rec: &JobRecord,
+    video: &OsString,
+    tag: &str,
+    decision: &ltx_protocol::MemoryDecision,
+) -> Result<PathBuf, String> {
     let path = dir.join(video);
     let json = sidecar_name(video);
     if dir.stat(&json).map_err(|e| e.to_string())?.is_none() {
-        let bytes = sidecar(rec, &path, rec.finished_ms.unwrap_or_else(now_ms), &[]).map_err(|e| e.to_string())?;
+        let finished = rec.finished_ms.unwrap_or_else(now_ms);
+        let bytes = sidecar(rec, &path, finished, &[], decision).map_err(|e| e.to_string())?;
         write_sidecar(dir, &json, &temp_prefix(&json, tag, rec.id), &bytes)
             .map_err(|e| format!("cannot write the sidecar {}: {e}", dir.join(&json).display()))?;
     }

@@ -14,10 +14,13 @@ pub(super) const COLS: &str =
 /// Index of the column after [`COLS`].
 pub(super) const AFTER_COLS: usize = 11;
 
-/// What the `result` column holds for a completed job (JSON).
-#[derive(Serialize, Deserialize)]
-pub(super) struct StoredResult {
+/// What the `result` column holds for a completed job (JSON): the engine's timings, and the stage timeline the
+/// daemon saw, which the ETA learns from (absent in rows written before it was kept).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
     pub timings: Vec<(String, u64)>,
+    #[serde(default)]
+    pub stages: Vec<crate::eta::StageTime>,
 }
 
 /// A row as read: the record, and what could not be read of it (empty for a sound row).
@@ -84,7 +87,7 @@ pub(super) fn decode(row: &Row) -> rusqlite::Result<Decoded> {
     let message = column::<Option<String>>(row, 9, "message", &mut p).flatten();
     let result = column::<Option<String>>(row, 10, "result", &mut p)
         .flatten()
-        .and_then(|r| serde_json::from_str::<StoredResult>(&r).map_err(|e| p.push(format!("result: {e}"))).ok());
+        .and_then(|r| serde_json::from_str::<Outcome>(&r).map_err(|e| p.push(format!("result: {e}"))).ok());
     let mut decoded = Decoded {
         rec: JobRecord {
             id: id as u64,

@@ -39,18 +39,50 @@ fn completed_timings_are_read_back() {
         assert!(matches!(s.insert(&req, 1, false, 8).unwrap(), Insert::Queued { .. }));
     }
     let done = s.claim_next().unwrap().job.unwrap().id;
-    assert!(s.finish(done, JobState::Completed, Some(Path::new("/o/a.mp4")), None, Some(&timings)).unwrap());
+    assert!(s.finish(done, JobState::Completed, Some(Path::new("/o/a.mp4")), None, Some(&outcome(&timings))).unwrap());
     let failed = s.claim_next().unwrap().job.unwrap().id;
     assert!(s.finish(failed, JobState::Failed, None, Some(("oom", "out of memory")), None).unwrap());
     // Completed after a shutdown marked it interrupted: the timings are kept too.
     let late = s.claim_next().unwrap().job.unwrap().id;
     assert!(s.interrupt(late, "shutdown").unwrap());
-    assert!(s.finish(late, JobState::Completed, Some(Path::new("/o/b.mp4")), None, Some(&timings[1..])).unwrap());
+    assert!(s
+        .finish(late, JobState::Completed, Some(Path::new("/o/b.mp4")), None, Some(&outcome(&timings[1..])))
+        .unwrap());
     assert_eq!(s.get(done).unwrap().unwrap().timings, timings);
     assert_eq!(s.get(failed).unwrap().unwrap().timings, []);
     assert_eq!(s.get(late).unwrap().unwrap().timings, timings[1..]);
     let history: Vec<_> = s.history(10).unwrap().into_iter().map(|r| (r.id, r.timings.len())).collect();
     assert_eq!(history, [(late, 1), (failed, 0), (done, 2)]);
+}
+
+fn outcome(timings: &[(String, u64)]) -> Outcome {
+    Outcome { timings: timings.to_vec(), stages: Vec::new() }
+}
+
+#[test]
+fn samples_are_the_completed_jobs_with_a_stage_timeline_newest_first() {
+    use crate::eta::StageTime;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("jobs.db")).unwrap();
+    let sql = |s: &Store, q: &str, id: JobId| s.db.execute(q, [id as i64]).unwrap();
+    let stages = |ms| vec![StageTime { stage: "denoising:1".into(), ms, steps: 4 }];
+    let mut ids = Vec::new();
+    for (i, prompt) in ["old", "a", "b", "failed", "garbled"].into_iter().enumerate() {
+        queued(s.insert(&GenerationRequest::new(prompt), i as u64, false, 8).unwrap());
+        let id = s.claim_next().unwrap().job.unwrap().id;
+        let out = Outcome { timings: vec![], stages: if prompt == "old" { vec![] } else { stages(i as u64) } };
+        match prompt {
+            "failed" => assert!(s.finish(id, JobState::Failed, None, Some(("x", "y")), None).unwrap()),
+            _ => assert!(s.finish(id, JobState::Completed, Some(Path::new("/o/v.mp4")), None, Some(&out)).unwrap()),
+        }
+        // Finished one after the other, a millisecond apart at least.
+        sql(&s, "UPDATE jobs SET finished_ms = ?1 WHERE id = ?1", id);
+        ids.push(id);
+    }
+    sql(&s, "UPDATE jobs SET result = '{\"stages\": 3}' WHERE id = ?1", ids[4]);
+    let got: Vec<_> = s.samples(10).unwrap().into_iter().map(|x| x.stages).collect();
+    assert_eq!(got, [stages(2), stages(1)]);
+    assert_eq!(s.samples(1).unwrap().len(), 1);
 }
 
 fn queued(i: Insert) -> JobId {
@@ -71,7 +103,9 @@ fn unreadable_rows_are_set_aside_and_never_stop_the_queue_or_the_listings() {
     let [bad_json, bad_state, bad_result, bad_seed, done, good] = ids[..] else { unreachable!() };
     let claimed = s.claim_next().unwrap().job.unwrap().id;
     assert_eq!(claimed, bad_json);
-    assert!(s.finish(claimed, JobState::Completed, Some(Path::new("/o/a.mp4")), None, Some(&[])).unwrap());
+    assert!(s
+        .finish(claimed, JobState::Completed, Some(Path::new("/o/a.mp4")), None, Some(&Outcome::default()))
+        .unwrap());
     let sql = |s: &Store, q: &str, id: JobId| s.db.execute(q, [id as i64]).unwrap();
     // bad_json: back to pending with a request that is not JSON; done: completed, result not the timings.
     sql(&s, "UPDATE jobs SET state = 'pending', request = '{\"prompt\": ' WHERE id = ?1", bad_json);

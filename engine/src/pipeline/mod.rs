@@ -5,6 +5,7 @@
 //! [`crate::job::Generator`] ([`generator`]) and the bundled tiny model set ([`tiny`]).
 pub mod components;
 pub mod conditioning;
+pub mod decision;
 pub mod generator;
 pub mod latents;
 pub mod models;

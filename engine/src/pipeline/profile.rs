@@ -1,6 +1,6 @@
 //! Named memory profiles: what a 16, 32, 64 or 128 GB machine runs by default. Each names the
-//! variant it suits, Gemma's quantisation, the plan its real weights end up with, the video
-//! decode's tiling budget and the peak the preflight holds a job to.
+//! variant it suits, Gemma's quantisation, the video decode's tiling budget and the peak the preflight
+//! holds a job to. Which variant and plan a job gets is [`super::decision::decide`]'s.
 //!
 //! LTX-2's weights for scale (from the committed manifests): the 19B transformer is 37.8 GB in bf16 and
 //! 19.2 GB with FP8 block weights; Gemma-3-12B's text decoder is 23.5 GB in bf16, 12.5 GB int8,
@@ -22,9 +22,6 @@ pub struct MemoryProfile {
     /// The variant that fits (what `ltxctl load` and the refusal suggest).
     pub variant: ModelVariant,
     pub gemma: GemmaPrecision,
-    /// The plan the real weights end up with on this machine size (the preflight still decides per job
-    /// from its estimate: what fits stays resident).
-    pub low_memory: bool,
     /// Memory one video decode tile may use.
     pub decode_budget: u64,
     /// The peak the preflight allows a job (about three quarters of the machine: macOS's GPU working
@@ -38,7 +35,6 @@ pub const PROFILES: [MemoryProfile; 4] = [
         system_gb: 16,
         variant: ModelVariant::DistilledFp8,
         gemma: GemmaPrecision::Int4,
-        low_memory: true,
         decode_budget: GIB,
         peak_budget: 12 * GIB,
     },
@@ -47,7 +43,6 @@ pub const PROFILES: [MemoryProfile; 4] = [
         system_gb: 32,
         variant: ModelVariant::DistilledFp8,
         gemma: GemmaPrecision::Int4,
-        low_memory: true,
         decode_budget: 2 * GIB,
         peak_budget: 24 * GIB,
     },
@@ -56,7 +51,6 @@ pub const PROFILES: [MemoryProfile; 4] = [
         system_gb: 64,
         variant: ModelVariant::Distilled,
         gemma: GemmaPrecision::Int8,
-        low_memory: true,
         decode_budget: 4 * GIB,
         peak_budget: 48 * GIB,
     },
@@ -65,7 +59,6 @@ pub const PROFILES: [MemoryProfile; 4] = [
         system_gb: 128,
         variant: ModelVariant::Distilled,
         gemma: GemmaPrecision::Bf16,
-        low_memory: false,
         decode_budget: 8 * GIB,
         peak_budget: 96 * GIB,
     },
@@ -96,11 +89,10 @@ impl fmt::Display for MemoryProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} variant, Gemma {}, {} plan, decode tiles up to {} GiB, peak budget {} GiB",
+            "{}: {} variant, Gemma {}, decode tiles up to {} GiB, peak budget {} GiB",
             self.name,
             self.variant.name(),
             self.gemma.name(),
-            if self.low_memory { "low-memory sequential" } else { "all-resident" },
             self.decode_budget / GIB,
             self.peak_budget / GIB
         )
