@@ -19,11 +19,17 @@ fn pull_list_verify_remove_and_the_submit_check() {
     assert_eq!(file_state(&l, CHECKPOINT)["state"], "missing");
     assert!(l["disk_free"].as_u64().is_some_and(|f| f > 0));
 
-    // A job for a model that is not installed fails at submit with the command that installs it.
+    // A job for a model that is not installed fails at submit with the command that installs it: naming no
+    // variant, the memory decision's (distilled-fp8 on a small machine, distilled on a large one).
+    let status: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "status"]).stdout).unwrap();
+    let variant = status["decision"]["variant"].as_str().unwrap().to_string();
     let o = d.ctl(&["submit", "a fox", "--size", "256x256", "--frames", "9"]);
     assert_eq!(o.status.code(), Some(4), "{o:?}");
-    assert!(stderr(&o).contains("run `ltxctl models pull distilled`"), "{}", stderr(&o));
-    assert!(stderr(&o).contains(CHECKPOINT));
+    assert!(stderr(&o).contains(&format!("run `ltxctl models pull {variant}`")), "{}", stderr(&o));
+    let v = ltx_protocol::ModelVariant::parse(&variant).unwrap();
+    assert!(stderr(&o).contains(ltx_protocol::catalogue::checkpoint(v)), "{}", stderr(&o));
+    let o = d.ctl(&["submit", "a fox", "--size", "256x256", "--frames", "9", "--variant", "distilled"]);
+    assert!(stderr(&o).contains("run `ltxctl models pull distilled`") && stderr(&o).contains(CHECKPOINT));
     let o = d.ctl(&[
         "submit",
         "a fox",
@@ -387,13 +393,7 @@ fn a_directory_with_its_own_gemma_split_is_listed_as_it_is() {
         .unwrap()
         .iter()
         .filter(|f| f["name"].as_str().unwrap().contains("/model-"))
-        .map(|f| {
-            (
-                f["name"].as_str().unwrap().into(),
-                f["state"]["Installed"]["bytes"].as_u64().unwrap(),
-                f["own_split"] == true,
-            )
-        })
+        .map(|f| (f["name"].as_str().unwrap().into(), f["bytes"].as_u64().unwrap(), f["own_split"] == true))
         .collect();
     let g = |s: &str| format!("{}/{s}", catalogue::GEMMA_DIR);
     assert_eq!(listed, [(g(shards[0]), 3000, true), (g(shards[1]), 2000, true)]);

@@ -26,7 +26,10 @@ fn assert_defaults(got: &serde_json::Value, want: &GenerationRequest, what: &str
 
 #[test]
 fn ltxctl_and_the_daemon_apply_the_tables_defaults() {
-    let d = Daemon::with(bins!(), Opts { extra_config: "queue_size = 64".into(), ..Opts::default() });
+    // A submit naming no variant runs the memory decision's; on the 128gb profile, with every file there, that is
+    // the table's default (tests/tests/doctor.rs walks the decision itself).
+    let extra_config = "queue_size = 64\nmemory_profile = \"128gb\"".into();
+    let d = Daemon::with(bins!(), Opts { extra_config, ..Opts::default() });
     assert_defaults(&recorded(&d, &[]), &GenerationRequest::new(""), "no options");
     let mut walked = 0;
     for g in GENERATIONS {
