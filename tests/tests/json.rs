@@ -32,7 +32,8 @@ fn refused(o: &Output, exit: i32, code: &str) -> Value {
 
 #[test]
 fn json_documents_errors_events_and_the_sidecar() {
-    let d = Daemon::start(bins!());
+    // The 128gb profile: a submit naming no variant runs distilled whatever this machine has.
+    let d = Daemon::with(bins!(), Opts { extra_config: "memory_profile = \"128gb\"".into(), ..Opts::default() });
     let ctl = |args: &[&str]| d.ctl(&[&["--json"], args].concat());
 
     // load / unload say what they did, as documents.
@@ -85,6 +86,7 @@ fn json_documents_errors_events_and_the_sidecar() {
         assert_eq!(sidecar[key], shown[key], "{key}: {sidecar} vs {shown}");
     }
     assert_eq!((&sidecar["state"], &sidecar["request"]["variant"]), (&"completed".into(), &"ltx-2.3-distilled".into()));
+    assert_eq!(sidecar["memory"]["variant"], "ltx-2.3-distilled", "the memory decision it ran under: {sidecar}");
     assert!(!text.contains("Distilled") && !text.contains("\"bytes\""), "{text}");
     assert!(
         text.contains("\"strength\": 0.7") && text.contains("\"rescale\": 0.7,") && !text.contains("0.69"),

@@ -19,15 +19,19 @@ fn pull_list_verify_remove_and_the_submit_check() {
     assert_eq!(file_state(&l, CHECKPOINT)["state"], "missing");
     assert!(l["disk_free"].as_u64().is_some_and(|f| f > 0));
 
-    // With nothing installed, a submit that names no model asks for the newest generation.
+    // A job for a model that is not installed fails at submit with the command that installs it: naming no
+    // variant, the memory decision's (distilled-fp8 on a small machine, distilled on a large one).
+    let status: serde_json::Value = serde_json::from_slice(&d.ctl(&["--json", "status"]).stdout).unwrap();
+    let variant = status["decision"]["variant"].as_str().unwrap().to_string();
     let o = d.ctl(&["submit", "a fox", "--size", "256x256", "--frames", "9"]);
     assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains(&format!("run `ltxctl models pull {variant}`")), "{}", stderr(&o));
+    let v = ltx_protocol::ModelVariant::parse(&variant).unwrap();
+    assert!(stderr(&o).contains(ltx_protocol::catalogue::checkpoint(v)), "{}", stderr(&o));
+    let o = d.ctl(&["submit", "a fox", "--size", "256x256", "--frames", "9", "--variant", "distilled"]);
+    assert!(stderr(&o).contains("run `ltxctl models pull distilled`") && stderr(&o).contains(CHECKPOINT));
+    let o = d.ctl(&["submit", "a fox", "--size", "256x256", "--frames", "9", "--model", "ltx-2.3"]);
     assert!(stderr(&o).contains("run `ltxctl models pull ltx-2.3-distilled`"), "{}", stderr(&o));
-    // A job for a model that is not installed fails at submit with the command that installs it.
-    let o = d.ctl(&["submit", "a fox", "--model", "ltx-2", "--size", "256x256", "--frames", "9"]);
-    assert_eq!(o.status.code(), Some(4), "{o:?}");
-    assert!(stderr(&o).contains("run `ltxctl models pull distilled`"), "{}", stderr(&o));
-    assert!(stderr(&o).contains(CHECKPOINT));
     let o = d.ctl(&[
         "submit",
         "a fox",

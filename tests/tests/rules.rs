@@ -26,7 +26,10 @@ fn assert_defaults(got: &serde_json::Value, want: &GenerationRequest, what: &str
 
 #[test]
 fn ltxctl_and_the_daemon_apply_the_tables_defaults() {
-    let d = Daemon::with(bins!(), Opts { extra_config: "queue_size = 64".into(), ..Opts::default() });
+    // A submit naming nothing runs the memory decision's variant; on the 128gb profile, with every file there,
+    // that is the newest generation's first (tests/tests/doctor.rs walks the decision itself).
+    let extra_config = "queue_size = 64\nmemory_profile = \"128gb\"".into();
+    let d = Daemon::with(bins!(), Opts { extra_config, ..Opts::default() });
     // The test daemon's models directory has every file: the newest generation is installed, and is the default.
     let newest = Generation::ALL[Generation::ALL.len() - 1];
     let first = ModelVariant::of(newest).next().expect("a variant");

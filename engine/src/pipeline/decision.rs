@@ -77,17 +77,27 @@ pub fn decide(
         let newest = |v: ModelVariant| {
             std::cmp::Reverse(ltx_protocol::Generation::ALL.iter().position(|g| *g == v.rules().generation))
         };
-        installed.sort_by_key(|c| (c.2 > budget, newest(c.0), c.0 != preferred, c.2));
+        // What fits first: of those the newest generation, then the profile's variant, then the smallest; of the
+        // rest the smallest.
+        installed.sort_by_key(|c| {
+            let fits = c.2 <= budget;
+            (!fits, fits.then(|| (newest(c.0), c.0 != preferred)), c.2)
+        });
         installed.first().copied().unwrap_or_else(|| of(preferred))
     };
     let (variant, installed, bytes) = pick;
     let gb = |b: u64| b as f64 / GB;
     let machine =
         format!("{:.0} GB of memory, the {} profile ({:.1} GB for a job)", gb(total_memory), profile.name, gb(budget));
-    let which = match (variant == preferred, installed) {
-        (true, true) => format!("it runs {}", variant.name()),
-        (false, _) => format!("it runs {}, which is not installed; {} is", preferred.name(), variant.name()),
-        (true, false) => format!("it runs {}, which is not installed", variant.name()),
+    let which = match (variant == preferred, installed, of(preferred).1) {
+        (true, true, _) => format!("it runs {}", variant.name()),
+        (false, _, true) => format!(
+            "it runs {}; {} is installed too, of the newest generation that fits",
+            preferred.name(),
+            variant.name()
+        ),
+        (false, _, false) => format!("it runs {}, which is not installed; {} is", preferred.name(), variant.name()),
+        (true, false, _) => format!("it runs {}, which is not installed", variant.name()),
     };
     let low_memory = force_low_memory || bytes > budget;
     let plan = if force_low_memory {
@@ -155,6 +165,28 @@ mod tests {
         assert!(d.why.contains("low_memory"), "{}", d.why);
         let d = decide(200 * GIB, &settings("128gb"), false, Backend::Metal, dir.path());
         assert_eq!((d.variant, d.low_memory), (ModelVariant::Distilled, false), "{d:?}");
+    }
+
+    #[test]
+    fn memory_decision_prefers_the_newest_generation_that_fits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        install(dir.path(), ModelVariant::DistilledFp8, 1 << 20);
+        install(dir.path(), ModelVariant::Ltx23Distilled, 1 << 20);
+        let d = decide(24 * GIB, &settings("16gb"), false, Backend::Metal, dir.path());
+        assert_eq!((d.variant, d.installed), (ModelVariant::Ltx23Distilled, true), "{d:?}");
+        assert!(d.why.contains("ltx-2.3-distilled is installed too, of the newest generation that fits"), "{}", d.why);
+        // LTX-2.3's checkpoint over the budget: the older generation that fits runs.
+        let resize = |v: ModelVariant, len: u64| {
+            let f = std::fs::OpenOptions::new().write(true).open(dir.path().join(catalogue::checkpoint(v)));
+            f.and_then(|f| f.set_len(len)).expect("resize");
+        };
+        resize(ModelVariant::Ltx23Distilled, 20_000_000_000);
+        let d = decide(24 * GIB, &settings("16gb"), false, Backend::Metal, dir.path());
+        assert_eq!((d.variant, d.low_memory), (ModelVariant::DistilledFp8, false), "{d:?}");
+        // Nothing fits: the smallest.
+        resize(ModelVariant::DistilledFp8, 30_000_000_000);
+        let d = decide(24 * GIB, &settings("16gb"), false, Backend::Metal, dir.path());
+        assert_eq!((d.variant, d.low_memory), (ModelVariant::Ltx23Distilled, true), "{d:?}");
     }
 
     #[test]
