@@ -241,7 +241,9 @@ async fn command(daemon: &Daemon, ctl: &mut Client, st: &mut State, cmd: Cmd) ->
 
 /// Re-reads status, queue, history, loaded components and models.
 async fn refresh(ctl: &mut Client, st: &mut State) -> Result<(), ClientError> {
-    st.outputs_dir = Some(ctl.status().await?.outputs_dir);
+    let status = ctl.status().await?;
+    st.outputs_dir = Some(status.outputs_dir);
+    st.decision = Some(status.decision.variant);
     let q = ctl.queue().await?;
     st.paused = q.paused;
     st.pending = q.pending.len() as u32;

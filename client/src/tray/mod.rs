@@ -256,6 +256,7 @@ pub fn main() -> ExitCode {
             }
             Event::UserEvent(UiEvent::State(s)) => {
                 ui.state = *s;
+                ui.prefs.follow(ui.state.decision);
                 ui.render();
             }
             Event::UserEvent(UiEvent::Dialog(dialog::Reply::Prompt(text))) => {

@@ -59,6 +59,8 @@ pub struct State {
     pub components: Vec<ComponentStatus>,
     pub models: Option<ModelsInfo>,
     pub outputs_dir: Option<PathBuf>,
+    /// The daemon's memory decision: the variant a job that names none runs.
+    pub decision: Option<ModelVariant>,
     /// The last job failure or action error, shown until the next job starts.
     pub error: Option<String>,
     pub launch_at_login: bool,
@@ -71,19 +73,22 @@ pub struct Prefs {
     pub pipeline: Pipeline,
     pub size: (u32, u32),
     pub frames: u32,
+    /// The person picked the weights or the pipeline; until then the daemon's memory decision picks them.
+    pub chosen: bool,
 }
 
 /// The table's defaults ([`ltx_protocol::rules`]): what `ltxctl submit` sends with no options.
 impl Default for Prefs {
     fn default() -> Self {
         let r = ltx_protocol::GenerationRequest::new("");
-        Self { variant: r.variant, pipeline: r.pipeline, size: (r.width, r.height), frames: r.frames }
+        Self { variant: r.variant, pipeline: r.pipeline, size: (r.width, r.height), frames: r.frames, chosen: false }
     }
 }
 
 impl Prefs {
     /// Choosing weights keeps the pipeline when it runs them, else picks the variant's default pipeline.
     pub fn set_variant(&mut self, v: ModelVariant) {
+        self.chosen = true;
         self.variant = v;
         if !self.pipeline.runs(v) {
             self.pipeline = v.default_pipeline();
@@ -92,9 +97,19 @@ impl Prefs {
 
     /// Choosing a pipeline keeps the weights when it runs them, else picks the pipeline's default variant.
     pub fn set_pipeline(&mut self, p: Pipeline) {
+        self.chosen = true;
         self.pipeline = p;
         if !p.runs(self.variant) {
             self.variant = ModelVariant::default_for(p);
+        }
+    }
+}
+
+impl Prefs {
+    /// Follows the daemon's memory decision (as `ltxctl submit` with no options does) until the person picks.
+    pub fn follow(&mut self, decision: Option<ModelVariant>) {
+        if let (false, Some(v)) = (self.chosen, decision) {
+            (self.variant, self.pipeline) = (v, v.default_pipeline());
         }
     }
 }
@@ -391,6 +406,18 @@ pub fn menu(s: &State, p: &Prefs) -> Vec<Node> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefs_follow_the_memory_decision_until_the_person_picks() {
+        let mut p = Prefs::default();
+        p.follow(Some(ModelVariant::Ltx23Distilled));
+        assert_eq!((p.variant, p.pipeline), (ModelVariant::Ltx23Distilled, Pipeline::Distilled));
+        p.follow(None);
+        assert_eq!(p.variant, ModelVariant::Ltx23Distilled, "no decision known: kept");
+        p.set_variant(ModelVariant::Dev);
+        p.follow(Some(ModelVariant::Ltx23Distilled));
+        assert_eq!((p.variant, p.pipeline), (ModelVariant::Dev, Pipeline::TwoStage), "the person's pick stays");
+    }
 
     fn labels(nodes: &[Node], out: &mut Vec<String>) {
         for n in nodes {
