@@ -3,6 +3,9 @@
 //! an error-free `ffmpeg -xerror` decode, a test pattern surviving encoding (PSNR ≥ 35 dB), the tone
 //! frequency after decoding, and QuickTime's requirements (avc1 + avcC, even yuv420p, moov before
 //! mdat, AAC-LC esds, `colr` matching the stream's BT.709 tags).
+mod backend;
+
+use backend::held;
 use std::{path::Path, process::Command};
 
 use ltx_engine::media::{
@@ -10,17 +13,6 @@ use ltx_engine::media::{
     write_wav, Audio, Mp4Writer, VideoSettings,
 };
 use serde_json::Value;
-
-/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
-fn held(p: &std::path::Path) -> String {
-    let b = std::fs::read(p).unwrap_or_default();
-    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
-    if b.len() <= 40 {
-        text
-    } else {
-        format!("{text}… ({} bytes)", b.len())
-    }
-}
 
 const W: u32 = 160;
 const H: u32 = 96;

@@ -1,6 +1,9 @@
 //! The distilled pipeline end to end on the bundled tiny model set: MP4 checked with ffprobe (frames,
 //! fps, audio stream present or not), seed reproducibility to the byte, cancellation at a step
 //! boundary, progress order, per-component residency, missing files, and the latent layout helpers.
+mod backend;
+
+use backend::held;
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -21,17 +24,6 @@ use ltx_engine::{
 };
 use ltx_protocol::{FsCheck, GenerationRequest, MissingModels, ModelVariant, Part, Stage, ValidRequest};
 use mlx_rs::{random, Array};
-
-/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
-fn held(p: &std::path::Path) -> String {
-    let b = std::fs::read(p).unwrap_or_default();
-    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
-    if b.len() <= 40 {
-        text
-    } else {
-        format!("{text}… ({} bytes)", b.len())
-    }
-}
 
 #[derive(Default)]
 struct Recorder {

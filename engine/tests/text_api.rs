@@ -4,6 +4,8 @@
 //! missing files. Fixtures from `engine/goldens/text_goldens.py`.
 mod backend;
 
+use backend::held;
+
 use std::{collections::BTreeMap, path::PathBuf};
 
 use ltx_engine::{
@@ -14,17 +16,6 @@ use ltx_engine::{
     },
 };
 use mlx_rs::{module::ModuleParameters, ops, Array, Dtype};
-
-/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
-fn held(p: &std::path::Path) -> String {
-    let b = std::fs::read(p).unwrap_or_default();
-    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
-    if b.len() <= 40 {
-        text
-    } else {
-        format!("{text}… ({} bytes)", b.len())
-    }
-}
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text").join(name)

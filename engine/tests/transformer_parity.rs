@@ -224,23 +224,7 @@ fn config_is_strict() {
 
 #[test]
 fn parameter_tree_matches_real_19b_manifest() {
-    let text = std::fs::read_to_string(fixture("ltx2_19b_config.json")).expect("config");
-    let cfg = TransformerConfig::from_metadata_json(&text).expect("19B config");
-    // Lazy placeholders: building the 19B tree allocates nothing.
-    let m = LtxModel::new(cfg, Dtype::Bfloat16).expect("19B tree");
-    let ours: Vec<String> = m
-        .parameter_shapes()
-        .into_iter()
-        .map(|(k, s)| {
-            format!("model.diffusion_model.{k} {}", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"))
-        })
-        .collect();
-    let manifest = std::fs::read_to_string(fixture("ltx2_19b_transformer_manifest.txt")).expect("manifest");
-    let want: Vec<&str> = manifest.lines().collect();
-    assert_eq!(ours.len(), want.len());
-    for (a, b) in ours.iter().zip(&want) {
-        assert_eq!(a, b);
-    }
+    backend::assert_transformer_tree(&fixture("ltx2_19b_config.json"), &fixture("ltx2_19b_transformer_manifest.txt"));
 }
 
 #[test]

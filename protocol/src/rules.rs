@@ -106,6 +106,23 @@ pub struct PipelineRules {
     pub summary: &'static str,
 }
 
+/// LTX-2's shape limits (LTX-2.3 keeps its VAE's compression and the same ranges).
+const LTX2_SHAPE: ShapeRules = ShapeRules {
+    spatial_compression: 32,
+    temporal_compression: 8,
+    min_side: 64,
+    max_side: 2048,
+    min_frames: 9,
+    max_frames: 257,
+    max_fps: 60,
+    max_steps: 100,
+    max_guidance: 20.0,
+};
+
+/// `LTX_2_PARAMS`' guider parameters (LTX-2.3 moves only the STG block).
+const LTX2_GUIDANCE: GuidanceDefaults =
+    GuidanceDefaults { video_cfg: 3.0, audio_cfg: 7.0, stg: 1.0, stg_blocks: &[29], rescale: 0.7, modality: 3.0 };
+
 /// Defaults from ltx-pipelines 1.0.0's `LTX_2_PARAMS` / `LTX_2_3_PARAMS` (`utils/constants.py`).
 pub const GENERATIONS: &[GenerationRules] = &[
     GenerationRules {
@@ -114,27 +131,10 @@ pub const GENERATIONS: &[GenerationRules] = &[
         id: "ltx-2",
         model_version_prefix: "",
         upscales: &[Upscale::X2],
-        shape: ShapeRules {
-            spatial_compression: 32,
-            temporal_compression: 8,
-            min_side: 64,
-            max_side: 2048,
-            min_frames: 9,
-            max_frames: 257,
-            max_fps: 60,
-            max_steps: 100,
-            max_guidance: 20.0,
-        },
+        shape: LTX2_SHAPE,
         guided_steps: 40,
         distilled_steps: 8,
-        guidance: GuidanceDefaults {
-            video_cfg: 3.0,
-            audio_cfg: 7.0,
-            stg: 1.0,
-            stg_blocks: &[29],
-            rescale: 0.7,
-            modality: 3.0,
-        },
+        guidance: LTX2_GUIDANCE,
         width: 768,
         height: 512,
         frames: 97,
@@ -146,27 +146,10 @@ pub const GENERATIONS: &[GenerationRules] = &[
         id: "ltx-2.3",
         model_version_prefix: "2.3",
         upscales: &[Upscale::X2, Upscale::X1_5],
-        shape: ShapeRules {
-            spatial_compression: 32,
-            temporal_compression: 8,
-            min_side: 64,
-            max_side: 2048,
-            min_frames: 9,
-            max_frames: 257,
-            max_fps: 60,
-            max_steps: 100,
-            max_guidance: 20.0,
-        },
+        shape: LTX2_SHAPE,
         guided_steps: 30,
         distilled_steps: 8,
-        guidance: GuidanceDefaults {
-            video_cfg: 3.0,
-            audio_cfg: 7.0,
-            stg: 1.0,
-            stg_blocks: &[28],
-            rescale: 0.7,
-            modality: 3.0,
-        },
+        guidance: GuidanceDefaults { stg_blocks: &[28], ..LTX2_GUIDANCE },
         width: 768,
         height: 512,
         frames: 97,

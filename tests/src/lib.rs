@@ -213,6 +213,17 @@ impl Drop for Daemon {
 }
 
 /// Opens a gate file (lets a `gate=` job continue).
+/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
+pub fn held(p: &std::path::Path) -> String {
+    let b = std::fs::read(p).unwrap_or_default();
+    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
+    if b.len() <= 40 {
+        text
+    } else {
+        format!("{text}… ({} bytes)", b.len())
+    }
+}
+
 pub fn open_gate(path: &Path) {
     std::fs::write(path, b"").expect("open gate");
 }

@@ -7,17 +7,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
-fn held(p: &std::path::Path) -> String {
-    let b = std::fs::read(p).unwrap_or_default();
-    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
-    if b.len() <= 40 {
-        text
-    } else {
-        format!("{text}… ({} bytes)", b.len())
-    }
-}
-
 fn mode(p: &Path) -> u32 {
     std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
 }

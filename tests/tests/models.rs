@@ -3,6 +3,7 @@
 mod common;
 
 use common::models::*;
+use ltx_e2e::held;
 use ltx_e2e::hub::{self, HubFile};
 use ltx_protocol::catalogue::{self, GEMMA_REPO, LTX_REPO};
 use ltx_protocol::ModelVariant;

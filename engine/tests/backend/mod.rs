@@ -81,3 +81,37 @@ impl Goldens {
         self.vec(k)[0]
     }
 }
+
+/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
+pub fn held(p: &std::path::Path) -> String {
+    let b = std::fs::read(p).unwrap_or_default();
+    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
+    if b.len() <= 40 {
+        text
+    } else {
+        format!("{text}… ({} bytes)", b.len())
+    }
+}
+
+/// The transformer's parameter tree built from `config` (a `{"transformer": …}` JSON file, lazily: nothing is
+/// allocated) equals `manifest` (ltx-core's meta-device build, `model.diffusion_model.<key> AxB` lines), key for
+/// key and shape for shape.
+pub fn assert_transformer_tree(config: &std::path::Path, manifest: &std::path::Path) {
+    use ltx_engine::transformer::{LtxModel, TransformerConfig};
+    let text = std::fs::read_to_string(config).expect("config");
+    let cfg = TransformerConfig::from_metadata_json(&text).expect("config parses");
+    let m = LtxModel::new(cfg, mlx_rs::Dtype::Bfloat16).expect("tree");
+    let ours: Vec<String> = m
+        .parameter_shapes()
+        .into_iter()
+        .map(|(k, s)| {
+            format!("model.diffusion_model.{k} {}", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"))
+        })
+        .collect();
+    let manifest = std::fs::read_to_string(manifest).expect("manifest");
+    let want: Vec<&str> = manifest.lines().collect();
+    let missing: Vec<_> = want.iter().filter(|w| !ours.iter().any(|o| o == *w)).take(5).collect();
+    let extra: Vec<_> = ours.iter().filter(|o| !want.contains(&o.as_str())).take(5).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    assert_eq!(ours, want);
+}

@@ -8,17 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-/// What `p` holds, readable in a failure message: the text (lossy, at most 40 characters) and its length.
-pub fn held(p: &std::path::Path) -> String {
-    let b = std::fs::read(p).unwrap_or_default();
-    let text: String = String::from_utf8_lossy(&b).chars().take(40).collect();
-    if b.len() <= 40 {
-        text
-    } else {
-        format!("{text}… ({} bytes)", b.len())
-    }
-}
-
 pub const CHECKPOINT: &str = "ltx-2-19b-distilled.safetensors";
 pub const UPSCALER: &str = "ltx-2-spatial-upscaler-x2-1.0.safetensors";
 pub const MB: usize = 1 << 20;
