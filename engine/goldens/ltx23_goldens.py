@@ -30,6 +30,8 @@ from transformer_goldens import (  # noqa: E402
     REAL_19B,
     TINY,
     VIDEO_SHAPE,
+    fp8_quantised,
+    lora_fused,
     perturbation,
     rand,
     seeded_init,
@@ -37,15 +39,8 @@ from transformer_goldens import (  # noqa: E402
 
 from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier  # noqa: E402
 from ltx_core.guidance.perturbations import BatchedPerturbationConfig, PerturbationType  # noqa: E402
-from ltx_core.loader.fuse_loras import _prepare_deltas  # noqa: E402
-from ltx_core.loader.primitives import LoraStateDictWithStrength, StateDict  # noqa: E402
 from ltx_core.model.transformer.model import X0Model  # noqa: E402
 from ltx_core.model.transformer.model_configurator import LTXModelConfigurator  # noqa: E402
-from ltx_core.quantization.fp8_scaled_mm import (  # noqa: E402
-    EXCLUDED_LAYER_SUBSTRINGS,
-    _should_skip_layer,
-    quantize_weight_to_fp8_per_tensor,
-)
 from ltx_core.text_encoders.gemma.embeddings_connector import Embeddings1DConnector  # noqa: E402
 from ltx_core.text_encoders.gemma.embeddings_processor import EmbeddingsProcessor  # noqa: E402
 from ltx_core.text_encoders.gemma.encoders.encoder_configurator import EmbeddingsProcessorConfigurator  # noqa: E402
@@ -174,34 +169,14 @@ def transformer_goldens() -> None:
         "transformer_blocks.1.ff.net.0.proj",
         "prompt_adaln_single.linear",
     ]
-    lora = {}
-    for t in targets:
-        w = model.get_submodule(t).weight
-        lora[f"diffusion_model.{t}.lora_A.weight"] = torch.randn(2, w.shape[1], generator=lg) * 0.3
-        lora[f"diffusion_model.{t}.lora_B.weight"] = torch.randn(w.shape[0], 2, generator=lg) * 0.3
-    save_file(lora, out / "tiny_lora23.safetensors")
     strength = 0.75
-    lora_sd = StateDict({k.removeprefix("diffusion_model."): v for k, v in lora.items()}, "cpu", 0, set())
-    fused = LTXModelConfigurator.from_config({"transformer": TINY23}).eval()
-    fused.load_state_dict(model.state_dict())
-    for t in targets:
-        delta = _prepare_deltas([LoraStateDictWithStrength(lora_sd, strength)], f"{t}.weight", torch.float32, "cpu")
-        fused.get_submodule(t).weight.add_(delta)
+    build = lambda: LTXModelConfigurator.from_config({"transformer": TINY23}).eval()  # noqa: E731
+    lora, fused = lora_fused(model, build, targets, lg, strength)
+    save_file(lora, out / "tiny_lora23.safetensors")
     gold["lora_strength"] = torch.tensor([strength])
     gold["lora_video"], gold["lora_audio"] = fused(*modalities(), BatchedPerturbationConfig.empty(1))
 
-    fp8_sd = {}
-    deq = LTXModelConfigurator.from_config({"transformer": TINY23}).eval()
-    deq.load_state_dict(model.state_dict())
-    for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear) or _should_skip_layer(name, EXCLUDED_LAYER_SUBSTRINGS):
-            continue
-        q_t, scale = quantize_weight_to_fp8_per_tensor(module.weight)
-        q = q_t.t().contiguous()
-        fp8_sd[PREFIX + name + ".weight"] = q
-        fp8_sd[PREFIX + name + ".weight_scale"] = scale.reshape(()).to(torch.float32)
-        fp8_sd[PREFIX + name + ".input_scale"] = torch.tensor(1.0)
-        deq.get_submodule(name).weight.copy_(q.to(torch.float32) * scale)
+    fp8_sd, deq = fp8_quantised(model, build)
     save_file({**sd, **fp8_sd}, out / "tiny_av23_fp8.safetensors", metadata=meta)
     gold["fp8_video"], gold["fp8_audio"] = deq(*modalities(), BatchedPerturbationConfig.empty(1))
     save_file({k: v.contiguous().to(torch.float32) for k, v in gold.items()}, out / "goldens23.safetensors")

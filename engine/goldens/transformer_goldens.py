@@ -195,6 +195,42 @@ def perturbation(*items: tuple[PerturbationType, list[int] | None]) -> BatchedPe
     return BatchedPerturbationConfig([PerturbationConfig([Perturbation(t, b) for t, b in items])])
 
 
+def lora_fused(model, build, targets, g: torch.Generator, strength: float):
+    """A rank-2 LoRA over `targets` (`diffusion_model.<module>.lora_{A,B}.weight`) and a copy of `model` (made
+    by `build`) with it fused the way ltx-core fuses it (`_prepare_deltas`)."""
+    lora = {}
+    for t in targets:
+        w = model.get_submodule(t).weight
+        lora[f"diffusion_model.{t}.lora_A.weight"] = torch.randn(2, w.shape[1], generator=g) * 0.3
+        lora[f"diffusion_model.{t}.lora_B.weight"] = torch.randn(w.shape[0], 2, generator=g) * 0.3
+    lora_sd = StateDict({k.removeprefix("diffusion_model."): v for k, v in lora.items()}, "cpu", 0, set())
+    fused = build()
+    fused.load_state_dict(model.state_dict())
+    for t in targets:
+        delta = _prepare_deltas([LoraStateDictWithStrength(lora_sd, strength)], f"{t}.weight", torch.float32, "cpu")
+        fused.get_submodule(t).weight.add_(delta)
+    return lora, fused
+
+
+def fp8_quantised(model, build):
+    """ltx-core's per-tensor FP8 of every Linear outside its exclusion list: the file's tensors (weight (out, in)
+    as float8_e4m3fn, `weight_scale`, `input_scale`) and a copy of `model` (made by `build`) with the
+    dequantised weights."""
+    fp8_sd = {}
+    deq = build()
+    deq.load_state_dict(model.state_dict())
+    for name, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear) or _should_skip_layer(name, EXCLUDED_LAYER_SUBSTRINGS):
+            continue
+        q_t, scale = quantize_weight_to_fp8_per_tensor(module.weight)  # q_t is (in, out) for cuBLAS
+        q = q_t.t().contiguous()  # the file stores (out, in)
+        fp8_sd[PREFIX + name + ".weight"] = q
+        fp8_sd[PREFIX + name + ".weight_scale"] = scale.reshape(()).to(torch.float32)
+        fp8_sd[PREFIX + name + ".input_scale"] = torch.tensor(1.0)
+        deq.get_submodule(name).weight.copy_(q.to(torch.float32) * scale)
+    return fp8_sd, deq
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -347,35 +383,14 @@ def main() -> None:
         "transformer_blocks.1.video_to_audio_attn.to_out.0",
         "proj_out",
     ]
-    lora = {}
-    for t in lora_targets:
-        w = model.get_submodule(t).weight
-        lora[f"diffusion_model.{t}.lora_A.weight"] = torch.randn(2, w.shape[1], generator=lg) * 0.3
-        lora[f"diffusion_model.{t}.lora_B.weight"] = torch.randn(w.shape[0], 2, generator=lg) * 0.3
-    save_file(lora, OUT / "tiny_lora.safetensors")
     strength = 0.75
-    lora_sd = StateDict({k.removeprefix("diffusion_model."): v for k, v in lora.items()}, "cpu", 0, set())
-    fused = build_tiny()
-    fused.load_state_dict(model.state_dict())
-    for t in lora_targets:
-        delta = _prepare_deltas([LoraStateDictWithStrength(lora_sd, strength)], f"{t}.weight", torch.float32, "cpu")
-        fused.get_submodule(t).weight.add_(delta)
+    lora, fused = lora_fused(model, build_tiny, lora_targets, lg, strength)
+    save_file(lora, OUT / "tiny_lora.safetensors")
     gold["lora_strength"] = torch.tensor([strength])
     gold["lora_video"], gold["lora_audio"] = fused(*modalities(vstate.denoise_mask), BatchedPerturbationConfig.empty(1))
 
     # ---------------- FP8 checkpoint (ltx-core's per-tensor quantiser and exclusion list) ----------------
-    fp8_sd = {}
-    deq = build_tiny()
-    deq.load_state_dict(model.state_dict())
-    for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear) or _should_skip_layer(name, EXCLUDED_LAYER_SUBSTRINGS):
-            continue
-        q_t, scale = quantize_weight_to_fp8_per_tensor(module.weight)  # q_t is (in, out) for cuBLAS
-        q = q_t.t().contiguous()  # the file stores (out, in)
-        fp8_sd[PREFIX + name + ".weight"] = q
-        fp8_sd[PREFIX + name + ".weight_scale"] = scale.reshape(()).to(torch.float32)
-        fp8_sd[PREFIX + name + ".input_scale"] = torch.tensor(1.0)
-        deq.get_submodule(name).weight.copy_(q.to(torch.float32) * scale)
+    fp8_sd, deq = fp8_quantised(model, build_tiny)
     full = {**sd, **fp8_sd}
     save_file(full, OUT / "tiny_av_fp8.safetensors", metadata=meta)
     gold["fp8_video"], gold["fp8_audio"] = deq(*modalities(vstate.denoise_mask), BatchedPerturbationConfig.empty(1))
