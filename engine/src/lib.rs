@@ -9,6 +9,7 @@ pub mod media;
 pub mod memory;
 pub mod pipeline;
 pub mod preview;
+pub mod quant;
 pub mod sampling;
 pub mod text;
 pub mod transformer;

@@ -9,7 +9,7 @@
 //! (7e-2 at k = 3840), and the engine computes in f32 on the CPU.
 mod backend;
 
-use ltx_engine::text::quantized::QuantWeight;
+use ltx_engine::{quant::QuantMode, text::quantized::QuantWeight};
 use mlx_rs::{ops, random, Array, Dtype};
 
 fn rel_l2(got: &Array, want: &Array) -> f64 {
@@ -20,17 +20,18 @@ fn rel_l2(got: &Array, want: &Array) -> f64 {
     norm(&d) / norm(want).max(1e-30)
 }
 
-/// Relative L2 error of the quantised linear `x @ W.T` (x: `m × k`, W: `n × k`) at `bits` in `dtype`.
-fn error(m: i32, k: i32, n: i32, bits: i32, dtype: Dtype, seed: u64) -> f64 {
+/// Relative L2 error of the quantised linear `x @ W.T` (x: `m × k`, W: `n × k`) in `mode` and `dtype`.
+fn error(m: i32, k: i32, n: i32, mode: QuantMode, dtype: Dtype, seed: u64) -> f64 {
     let key = random::key(seed).expect("key");
     let (kw, kx) = random::split(&key, 2).expect("split");
     let w = random::normal::<f32>(&[n, k], 0.0, 0.02, &kw).expect("w").as_dtype(dtype).expect("dtype");
     let x = random::normal::<f32>(&[m, k], None, None, &kx).expect("x").as_dtype(dtype).expect("dtype");
     let mut q = QuantWeight::new(n as usize, k as usize).expect("new");
     *q.weight = w;
-    q.quantize(bits).expect("quantize");
-    let (group, b) = q.quant.expect("quantised");
-    assert_eq!(b, bits);
+    q.quantize(mode).expect("quantize");
+    let (m, group) = q.quant.expect("quantised");
+    assert_eq!(m, mode);
+    let bits = mode.bits();
     let got = q.linear(&x).expect("quantized_matmul");
     let (Some(s), Some(bias)) = (q.scales.as_ref(), q.biases.as_ref()) else { panic!("no scales") };
     let dense =
@@ -61,10 +62,11 @@ fn quantized_linears_match_their_dequantized_weights() {
         if !backend::on_gpu() && (m > 1 && k > 64) {
             continue;
         }
-        for bits in [8, 4] {
+        for mode in [QuantMode::Q8, QuantMode::Q4] {
+            let bits = mode.bits();
             let dtypes = [(Dtype::Float32, backend::tol(1e-4)), (Dtype::Bfloat16, 1e-2)];
             for (dtype, tol) in dtypes.into_iter().take(if backend::on_gpu() { 2 } else { 1 }) {
-                let e = error(m, k, n, bits, dtype, i as u64);
+                let e = error(m, k, n, mode, dtype, i as u64);
                 let verdict = if e <= tol { "ok" } else { "FAIL" };
                 eprintln!("{what} {m}x{k}x{n} int{bits} {dtype:?}: rel L2 {e:.2e} (tol {tol:.0e}) {verdict}");
                 if e > tol {

@@ -182,7 +182,7 @@ fn bf16_compute_stays_close() {
     eprintln!("bf16 hidden states: worst layer relative L2 {e:.2e}");
     assert!(e <= 3e-2, "bf16 hidden states: {e:e}");
     let int4 = Gemma::load(&fixture("gemma"), Dtype::Bfloat16, GemmaPrecision::Int4).expect("int4");
-    assert!(int4.layers[5].self_attn.q_proj.quant == Some((32, 4)));
+    assert!(int4.layers[5].self_attn.q_proj.quant == Some((ltx_engine::quant::QuantMode::Q4, 32)));
     let e4 = hidden_err(&int4, &g, "prompt", true, Dtype::Bfloat16);
     eprintln!("bf16 int4 hidden states: worst layer relative L2 {e4:.2e}");
     assert!(e4 <= 4e-1, "bf16 int4: {e4:e}");

@@ -309,8 +309,8 @@ impl Gemma {
 
     /// Affine-quantises every linear and the embedding table (no-op for `Bf16`).
     pub fn quantize(&mut self, precision: GemmaPrecision) -> Result<()> {
-        let Some(bits) = precision.bits() else { return Ok(()) };
-        self.embed_tokens.quantize(bits)?;
+        let Some(mode) = precision.mode() else { return Ok(()) };
+        self.embed_tokens.quantize(mode)?;
         for l in &mut self.layers {
             let (a, m) = (&mut l.self_attn, &mut l.mlp);
             for w in [
@@ -322,7 +322,7 @@ impl Gemma {
                 &mut m.up_proj,
                 &mut m.down_proj,
             ] {
-                w.quantize(bits)?;
+                w.quantize(mode)?;
             }
         }
         self.precision = precision;

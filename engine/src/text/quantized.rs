@@ -1,10 +1,11 @@
-//! Gemma weights in full precision or MLX affine 8/4-bit (quantised at load). A bias-free linear and
-//! the embedding table hold either a dense weight or `(packed weight, scales, biases)`; the forward uses
-//! `quantized_matmul` / a gathered `dequantize`, so a quantised model never holds dense copies.
+//! Gemma weights in full precision or MLX affine 8/4-bit (quantised at load, [`crate::quant`]). A bias-free
+//! linear and the embedding table hold either a dense weight or `(packed weight, scales, biases)`; the forward
+//! uses `quantized_matmul` / a gathered `dequantize`, so a quantised model never holds dense copies.
 
 use mlx_rs::{macros::ModuleParameters, module::Param, ops, Array, Dtype};
 
 use super::Result;
+use crate::quant::{self, Packed, QuantMode};
 
 /// How the Gemma text model is held in memory (the model manager's choice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
@@ -20,20 +21,22 @@ pub enum GemmaPrecision {
 }
 
 impl GemmaPrecision {
-    pub fn bits(self) -> Option<i32> {
+    /// The quantisation of its matrices (`None`: dense).
+    pub fn mode(self) -> Option<QuantMode> {
         match self {
             Self::Bf16 => None,
-            Self::Int8 => Some(8),
-            Self::Int4 => Some(4),
+            Self::Int8 => Some(QuantMode::Q8),
+            Self::Int4 => Some(QuantMode::Q4),
         }
+    }
+
+    pub fn bits(self) -> Option<i32> {
+        self.mode().map(QuantMode::bits)
     }
 
     /// Bytes per weight element including the bf16 scale and bias of each group (group 64).
     pub fn bytes_per_weight(self) -> f64 {
-        match self.bits() {
-            None => 2.0,
-            Some(b) => b as f64 / 8.0 + 4.0 / 64.0,
-        }
+        self.mode().map_or(2.0, |m| m.bytes_per_weight(2))
     }
 
     pub fn name(self) -> &'static str {
@@ -45,16 +48,7 @@ impl GemmaPrecision {
     }
 }
 
-/// Group size: 64 (MLX's default), or 32 for rows too narrow for it (tiny test models).
-fn group_size(in_features: i32) -> i32 {
-    if in_features % 64 == 0 {
-        64
-    } else {
-        32
-    }
-}
-
-/// A weight `(rows, in)` stored dense or affine-quantised along `in`.
+/// A weight `(rows, in)` stored dense or quantised along `in` ([`crate::quant`], the transformer's mechanism).
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct QuantWeight {
     #[param]
@@ -63,8 +57,8 @@ pub struct QuantWeight {
     pub scales: Param<Option<Array>>,
     #[param]
     pub biases: Param<Option<Array>>,
-    /// (group size, bits) once quantised.
-    pub quant: Option<(i32, i32)>,
+    /// (mode, group size) once quantised.
+    pub quant: Option<(QuantMode, i32)>,
 }
 
 impl QuantWeight {
@@ -78,37 +72,40 @@ impl QuantWeight {
         })
     }
 
-    /// Quantises the dense weight in place (`bits` 8 or 4) and evaluates it, so the dense copy is freed.
-    pub fn quantize(&mut self, bits: i32) -> Result<()> {
+    /// Quantises the dense weight in place and evaluates it, so the dense copy is freed (a row too narrow for
+    /// the mode stays dense).
+    pub fn quantize(&mut self, mode: QuantMode) -> Result<()> {
         if self.quant.is_some() {
             return Ok(()); // already packed: never quantise twice
         }
-        let group = group_size(*self.weight.shape().last().unwrap_or(&0));
-        let (w, s, b) = ops::quantize(&*self.weight, group, bits)?;
-        mlx_rs::transforms::eval([&w, &s, &b])?;
-        *self.weight = w;
-        *self.scales = Some(s);
-        *self.biases = Some(b);
-        self.quant = Some((group, bits));
+        let Some(p) = quant::quantize(&self.weight, mode)? else { return Ok(()) };
+        mlx_rs::transforms::eval([&p.weight, &p.scales].into_iter().chain(p.biases.as_ref()))?;
+        self.quant = Some((p.mode, p.group));
+        *self.weight = p.weight;
+        *self.scales = Some(p.scales);
+        *self.biases = p.biases;
         Ok(())
+    }
+
+    fn packed(&self) -> Option<Packed> {
+        let ((mode, group), scales) = (self.quant?, (*self.scales).clone()?);
+        let (weight, biases) = ((*self.weight).clone(), (*self.biases).clone());
+        Some(Packed { weight, scales, biases, mode, group })
     }
 
     /// `x @ W.T` (a bias-free `nn.Linear`).
     pub fn linear(&self, x: &Array) -> Result<Array> {
-        Ok(match (self.quant, self.scales.as_ref(), self.biases.as_ref()) {
-            (Some((g, bits)), Some(s), Some(b)) => ops::quantized_matmul(x, &*self.weight, s, b, true, g, bits)?,
-            _ => ops::matmul(x, self.weight.as_dtype(x.dtype())?.t())?,
+        Ok(match self.packed() {
+            Some(p) => p.matmul(x)?,
+            None => ops::matmul(x, self.weight.as_dtype(x.dtype())?.t())?,
         })
     }
 
     /// Rows `ids` of the table (an `nn.Embedding` lookup), in `dtype`.
     pub fn rows(&self, ids: &Array, dtype: Dtype) -> Result<Array> {
-        Ok(match (self.quant, self.scales.as_ref(), self.biases.as_ref()) {
-            (Some((g, bits)), Some(s), Some(b)) => {
-                let take = |a: &Array| a.take_axis(ids, 0);
-                ops::dequantize(take(&self.weight)?, take(s)?, &take(b)?, g, bits)?.as_dtype(dtype)?
-            }
-            _ => self.weight.take_axis(ids, 0)?.as_dtype(dtype)?,
+        Ok(match self.packed() {
+            Some(p) => p.rows(ids, dtype)?,
+            None => self.weight.take_axis(ids, 0)?.as_dtype(dtype)?,
         })
     }
 }

@@ -1,0 +1,1 @@
+//! Quantised transformer files cached next to their checkpoint (written in a later step).
