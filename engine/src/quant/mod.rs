@@ -126,7 +126,8 @@ pub fn placeholder(rows: i32, cols: i32, dtype: Dtype, mode: QuantMode) -> Resul
     let Some(group) = mode.group_for(cols) else { return Ok(None) };
     let weight = Array::zeros::<u32>(&[rows, cols * mode.bits() / 32])?;
     let groups = [rows, cols / group];
-    let scales = if mode.affine() { Array::zeros::<f32>(&groups)?.as_dtype(dtype)? } else { Array::zeros::<u8>(&groups)? };
+    let scales =
+        if mode.affine() { Array::zeros::<f32>(&groups)?.as_dtype(dtype)? } else { Array::zeros::<u8>(&groups)? };
     let biases = mode.affine().then(|| Array::zeros::<f32>(&groups)?.as_dtype(dtype)).transpose()?;
     Ok(Some(Packed { weight, scales, biases, mode, group }))
 }

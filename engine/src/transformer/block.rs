@@ -6,9 +6,13 @@
 //! plus the prompt AdaLN of the step's sigma. The A<->V scale/shift rows come from each modality's own
 //! per-token timesteps and the gates from the other modality's sigma (ltx-core 1.2.0).
 
-use mlx_rs::{fast, macros::ModuleParameters, module::Param, ops::indexing::IndexOp, Array};
+use mlx_rs::{fast, macros::ModuleParameters, module::Param, ops::indexing::IndexOp, Array, Dtype};
 
-use super::{attention::Attention, feed_forward::FeedForward, fused, perturbation::Perturbations, rope::Rope, Result};
+use super::{
+    attention::Attention, feed_forward::FeedForward, fused, linear::Linear, perturbation::Perturbations, rope::Rope,
+    Result,
+};
+use crate::quant::QuantMode;
 
 /// Per-token AdaLN values: `rows` (U, n*D) computed once for each of the U distinct timesteps and
 /// `index` (B, T) picking a row per token (None: one row for every token).
@@ -143,6 +147,41 @@ impl AvBlock {
             idx,
             eps: e,
         })
+    }
+
+    /// The linears that FP8 and the quantised modes store compactly: every attention's projections and gate
+    /// logits and both feed-forwards, about all of a block's bytes. Its AdaLN tables and the q/k norms stay
+    /// dense, as do the model's patchify and output projections, AdaLN and caption projections
+    /// ([`super::LtxModel`] keeps those outside the blocks).
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let attns = [
+            &mut self.attn1,
+            &mut self.attn2,
+            &mut self.audio_attn1,
+            &mut self.audio_attn2,
+            &mut self.audio_to_video_attn,
+            &mut self.video_to_audio_attn,
+        ];
+        let mut linears: Vec<&mut Linear> = Vec::new();
+        for a in attns {
+            linears.extend([&mut a.to_q, &mut a.to_k, &mut a.to_v]);
+            linears.extend(a.to_out.iter_mut());
+            linears.extend(a.to_gate_logits.as_mut());
+        }
+        for ff in [&mut self.ff, &mut self.audio_ff] {
+            linears.extend([&mut ff.net.gelu.proj, &mut ff.net.out]);
+        }
+        linears
+    }
+
+    /// Quantises [`Self::linears_mut`] in `mode` (lazy).
+    pub fn quantize(&mut self, mode: QuantMode, dtype: Dtype) -> Result<()> {
+        self.linears_mut().into_iter().try_for_each(|l| l.quantize(mode, dtype))
+    }
+
+    /// The packed placeholders of `mode` for [`Self::linears_mut`] (what a quantised file loads into).
+    pub fn quantized_placeholders(&mut self, mode: QuantMode, dtype: Dtype) -> Result<()> {
+        self.linears_mut().into_iter().try_for_each(|l| l.quantized_placeholder(mode, dtype))
     }
 
     fn rms(&self, x: &Array) -> Result<Array> {

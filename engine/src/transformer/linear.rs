@@ -1,11 +1,14 @@
-//! `torch.nn.Linear` with optional FP8 storage: a weight read from the file as `F8_E4M3` arrives as
-//! `uint8` (MLX has no fp8 dtype) and is decoded with its per-tensor `weight_scale` at use, one layer
-//! at a time, so an FP8 checkpoint stays FP8 in memory.
+//! `torch.nn.Linear` with optional FP8 or quantised storage. A weight read from the file as `F8_E4M3`
+//! arrives as `uint8` (MLX has no fp8 dtype) and is decoded with its per-tensor `weight_scale` at use, one
+//! layer at a time, so an FP8 checkpoint stays FP8 in memory. A quantised weight ([`crate::quant`]) is the
+//! packed `uint32` `weight` with its `scales` (and affine `biases`), keys as MLX's `QuantizedLinear`, and runs
+//! through `quantized_matmul`.
 
 use mlx_rs::macros::ModuleParameters;
 use mlx_rs::{module::Param, ops, Array, Dtype};
 
 use super::Result;
+use crate::quant::{self, Packed, QuantMode};
 
 /// Largest finite float8_e4m3fn value.
 pub const FP8_E4M3_MAX: f32 = 448.0;
@@ -20,6 +23,14 @@ pub struct Linear {
     /// Per-tensor dequantisation scale of an FP8 weight; 1 (and absent from the file) otherwise.
     #[param]
     pub weight_scale: Param<Array>,
+    /// Group scales of a quantised weight (its `weight` then holds the packed words).
+    #[param]
+    pub scales: Param<Option<Array>>,
+    /// Group biases of an affine-quantised weight.
+    #[param]
+    pub biases: Param<Option<Array>>,
+    /// (mode, group size) of a quantised weight.
+    pub quant: Option<(QuantMode, i32)>,
     /// A LoRA applied at run time as `x·Aᵀ·(s·B)ᵀ` (A: (r, in), s·B: (out, r), in the compute dtype):
     /// the same product as the reference's fused `W + s·B·A`, with the resident weights left exact
     /// (see `lora::attach_lora`).
@@ -34,17 +45,61 @@ impl Linear {
             weight: Param::new(Array::zeros::<f32>(&[o, i])?),
             bias: Param::new(if bias { Some(Array::zeros::<f32>(&[o])?) } else { None }),
             weight_scale: Param::new(Array::from_f32(1.0)),
+            scales: Param::new(None),
+            biases: Param::new(None),
+            quant: None,
             lora: None,
         })
+    }
+
+    /// The packed weight of a quantised layer.
+    fn packed(&self) -> Option<Packed> {
+        let ((mode, group), scales) = (self.quant?, (*self.scales).clone()?);
+        Some(Packed { weight: (*self.weight).clone(), scales, biases: (*self.biases).clone(), mode, group })
+    }
+
+    fn set_packed(&mut self, p: Packed) {
+        self.quant = Some((p.mode, p.group));
+        *self.weight = p.weight;
+        *self.scales = Some(p.scales);
+        *self.biases = p.biases;
+        *self.weight_scale = Array::from_f32(1.0);
+    }
+
+    /// Quantises the weight (dense or FP8, dequantised to `dtype` first, one layer at a time) in `mode`; a
+    /// layer whose rows the mode cannot group stays as it is. Lazy: evaluate to free the dense weight.
+    pub fn quantize(&mut self, mode: QuantMode, dtype: Dtype) -> Result<()> {
+        if self.quant.is_some() {
+            return Ok(());
+        }
+        if let Some(p) = quant::quantize(&self.dense_weight(dtype)?, mode)? {
+            self.set_packed(p);
+        }
+        Ok(())
+    }
+
+    /// Turns the placeholder into the packed placeholders of `mode` (what a quantised file loads into).
+    pub fn quantized_placeholder(&mut self, mode: QuantMode, dtype: Dtype) -> Result<()> {
+        let (o, i) = (self.weight.shape()[0], self.weight.shape()[1]);
+        if let Some(p) = quant::placeholder(o, i, dtype, mode)? {
+            self.set_packed(p);
+        }
+        Ok(())
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        self.quant.is_some()
     }
 
     pub fn is_fp8(&self) -> bool {
         self.weight.dtype() == Dtype::Uint8
     }
 
-    /// The weight in `dtype`, dequantised when stored as FP8.
+    /// The weight in `dtype`, dequantised when stored as FP8 or quantised.
     pub fn dense_weight(&self, dtype: Dtype) -> Result<Array> {
-        if self.is_fp8() {
+        if let Some(p) = self.packed() {
+            Ok(p.dequantize(dtype)?)
+        } else if self.is_fp8() {
             let w = ops::from_fp8(&*self.weight, Dtype::Float32)?.multiply(&*self.weight_scale)?;
             Ok(w.as_dtype(dtype)?)
         } else if self.weight.dtype() != dtype {
@@ -63,11 +118,22 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        let w = self.dense_weight(x.dtype())?;
-        // Bias folded into the GEMM (as mlx.nn.Linear does): one pass over the output, not two.
-        let y = match self.bias.as_ref() {
-            Some(b) => ops::addmm(b, x, w.t(), None, None)?,
-            None => ops::matmul(x, w.t())?,
+        let y = match self.packed() {
+            Some(p) => {
+                let y = p.matmul(x)?;
+                match self.bias.as_ref() {
+                    Some(b) => y.add(b)?,
+                    None => y,
+                }
+            }
+            None => {
+                let w = self.dense_weight(x.dtype())?;
+                // Bias folded into the GEMM (as mlx.nn.Linear does): one pass over the output, not two.
+                match self.bias.as_ref() {
+                    Some(b) => ops::addmm(b, x, w.t(), None, None)?,
+                    None => ops::matmul(x, w.t())?,
+                }
+            }
         };
         Ok(match &self.lora {
             Some((a, b)) => y.add(ops::matmul(&ops::matmul(x, a.t())?, b.t())?)?,

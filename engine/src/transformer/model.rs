@@ -6,6 +6,7 @@ use std::{
 };
 
 use crate::checkpoint::{Checkpoint, LoadOptions};
+use crate::quant::QuantMode;
 
 use mlx_rs::{
     fast,
@@ -234,28 +235,23 @@ impl LtxModel {
     /// Store every linear of the blocks in FP8 (ltx-core's `fp8-cast`-style memory saving).
     pub fn quantize_blocks_fp8(&mut self) -> Result<()> {
         for block in &mut self.transformer_blocks {
-            let attns = [
-                &mut block.attn1,
-                &mut block.attn2,
-                &mut block.audio_attn1,
-                &mut block.audio_attn2,
-                &mut block.audio_to_video_attn,
-                &mut block.video_to_audio_attn,
-            ];
-            let mut linears: Vec<&mut Linear> = Vec::new();
-            for a in attns {
-                linears.extend([&mut a.to_q, &mut a.to_k, &mut a.to_v, &mut a.to_out[0]]);
-                linears.extend(a.to_gate_logits.as_mut());
-            }
-            for ff in [&mut block.ff, &mut block.audio_ff] {
-                linears.extend([&mut ff.net.gelu.proj, &mut ff.net.out]);
-            }
-            for l in linears {
+            for l in block.linears_mut() {
                 let w = (*l.weight).clone();
                 l.set_fp8(&w)?;
             }
         }
         mlx_rs::transforms::eval(self.parameters().flatten().values().copied())?;
+        Ok(())
+    }
+
+    /// Quantises the blocks' linears in `mode` ([`AvBlock::linears_mut`]), block by block (evaluated, so
+    /// at most one block's dense copies exist at a time).
+    pub fn quantize_blocks(&mut self, mode: QuantMode) -> Result<()> {
+        let dtype = self.dtype;
+        for block in &mut self.transformer_blocks {
+            block.quantize(mode, dtype)?;
+            mlx_rs::transforms::eval(block.parameters().flatten().values().copied())?;
+        }
         Ok(())
     }
 
