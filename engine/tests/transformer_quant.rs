@@ -7,7 +7,8 @@ use ltx_engine::quant::QuantMode;
 use ltx_engine::transformer::{LtxModel, Modality, Perturbations, TransformerConfig};
 use mlx_rs::{module::ModuleParameters, Array, Dtype};
 
-fn mid_config() -> TransformerConfig {
+/// The transformer section of a mid-size LTX-2 config (the 19B's, narrower and 3 blocks deep).
+fn mid_section() -> serde_json::Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/transformer/ltx2_19b_config.json");
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("config")).expect("json");
     let t = &mut v["transformer"];
@@ -23,7 +24,11 @@ fn mid_config() -> TransformerConfig {
     ] {
         t[k] = n.into();
     }
-    TransformerConfig::from_value(t.clone()).expect("mid config")
+    t.clone()
+}
+
+fn mid_config() -> TransformerConfig {
+    TransformerConfig::from_value(mid_section()).expect("mid config")
 }
 
 fn inputs() -> (Modality, Modality) {
@@ -107,5 +112,84 @@ fn quantised_forward_against_the_dense_model() {
         eprintln!("{mode}: video rel L2 {ev:.2e} cosine {cv:.6}; audio rel L2 {ea:.2e} cosine {ca:.6}");
         assert!(ev < bound && ea < bound, "{mode}: rel L2 video {ev}, audio {ea} (bound {bound})");
         assert!(ev > 0.0, "{mode}: identical to dense — not quantised?");
+    }
+}
+
+/// The mid-size random model as a single-file checkpoint (its config in the metadata, as the real files), with
+/// FP8 block weights when `fp8`.
+fn mid_checkpoint(dir: &std::path::Path, fp8: bool) -> std::path::PathBuf {
+    let mut m = model();
+    if fp8 {
+        m.quantize_blocks_fp8().expect("fp8");
+    }
+    let path = dir.join(if fp8 { "mid-fp8.safetensors" } else { "mid.safetensors" });
+    let params = m.parameters().flatten();
+    let arrays: Vec<(String, &Array)> = params
+        .iter()
+        .filter(|(k, a)| !(k.ends_with(".weight_scale") && a.dtype() == Dtype::Float32 && a.ndim() == 0 && !fp8))
+        .map(|(k, a)| (format!("model.diffusion_model.{k}"), *a))
+        .collect();
+    let config = serde_json::json!({ "transformer": mid_section() });
+    let meta = std::collections::HashMap::from([("config".to_string(), config.to_string())]);
+    Array::save_safetensors(arrays.iter().map(|(k, a)| (k.as_str(), *a)), Some(&meta), &path).expect("save");
+    path
+}
+
+fn forward(m: &LtxModel) -> (Vec<f32>, Vec<f32>) {
+    let (video, audio) = inputs();
+    let (v, a) = m.forward(&video, &audio, &Perturbations::none()).expect("forward");
+    (v.as_slice::<f32>().to_vec(), a.as_slice::<f32>().to_vec())
+}
+
+#[test]
+fn the_cached_file_loads_as_quantising_in_memory_is_reused_and_rejected_when_its_source_changes() {
+    use ltx_engine::{quant::cache, transformer::quantized_file, Checkpoint};
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (fp8, mode) in [(false, QuantMode::Q4), (true, QuantMode::Mxfp8)] {
+        let source = mid_checkpoint(dir.path(), fp8);
+        let file = source.file_name().expect("name").to_string_lossy().into_owned();
+        let mut calls = 0;
+        let (ck, made) = quantized_file::ensure(&source, mode, Dtype::Float32, &mut |_, _| {
+            calls += 1;
+            true
+        })
+        .expect("quantise");
+        assert!(made && calls > 0, "{file}: made {made}, {calls} progress calls");
+        assert_eq!(ck.path(), cache::path_for(&source, mode));
+        assert_eq!(ck.metadata()[cache::key::MODE], mode.name());
+        // Loaded from the file = quantised in memory from the same source (f32 both: bit for bit).
+        let cached = LtxModel::from_quantized(&ck, mode, Dtype::Float32).expect("load cached");
+        let mut direct = LtxModel::from_checkpoint(&source, Dtype::Float32).expect("load source");
+        direct.quantize_blocks(mode).expect("quantize");
+        assert_eq!(forward(&cached), forward(&direct), "{file}: cached vs in-memory");
+        for b in &cached.transformer_blocks {
+            assert!(b.attn1.to_q.is_quantized() && b.audio_ff.net.out.is_quantized() && !b.attn1.to_q.is_fp8());
+        }
+
+        // Reused: no second quantisation, the file untouched.
+        let stamp = std::fs::metadata(ck.path()).and_then(|m| m.modified()).expect("mtime");
+        let (_, made) =
+            quantized_file::ensure(&source, mode, Dtype::Float32, &mut |_, _| panic!("requantised")).expect("reuse");
+        assert!(!made);
+        assert_eq!(std::fs::metadata(ck.path()).and_then(|m| m.modified()).expect("mtime"), stamp);
+        // Another mode is another file.
+        assert!(quantized_file::open_cached(&source, QuantMode::Mxfp4).expect("open").is_none());
+
+        // The source replaced (a re-download: same name, new bytes): the cache is stale and made again.
+        let bytes = std::fs::read(&source).expect("read");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&source, &bytes).expect("rewrite");
+        assert!(quantized_file::open_cached(&source, mode).expect("open").is_none(), "{file}: stale cache used");
+        let (_, made) = quantized_file::ensure(&source, mode, Dtype::Float32, &mut |_, _| true).expect("remake");
+        assert!(made);
+        assert_eq!(cache::existing(&source), vec![cache::path_for(&source, mode)]);
+        // A cancelled quantisation leaves no file behind.
+        std::fs::remove_file(cache::path_for(&source, mode)).expect("rm");
+        let cancelled = quantized_file::write(&source, mode, Dtype::Float32, &mut |_, _| false);
+        assert!(matches!(cancelled, Err(cache::CacheError::Cancelled)), "{cancelled:?}");
+        assert!(cache::existing(&source).is_empty());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(leftovers.len(), if fp8 { 2 } else { 1 }, "{leftovers:?}");
+        let _ = Checkpoint::open(&source).expect("source intact");
     }
 }

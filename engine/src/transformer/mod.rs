@@ -14,6 +14,7 @@ pub mod lora;
 pub mod model;
 pub mod perturbation;
 pub mod positions;
+pub mod quantized_file;
 pub mod rope;
 
 pub use config::TransformerConfig;

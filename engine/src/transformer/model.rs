@@ -119,19 +119,7 @@ impl LtxModel {
     pub fn new(config: TransformerConfig, dtype: Dtype) -> Result<Self> {
         let c = &config;
         let (vd, ad) = (c.video_inner_dim(), c.audio_inner_dim());
-        let dims = BlockDims {
-            v_dim: vd,
-            v_heads: c.num_attention_heads,
-            v_head_dim: c.attention_head_dim,
-            v_context: c.cross_attention_dim,
-            a_dim: ad,
-            a_heads: c.audio_num_attention_heads,
-            a_head_dim: c.audio_attention_head_dim,
-            a_context: c.audio_cross_attention_dim,
-            eps: c.norm_eps,
-            gated: c.gated_attention(),
-            cross_adaln: c.cross_adaln(),
-        };
+        let dims = block_dims(c);
         let rows = ada_rows(c.cross_adaln());
         let in_transformer = !c.caption_projection_in_text_encoder();
         let caption = |d: usize| -> Result<Option<CaptionProjection>> {
@@ -191,17 +179,34 @@ impl LtxModel {
     /// under the same prefix belong to the prompt encoder, FP8 `input_scale`s (static activation scales) are not
     /// used, and the `weight_scale` slots are only in FP8 files.
     pub fn load(&mut self, ck: &Checkpoint) -> Result<()> {
-        let options = LoadOptions {
-            dtype: Some(self.dtype),
-            ignore: &|k| {
-                k.ends_with(".input_scale")
-                    || k.starts_with("video_embeddings_connector.")
-                    || k.starts_with("audio_embeddings_connector.")
-            },
-            optional: &|k| k.ends_with(".weight_scale"),
-            ..LoadOptions::default()
-        };
-        ck.load_into(self, CHECKPOINT_PREFIX, &options)?;
+        ck.load_into(self, CHECKPOINT_PREFIX, &load_options(self.dtype, &not_transformer))?;
+        mlx_rs::transforms::eval(self.parameters().flatten().values().copied())?;
+        Ok(())
+    }
+
+    /// A placeholder of block `idx` (lazy; [`Self::load_block`] fills it).
+    pub fn new_block(&self, idx: usize) -> Result<AvBlock> {
+        AvBlock::new(idx, &block_dims(&self.config))
+    }
+
+    /// Block `idx`'s weights from `ck` (packed placeholders first when `quant` names the file's mode), evaluated.
+    pub fn load_block(&self, ck: &Checkpoint, idx: usize, quant: Option<QuantMode>) -> Result<AvBlock> {
+        let mut block = self.new_block(idx)?;
+        if let Some(mode) = quant {
+            block.quantized_placeholders(mode, self.dtype)?;
+        }
+        let prefix = format!("{CHECKPOINT_PREFIX}transformer_blocks.{idx}.");
+        ck.load_into(&mut block, &prefix, &load_options(self.dtype, &not_transformer))?;
+        mlx_rs::transforms::eval(block.parameters().flatten().values().copied())?;
+        Ok(block)
+    }
+
+    /// Everything but the blocks from `ck` (the blocks stay placeholders: a streamed model loads them per
+    /// step), evaluated.
+    pub fn load_globals(&mut self, ck: &Checkpoint) -> Result<()> {
+        self.transformer_blocks.clear();
+        let skip = |k: &str| not_transformer(k) || k.starts_with("transformer_blocks.");
+        ck.load_into(self, CHECKPOINT_PREFIX, &load_options(self.dtype, &skip))?;
         mlx_rs::transforms::eval(self.parameters().flatten().values().copied())?;
         Ok(())
     }
@@ -424,6 +429,37 @@ impl LtxModel {
         let (vv, va) = self.forward(video, audio, p)?;
         Ok((to_denoised(&video.latent, &vv, &video.timesteps)?, to_denoised(&audio.latent, &va, &audio.timesteps)?))
     }
+}
+
+/// The geometry of every block of `c`.
+fn block_dims(c: &TransformerConfig) -> BlockDims {
+    BlockDims {
+        v_dim: c.video_inner_dim(),
+        v_heads: c.num_attention_heads,
+        v_head_dim: c.attention_head_dim,
+        v_context: c.cross_attention_dim,
+        a_dim: c.audio_inner_dim(),
+        a_heads: c.audio_num_attention_heads,
+        a_head_dim: c.audio_attention_head_dim,
+        a_context: c.audio_cross_attention_dim,
+        eps: c.norm_eps,
+        gated: c.gated_attention(),
+        cross_adaln: c.cross_adaln(),
+    }
+}
+
+/// Tensors under the transformer's prefix that are not its own: the text connectors belong to the prompt
+/// encoder, and FP8 `input_scale`s (static activation scales) are not used.
+fn not_transformer(k: &str) -> bool {
+    k.ends_with(".input_scale")
+        || k.starts_with("video_embeddings_connector.")
+        || k.starts_with("audio_embeddings_connector.")
+}
+
+/// How the transformer's tensors load: floats cast to the compute dtype, FP8 weights kept FP8, `ignore` left
+/// out; the `weight_scale` slots are only in FP8 files.
+fn load_options<'a>(dtype: Dtype, ignore: &'a dyn Fn(&str) -> bool) -> LoadOptions<'a> {
+    LoadOptions { dtype: Some(dtype), ignore, optional: &|k| k.ends_with(".weight_scale"), ..LoadOptions::default() }
 }
 
 /// `latent - velocity * t` per token, f32.
